@@ -1,0 +1,316 @@
+"""Deployment profiles: what a deployment should be, and the floors the suites hold it to.
+
+A profile is a TOML file. The bundled ones live next to this module and are found by name
+(``qwen3.5-397b-fp8-mtp2-gx10x4``); any other is given by path. Every key is checked against
+the schema below, so a typo is an error that names the file and the key, not a silently ignored
+setting. This module is core: it imports nothing from pytest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BUNDLED_DIR",
+    "DEFAULT_PROFILE",
+    "Deployment",
+    "PerfSpec",
+    "Profile",
+    "ProfileError",
+    "SpeculativeSpec",
+    "TwinSpec",
+    "bundled_profiles",
+    "load_profile",
+]
+
+BUNDLED_DIR = Path(__file__).parent
+DEFAULT_PROFILE = "qwen3.5-397b-fp8-mtp2-gx10x4"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used: names the file, the key and the problem."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: key '{key}'" if key else str(self.path)
+        super().__init__(f"malformed profile {where}: {problem}")
+
+
+@dataclass(frozen=True)
+class SpeculativeSpec:
+    """The speculative-decoding config the deployment should run with."""
+
+    method: str
+    num_speculative_tokens: int
+    # Per-position draft acceptance the twin reproduces (reference: 0.889, 0.833).
+    acceptance_per_position: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Facts a healthy deployment of this profile shows on the wire and in its log."""
+
+    served_model_name: str
+    max_model_len: int
+    model_path: str = ""
+    vllm_version: str | None = None  # a regular expression matched at the start of /version
+    tensor_parallel_size: int = 1
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    kv_cache_dtype: str = "auto"
+    reasoning_parser: str | None = None
+    speculative: SpeculativeSpec | None = None
+    serve_args: Mapping[str, Any] = field(default_factory=dict)
+
+    def version_matches(self, version: str) -> bool:
+        """True when ``version`` matches the profile's pattern (or there is none)."""
+        return self.vllm_version is None or re.match(self.vllm_version, version) is not None
+
+
+@dataclass(frozen=True)
+class TwinSpec:
+    """How the embedded twin behaves when it stands in for this deployment."""
+
+    version: str = "0.32.0"
+    prefill_tps: float = 2000.0  # one sequence alone
+    decode_tps: float = 40.0  # one sequence alone, tokens per second including accepted drafts
+    time_scale: float = 1.0  # >1 runs faster than real time
+    log_interval_s: float = 10.0  # the periodic "Engine 000: Avg prompt throughput" line
+    default_output_tokens: int = 64  # when the request does not say max_tokens
+
+
+@dataclass(frozen=True)
+class PerfSpec:
+    """The throughput sweep: workload and floors per concurrency point."""
+
+    concurrency: tuple[int, ...] = (1, 2, 4)
+    input_tokens: int = 1000
+    max_tokens: int = 128
+    floors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded, validated profile."""
+
+    name: str
+    path: Path
+    description: str
+    deployment: Deployment
+    twin: TwinSpec
+    perf: PerfSpec
+    settings: Mapping[str, Any]  # defaults for gx10 settings (endpoint, model, timeout)
+    raw: Mapping[str, Any]
+
+    @property
+    def bundled(self) -> bool:
+        """True when the profile ships with pytest-gx10."""
+        return self.path.parent == BUNDLED_DIR
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+_Scalar = type | tuple[type, ...]
+_NUMBER: tuple[type, ...] = (int, float)
+
+# table -> key -> type; a dict value is a nested table. "*" stands for any key.
+_SCHEMA: dict[str, Any] = {
+    "profile": {"name": str, "description": str},
+    "settings": {"endpoint": str, "model": str, "timeout": _NUMBER},
+    "deployment": {
+        "served_model_name": str,
+        "model_path": str,
+        "max_model_len": int,
+        "vllm_version": str,
+        "tensor_parallel_size": int,
+        "max_num_seqs": int,
+        "max_num_batched_tokens": int,
+        "kv_cache_dtype": str,
+        "reasoning_parser": str,
+        "serve_args": {"*": object},
+        "speculative": {
+            "method": str,
+            "num_speculative_tokens": int,
+            "acceptance_per_position": list,
+        },
+    },
+    "twin": {
+        "version": str,
+        "prefill_tps": _NUMBER,
+        "decode_tps": _NUMBER,
+        "time_scale": _NUMBER,
+        "log_interval_s": _NUMBER,
+        "default_output_tokens": int,
+    },
+    "perf": {
+        "concurrency": list,
+        "input_tokens": int,
+        "max_tokens": int,
+        "floors": {"*": {"*": _NUMBER}},
+    },
+}
+
+_REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")
+
+
+def _type_name(t: _Scalar) -> str:
+    if isinstance(t, tuple):
+        return "number" if t == _NUMBER else " or ".join(x.__name__ for x in t)
+    return {str: "string", int: "integer", list: "array", bool: "boolean"}.get(t, t.__name__)
+
+
+def _check(path: Path, data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        expected = schema.get(key, schema.get("*"))
+        if expected is None:
+            hint = difflib.get_close_matches(key, [k for k in schema if k != "*"], n=1)
+            extra = f"; did you mean '{prefix}{hint[0]}'?" if hint else ""
+            known = ", ".join(sorted(k for k in schema if k != "*"))
+            raise ProfileError(path, dotted, f"unknown key (known here: {known}){extra}")
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise ProfileError(path, dotted, f"expected a table, got {type(value).__name__}")
+            _check(path, value, expected, dotted + ".")
+            continue
+        if expected is object:
+            continue
+        # bool is an int subclass in Python; TOML keeps them apart and so do we.
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ProfileError(
+                path, dotted, f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
+            )
+
+
+def _get(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _positive(path: Path, data: Mapping[str, Any], dotted: str) -> None:
+    value = _get(data, dotted)
+    if value is not None and value <= 0:
+        raise ProfileError(path, dotted, f"must be positive, got {value!r}")
+
+
+def _build(path: Path, data: Mapping[str, Any]) -> Profile:
+    _check(path, data, _SCHEMA, "")
+    for dotted in _REQUIRED:
+        if _get(data, dotted) is None:
+            raise ProfileError(path, dotted, "required key is missing")
+    for dotted in (
+        "deployment.max_model_len",
+        "deployment.tensor_parallel_size",
+        "deployment.max_num_seqs",
+        "deployment.max_num_batched_tokens",
+        "deployment.speculative.num_speculative_tokens",
+        "twin.prefill_tps",
+        "twin.decode_tps",
+        "twin.time_scale",
+        "twin.log_interval_s",
+        "settings.timeout",
+        "perf.input_tokens",
+        "perf.max_tokens",
+    ):
+        _positive(path, data, dotted)
+
+    version = _get(data, "deployment.vllm_version")
+    if version is not None:
+        try:
+            re.compile(version)
+        except re.error as exc:
+            raise ProfileError(path, "deployment.vllm_version", f"not a regular expression: {exc}") from None
+
+    dep = dict(data["deployment"])
+    spec_raw = dep.pop("speculative", None)
+    speculative = None
+    if spec_raw is not None:
+        for key in ("method", "num_speculative_tokens"):
+            if key not in spec_raw:
+                raise ProfileError(path, f"deployment.speculative.{key}", "required key is missing")
+        rates = spec_raw.get("acceptance_per_position", [])
+        for i, rate in enumerate(rates):
+            if isinstance(rate, bool) or not isinstance(rate, _NUMBER) or not 0.0 <= rate <= 1.0:
+                raise ProfileError(
+                    path,
+                    f"deployment.speculative.acceptance_per_position[{i}]",
+                    f"expected a rate between 0 and 1, got {rate!r}",
+                )
+        if rates and len(rates) != spec_raw["num_speculative_tokens"]:
+            raise ProfileError(
+                path,
+                "deployment.speculative.acceptance_per_position",
+                f"has {len(rates)} rates but num_speculative_tokens is {spec_raw['num_speculative_tokens']}",
+            )
+        speculative = SpeculativeSpec(
+            method=spec_raw["method"],
+            num_speculative_tokens=spec_raw["num_speculative_tokens"],
+            acceptance_per_position=tuple(float(r) for r in rates),
+        )
+    deployment = Deployment(**dep, speculative=speculative)
+
+    perf_raw = dict(data.get("perf", {}))
+    concurrency = perf_raw.pop("concurrency", None)
+    if concurrency is not None:
+        if not concurrency or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                      for n in concurrency):
+            raise ProfileError(path, "perf.concurrency", f"expected positive integers, got {concurrency!r}")
+        perf_raw["concurrency"] = tuple(concurrency)
+    floors_raw = perf_raw.pop("floors", {})
+    floors: dict[int, dict[str, float]] = {}
+    for point, metrics in floors_raw.items():
+        if not point.isdigit() or int(point) <= 0:
+            raise ProfileError(path, f"perf.floors.{point}", "floor tables are keyed by concurrency, e.g. [perf.floors.8]")
+        floors[int(point)] = {k: float(v) for k, v in metrics.items()}
+    perf = PerfSpec(**perf_raw, floors=floors)
+
+    meta = data.get("profile", {})
+    return Profile(
+        name=meta.get("name", path.stem),
+        path=path,
+        description=meta.get("description", ""),
+        deployment=deployment,
+        twin=TwinSpec(**data.get("twin", {})),
+        perf=perf,
+        settings=dict(data.get("settings", {})),
+        raw=data,
+    )
+
+
+def bundled_profiles() -> list[str]:
+    """Names of the profiles that ship with pytest-gx10."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a bundled profile by name, or any profile by path; raise ProfileError if malformed."""
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if candidate.suffix == ".toml" or candidate.exists() or "/" in text:
+        path = candidate
+    else:
+        path = BUNDLED_DIR / f"{text}.toml"
+        if not path.exists():
+            known = ", ".join(bundled_profiles())
+            raise ProfileError(text, "", f"no such profile; bundled profiles: {known}; or give a path to a .toml file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(path, "", f"not valid TOML: {exc}") from None
+    return _build(path.resolve(), data)
