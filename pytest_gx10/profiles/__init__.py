@@ -242,7 +242,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
                 raise ProfileError(path, f"deployment.speculative.{key}", "required key is missing")
         rates = spec_raw.get("acceptance_per_position", [])
         for i, rate in enumerate(rates):
-            if isinstance(rate, bool) or not isinstance(rate, _NUMBER) or not 0.0 <= rate <= 1.0:
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
                 raise ProfileError(
                     path,
                     f"deployment.speculative.acceptance_per_position[{i}]",
@@ -264,15 +264,18 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
     perf_raw = dict(data.get("perf", {}))
     concurrency = perf_raw.pop("concurrency", None)
     if concurrency is not None:
-        if not concurrency or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
-                                      for n in concurrency):
+        if not concurrency or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in concurrency
+        ):
             raise ProfileError(path, "perf.concurrency", f"expected positive integers, got {concurrency!r}")
         perf_raw["concurrency"] = tuple(concurrency)
     floors_raw = perf_raw.pop("floors", {})
     floors: dict[int, dict[str, float]] = {}
     for point, metrics in floors_raw.items():
         if not point.isdigit() or int(point) <= 0:
-            raise ProfileError(path, f"perf.floors.{point}", "floor tables are keyed by concurrency, e.g. [perf.floors.8]")
+            raise ProfileError(
+                path, f"perf.floors.{point}", "floor tables are keyed by concurrency, e.g. [perf.floors.8]"
+            )
         floors[int(point)] = {k: float(v) for k, v in metrics.items()}
     perf = PerfSpec(**perf_raw, floors=floors)
 
@@ -304,7 +307,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
         path = BUNDLED_DIR / f"{text}.toml"
         if not path.exists():
             known = ", ".join(bundled_profiles())
-            raise ProfileError(text, "", f"no such profile; bundled profiles: {known}; or give a path to a .toml file")
+            raise ProfileError(
+                text, "", f"no such profile; bundled profiles: {known}; or give a path to a .toml file"
+            )
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -1,0 +1,3 @@
+"""Repository-wide test configuration: our own tests drive the plugin through pytester."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,9 @@
+"""HTTP client for vLLM's OpenAI-compatible server: plain calls and measured streams. No pytest here."""
+
+from __future__ import annotations
+
+from pytest_gx10.client.http import EndpointError, VllmClient
+from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
+from pytest_gx10.client.sse import SseEvent, SseParser
+
+__all__ = ["Chunk", "EndpointError", "SseEvent", "SseParser", "StreamEnd", "StreamResult", "VllmClient"]

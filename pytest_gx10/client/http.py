@@ -1,0 +1,396 @@
+"""A small client for vLLM's OpenAI-compatible server, built for measuring it.
+
+Every call names the URL and what went wrong when it fails (refused, timed out, HTTP status, not a
+vLLM API), in one line. Streaming calls never raise for what the server did: they return a
+:class:`StreamResult` saying how the stream ended, because a server that misbehaves mid-stream is
+exactly what the suites want to see. The API key is sent as a Bearer token and never appears in an
+error message, a repr or a result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+import urllib3
+
+from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
+from pytest_gx10.client.sse import SseParser
+
+__all__ = ["EndpointError", "VllmClient"]
+
+TIME_SCALE_HEADER = "x-gx10-time-scale"
+
+
+class EndpointError(Exception):
+    """The endpoint could not answer a call: names the URL and what happened, in one line."""
+
+    def __init__(self, url: str, what: str, status: int | None = None, body: str = "") -> None:
+        self.url = url
+        self.what = what
+        self.status = status
+        self.body = body
+        super().__init__(f"{url}: {what}")
+
+
+def _transport_error(url: str, exc: requests.RequestException, timeout_s: float) -> EndpointError:
+    """Name a transport failure the way an operator would say it."""
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout | requests.ReadTimeout) or "timed out" in text:
+        return EndpointError(url, f"timed out after {timeout_s:g} s")
+    if isinstance(exc, requests.ConnectionError):
+        if "Connection refused" in text or "Errno 111" in text:
+            return EndpointError(url, "connection refused")
+        if "Name or service not known" in text or "Failed to resolve" in text:
+            return EndpointError(url, "host name does not resolve")
+        if "RemoteDisconnected" in text or "Connection aborted" in text or "reset" in text:
+            return EndpointError(url, "connection closed without a response")
+        return EndpointError(url, f"connection failed ({type(exc).__name__})")
+    return EndpointError(url, f"request failed ({type(exc).__name__}: {text[:200]})")
+
+
+def _error_message(body: str) -> str:
+    """The message of a vLLM error body (new and old shapes), or the start of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and "message" in err:
+            return str(err["message"])[:300]
+        if isinstance(err, str):
+            return err[:300]
+    return body[:200]
+
+
+class VllmClient:
+    """Talks to one vLLM server.
+
+    ``timeout_s`` bounds connecting and every non-streaming call. Streams use ``stall_timeout_s``
+    between bytes instead: a 200k-token prefill sends nothing for minutes, and that is not a fault.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        stall_timeout_s: float = 600.0,
+        model: str | None = None,
+        pool_size: int = 64,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.stall_timeout_s = stall_timeout_s
+        self.model = model
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["User-Agent"] = "pytest-gx10"
+        if api_key:
+            self._session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def __repr__(self) -> str:
+        return f"VllmClient({self.base_url!r}, model={self.model!r})"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> VllmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plain calls ----------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request and return the response whatever its status; raise only on transport."""
+        url = self.base_url + path
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        if body is not None:
+            kwargs["json"] = body
+        try:
+            return self._session.request(method, url, timeout=timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise _transport_error(url, exc, timeout) from None
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.request(method, path, body)
+        url = self.base_url + path
+        if response.status_code != 200:
+            raise EndpointError(
+                url,
+                f"HTTP {response.status_code}: {_error_message(response.text)}",
+                status=response.status_code,
+                body=response.text[:2000],
+            )
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise EndpointError(url, f"not a vLLM API (HTTP 200 but not JSON: {kind})") from None
+
+    def health(self) -> int:
+        """GET /health; the status code (200 healthy, 503 engine dead)."""
+        return self.request("GET", "/health").status_code
+
+    def version(self) -> str:
+        """GET /version; the server's version string."""
+        data = self._json("GET", "/version")
+        if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+            raise EndpointError(self.base_url + "/version", f"not a vLLM API (body {str(data)[:100]})")
+        return str(data["version"])
+
+    def models(self) -> list[dict[str, Any]]:
+        """GET /v1/models; the served model cards (each with ``id`` and ``max_model_len``)."""
+        url = self.base_url + "/v1/models"
+        try:
+            data = self._json("GET", "/v1/models")
+        except EndpointError as exc:
+            if exc.status in (404, 405):
+                raise EndpointError(
+                    url, f"not a vLLM API (GET /v1/models gave HTTP {exc.status})", status=exc.status
+                ) from None
+            raise
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise EndpointError(url, f"not a vLLM API (no model list in {str(data)[:100]})")
+        return [m for m in data["data"] if isinstance(m, dict)]
+
+    def served_model(self) -> str:
+        """The model to talk to: the one set, or the only one served."""
+        if self.model:
+            return self.model
+        names = [str(m.get("id")) for m in self.models()]
+        if len(names) != 1:
+            raise EndpointError(
+                self.base_url + "/v1/models",
+                f"serves {len(names)} models ({', '.join(names)}); choose one with --gx10-model",
+            )
+        self.model = names[0]
+        return self.model
+
+    def tokenize(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: list[dict[str, Any]] | None = None,
+        add_special_tokens: bool | None = None,
+        add_generation_prompt: bool = True,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """POST /tokenize, completion form (``prompt``) or chat form (``messages``, template applied)."""
+        body: dict[str, Any] = {"model": self.served_model(), **extra}
+        if messages is not None:
+            body["messages"] = messages
+            body["add_generation_prompt"] = add_generation_prompt
+        else:
+            body["prompt"] = prompt or ""
+        if add_special_tokens is not None:
+            body["add_special_tokens"] = add_special_tokens
+        data = self._json("POST", "/tokenize", body)
+        if not isinstance(data, dict) or "tokens" not in data:
+            raise EndpointError(self.base_url + "/tokenize", f"not a vLLM API ({str(data)[:100]})")
+        return data
+
+    def count_tokens(self, prompt: str | None = None, *, messages: list[dict[str, Any]] | None = None) -> int:
+        """The server's token count for a prompt or a chat."""
+        return int(self.tokenize(prompt, messages=messages)["count"])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """POST /detokenize; the text of ``tokens``."""
+        data = self._json("POST", "/detokenize", {"model": self.served_model(), "tokens": tokens})
+        return str(data["prompt"])
+
+    def metrics_text(self) -> str:
+        """GET /metrics; Prometheus text."""
+        response = self.request("GET", "/metrics")
+        if response.status_code != 200:
+            raise EndpointError(
+                self.base_url + "/metrics", f"HTTP {response.status_code}", status=response.status_code
+            )
+        return response.text
+
+    def complete(self, body: Mapping[str, Any], *, chat: bool = False) -> dict[str, Any]:
+        """A non-streaming completion or chat completion; the response JSON."""
+        path = "/v1/chat/completions" if chat else "/v1/completions"
+        payload = {"model": self.served_model(), **body, "stream": False}
+        data = self._json("POST", path, payload)
+        if not isinstance(data, dict):
+            raise EndpointError(self.base_url + path, f"not a vLLM API ({str(data)[:100]})")
+        return data
+
+    # --- streaming ------------------------------------------------------------------------------
+
+    def chat_stream(self, body: Mapping[str, Any], **kwargs: Any) -> StreamResult:
+        """Stream a chat completion and measure it (see :meth:`stream`)."""
+        return self.stream("/v1/chat/completions", body, **kwargs)
+
+    def completion_stream(self, body: Mapping[str, Any], **kwargs: Any) -> StreamResult:
+        """Stream a completion and measure it (see :meth:`stream`)."""
+        return self.stream("/v1/completions", body, **kwargs)
+
+    def stream(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        include_usage: bool = True,
+        stall_timeout_s: float | None = None,
+        ready: Any = None,
+    ) -> StreamResult:
+        """POST a streaming request and record every chunk with its arrival time.
+
+        ``ready`` is an optional callable run just before the request leaves (a barrier's
+        ``wait``): send time is taken after it returns.
+        """
+        payload: dict[str, Any] = {"model": body.get("model") or self.served_model(), **body, "stream": True}
+        if include_usage:
+            payload["stream_options"] = {"include_usage": True, **payload.get("stream_options", {})}
+        endpoint = "chat" if "chat" in path else "completions"
+        url = self.base_url + path
+        stall = self.stall_timeout_s if stall_timeout_s is None else stall_timeout_s
+        data = json.dumps(payload).encode()
+        if ready is not None:
+            ready()
+        result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
+        try:
+            response = self._session.post(
+                url,
+                data=data,
+                headers={"Content-Type": "application/json"},
+                timeout=(self.timeout_s, stall),
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            result.end_ns = time.perf_counter_ns()
+            result.ended = StreamEnd.UNREACHABLE
+            result.error = str(_transport_error(url, exc, self.timeout_s))
+            return result
+        with response:
+            result.status = response.status_code
+            result.time_scale = _time_scale(response.headers)
+            if response.status_code != 200 or "text/event-stream" not in response.headers.get(
+                "content-type", ""
+            ):
+                self._read_error(response, result)
+                return result
+            self._read_stream(response, result, stall)
+        return result
+
+    def _read_error(self, response: requests.Response, result: StreamResult) -> None:
+        try:
+            text = response.content.decode("utf-8", "replace")
+        except requests.RequestException as exc:
+            text = f"(body unreadable: {type(exc).__name__})"
+        result.end_ns = time.perf_counter_ns()
+        result.ended = StreamEnd.HTTP_ERROR
+        try:
+            result.error = json.loads(text)
+        except ValueError:
+            result.error = text[:2000]
+
+    def _read_stream(self, response: requests.Response, result: StreamResult, stall_s: float) -> None:
+        parser = SseParser()
+        done = False
+        try:
+            for raw, t_ns in _raw_chunks(response):
+                result.end_ns = t_ns
+                for event in parser.feed(raw, t_ns):
+                    result.events += 1
+                    if done:
+                        result.events_after_done += 1
+                        continue
+                    if event.data.strip() == "[DONE]":
+                        done = True
+                        continue
+                    _apply(result, event.data, t_ns)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # Reading the raw stream raises urllib3's errors, not requests'.
+            result.end_ns = time.perf_counter_ns()
+            if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+                result.ended = StreamEnd.STALL
+                result.error = result.error or f"no byte for {stall_s:g} s"
+            else:
+                result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
+                result.error = result.error or f"stream broke: {type(exc).__name__}"
+            return
+        parser.close()
+        if result.error is not None:
+            result.ended = StreamEnd.ERROR
+        elif done:
+            result.ended = StreamEnd.DONE
+        else:
+            result.ended = StreamEnd.CUT
+
+
+def _time_scale(headers: Mapping[str, str]) -> float:
+    try:
+        scale = float(headers.get(TIME_SCALE_HEADER, "1"))
+    except ValueError:
+        return 1.0
+    return scale if scale > 0 else 1.0
+
+
+def _raw_chunks(response: requests.Response) -> Iterator[tuple[bytes, int]]:
+    """Yield bytes as soon as they arrive, each with its arrival time."""
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:
+        while True:
+            piece = read1(65536)
+            if not piece:
+                return
+            yield piece, time.perf_counter_ns()
+    for piece in response.iter_content(chunk_size=None):  # pragma: no cover - urllib3 < 2
+        yield piece, time.perf_counter_ns()
+
+
+def _apply(result: StreamResult, data: str, t_ns: int) -> None:
+    """Fold one SSE data payload into the result."""
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        result.error = result.error or f"undecodable SSE data: {data[:200]}"
+        return
+    if not isinstance(frame, dict):
+        result.error = result.error or f"unexpected SSE data: {data[:200]}"
+        return
+    if "error" in frame:
+        result.error = frame["error"]
+        return
+    result.response_id = result.response_id or frame.get("id")
+    usage = frame.get("usage")
+    choices = frame.get("choices")
+    if usage:
+        result.usage_chunks += 1
+        result.prompt_tokens = usage.get("prompt_tokens")
+        result.completion_tokens = usage.get("completion_tokens")
+        result.total_tokens = usage.get("total_tokens")
+    if not choices:
+        return
+    choice = choices[0]
+    delta = choice.get("delta")
+    if isinstance(delta, dict):  # chat
+        if result.events == 1 and delta.get("role") == "assistant":
+            result.role_chunk = True
+        content = delta.get("content") or ""
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
+    else:
+        content = choice.get("text") or ""
+        reasoning = ""
+    finish = choice.get("finish_reason")
+    result.content += content
+    result.reasoning += reasoning
+    if finish:
+        result.finish_reason = finish
+    result.chunks.append(Chunk(t_ns=t_ns, content=content, reasoning=reasoning, finish_reason=finish))

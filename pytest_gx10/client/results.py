@@ -1,0 +1,152 @@
+"""What one streamed request measured: a value that travels into reports and baselines."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Chunk", "StreamEnd", "StreamResult"]
+
+
+class StreamEnd:
+    """How a stream ended. Plain strings so they serialise as themselves."""
+
+    DONE = "done"  # "data: [DONE]" arrived
+    CUT = "cut"  # the connection closed without [DONE]
+    ERROR = "error"  # an in-band error frame: HTTP 200, then data: {"error": ...}
+    HTTP_ERROR = "http_error"  # a non-200 status; the body is the error
+    STALL = "stall"  # no byte for the stall timeout
+    UNREACHABLE = "unreachable"  # no HTTP response at all (refused, timed out, reset)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One SSE data event that carried choices, as it arrived."""
+
+    t_ns: int
+    content: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+
+    @property
+    def has_token(self) -> bool:
+        """True when the chunk carries generated text (content or reasoning)."""
+        return bool(self.content or self.reasoning)
+
+
+@dataclass
+class StreamResult:
+    """One streaming completion or chat request, measured.
+
+    Raw times are ``perf_counter_ns`` values in this process. Figures in seconds are in the
+    target's time: a twin running ``time_scale`` times faster than real time reports its scale,
+    and durations are multiplied by it so they read as the simulated deployment's.
+    """
+
+    endpoint: str  # "chat" or "completions"
+    url: str
+    send_ns: int
+    status: int | None = None
+    end_ns: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+    role_chunk: bool = False  # the first event was {"delta": {"role": "assistant", ...}}
+    content: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    usage_chunks: int = 0
+    events: int = 0  # data events, [DONE] included
+    events_after_done: int = 0
+    ended: str = StreamEnd.CUT
+    error: Any = None  # the in-band error frame, the HTTP error body, or the transport error text
+    time_scale: float = 1.0
+    response_id: str | None = None
+
+    # --- figures (DESIGN.md's definitions) ------------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        """HTTP 200, [DONE] reached, no error frame."""
+        return self.status == 200 and self.ended == StreamEnd.DONE and self.error is None
+
+    @property
+    def first_token_ns(self) -> int | None:
+        """Arrival time of the first chunk that carries a token."""
+        for chunk in self.chunks:
+            if chunk.has_token:
+                return chunk.t_ns
+        return None
+
+    @property
+    def ttft_s(self) -> float | None:
+        """First chunk that carries a token, minus send time."""
+        first = self.first_token_ns
+        if first is None:
+            return None
+        return (first - self.send_ns) / 1e9 * self.time_scale
+
+    @property
+    def duration_s(self) -> float:
+        """Send time to the stream's last byte."""
+        return (self.end_ns - self.send_ns) / 1e9 * self.time_scale
+
+    @property
+    def prefill_tps(self) -> float | None:
+        """prompt_tokens / ttft_s."""
+        ttft = self.ttft_s
+        if not self.prompt_tokens or not ttft:
+            return None
+        return self.prompt_tokens / ttft
+
+    @property
+    def decode_tps(self) -> float | None:
+        """completion_tokens / (duration_s - ttft_s); tokens from the usage chunk, never counted."""
+        ttft = self.ttft_s
+        if ttft is None or not self.completion_tokens:
+            return None
+        window = self.duration_s - ttft
+        return self.completion_tokens / window if window > 0 else None
+
+    @property
+    def token_chunks(self) -> int:
+        """Chunks that carried a token."""
+        return sum(1 for c in self.chunks if c.has_token)
+
+    @property
+    def text(self) -> str:
+        """Reasoning then content, as generated."""
+        return self.reasoning + self.content
+
+    def summary(self) -> dict[str, Any]:
+        """The per-request figures, JSON-ready."""
+        return {
+            "ttft_s": self.ttft_s,
+            "duration_s": self.duration_s,
+            "prefill_tps": self.prefill_tps,
+            "decode_tps": self.decode_tps,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "chunks": self.token_chunks,
+            "finish_reason": self.finish_reason,
+            "status": self.status,
+            "ended": self.ended,
+            "error": None if self.error is None else str(self.error)[:500],
+        }
+
+    def describe(self) -> str:
+        """One line saying what the server did, for assertion messages."""
+        parts = [f"{self.endpoint} stream: HTTP {self.status}", f"ended {self.ended}"]
+        if self.finish_reason:
+            parts.append(f"finish_reason {self.finish_reason}")
+        if self.completion_tokens is not None:
+            parts.append(f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens")
+        parts.append(f"{self.events} events, {self.usage_chunks} usage chunk(s)")
+        if self.error is not None:
+            parts.append(f"error {str(self.error)[:200]}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (chunks included)."""
+        return asdict(self)

@@ -1,0 +1,80 @@
+"""Fixtures of pytest-gx10: thin views of the plugin state, in three layers.
+
+Settings fixtures (``gx10_settings``, ``gx10_profile``) may be overridden in a conftest; the
+session-scoped ``gx10_target`` starts or attaches once and checks the endpoint answers like vLLM;
+``gx10_client`` and ``gx10_model`` build on it. When the target cannot be reached every test that
+needs it errors at once with one line naming the URL and what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.profiles import Profile
+from pytest_gx10.settings import Settings
+from pytest_gx10.state import GX10_STATE
+
+__all__ = ["gx10_client", "gx10_model", "gx10_profile", "gx10_settings", "gx10_target"]
+
+
+@pytest.fixture(scope="session")
+def gx10_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved gx10 settings (CLI > env > ini > profile > default)."""
+    return pytestconfig.stash[GX10_STATE].settings
+
+
+@pytest.fixture(scope="session")
+def gx10_profile(gx10_settings: Settings) -> Profile:
+    """The deployment profile the run holds the target to."""
+    return gx10_settings.profile
+
+
+@pytest.fixture(scope="session")
+def gx10_target(pytestconfig: pytest.Config, gx10_settings: Settings) -> Target:
+    """The run's one target, started or attached once and checked to answer like vLLM.
+
+    Fails (each test that uses it errors with the same one line) when the endpoint is refused,
+    times out, answers with an HTTP error or is not a vLLM API.
+    """
+    state = pytestconfig.stash[GX10_STATE]
+    try:
+        target = state.target()
+    except LaunchError as exc:
+        pytest.fail(f"gx10 target did not start: {exc}", pytrace=False)
+    probe = VllmClient(target.url, api_key=gx10_settings.api_key, timeout_s=gx10_settings.timeout_s)
+    try:
+        probe.models()
+    except EndpointError as exc:
+        hint = "" if target.kind != "attach" else " (check --gx10-endpoint)"
+        pytest.fail(f"gx10 endpoint {exc}{hint}", pytrace=False)
+    finally:
+        probe.close()
+    return target
+
+
+@pytest.fixture(scope="session")
+def gx10_client(gx10_target: Target, gx10_settings: Settings) -> Iterator[VllmClient]:
+    """A client of the target, bound to the model under test."""
+    client = VllmClient(
+        gx10_target.url,
+        api_key=gx10_settings.api_key,
+        timeout_s=gx10_settings.timeout_s,
+        model=gx10_settings.model,
+    )
+    try:
+        client.served_model()
+    except EndpointError as exc:
+        client.close()
+        pytest.fail(f"gx10 endpoint {exc}", pytrace=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def gx10_model(gx10_client: VllmClient) -> str:
+    """The served model name under test (``--gx10-model``, or the only one the server lists)."""
+    return gx10_client.served_model()

@@ -1,0 +1,115 @@
+"""pytest hooks of pytest-gx10: options, configuration, the report header, xdist wiring.
+
+State lives in ``config.stash[GX10_STATE]``; fixtures (in :mod:`pytest_gx10.fixtures`) are thin
+views of it. Under pytest-xdist the controller owns the one target and hands its URL to workers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.profiles import ProfileError
+from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
+from pytest_gx10.state import GX10_STATE, Gx10State
+
+__all__ = ["GX10_STATE", "Gx10State", "Gx10Warning"]
+
+pytest_plugins = ["pytest_gx10.fixtures"]
+
+_WORKER_ENDPOINT = "gx10_target_url"
+_WORKER_TARGET = "gx10_target_description"
+
+
+class Gx10Warning(pytest.PytestWarning):
+    """Something about the target a user should know, that does not fail a test."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``gx10`` option group; every option is also a GX10_* variable and a gx10_* ini key."""
+    group = parser.getgroup("gx10", "pytest-gx10: test a served LLM deployment")
+    for spec in SETTINGS:
+        help_text = f"{spec.help} (env {spec.env}, ini {spec.ini})"
+        if spec.name == "fake":
+            group.addoption(spec.option, action="store_true", default=None, dest="gx10_fake", help=help_text)
+        else:
+            group.addoption(
+                spec.option,
+                action="store",
+                default=None,
+                dest=f"gx10_{spec.name}",
+                metavar=spec.metavar or None,
+                help=help_text,
+            )
+        parser.addini(spec.ini, help=spec.help, default=None)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    cli = {spec.name: config.getoption(f"gx10_{spec.name}") for spec in SETTINGS}
+    ini = {spec.name: config.getini(spec.ini) for spec in SETTINGS}
+    try:
+        return resolve_settings(cli, os.environ, ini)
+    except (ProfileError, SettingsError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the settings once; a bad profile or value stops the run before any test."""
+    settings = _settings(config)
+    state = Gx10State(settings=settings)
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(_WORKER_ENDPOINT):
+        state.controller_target = Target(
+            url=workerinput[_WORKER_ENDPOINT],
+            kind="controller",
+            description=workerinput.get(_WORKER_TARGET, ""),
+        )
+    config.stash[GX10_STATE] = state
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the twin (or anything else this process started)."""
+    state = config.stash.get(GX10_STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Target, model, profile and timeout, each with where it came from."""
+    state = config.stash.get(GX10_STATE, None)
+    if state is None:
+        return []
+    s = state.settings
+    if s.use_twin:
+        why = "--gx10-fake" if s.fake else "no --gx10-endpoint"
+        target = f"embedded twin of profile {s.profile.name} on a free loopback port [{why}]"
+    else:
+        target = s.describe("endpoint")
+    model = s.describe("model") if s.model else f"the only served model [{s.sources['model']}]"
+    return [
+        f"gx10 target: {target}",
+        f"gx10 model: {model}",
+        f"gx10 profile: {s.describe('profile')}",
+        f"gx10 timeout: {s.timeout_s:g} s [{s.sources['timeout']}]; api key: {s.describe('api_key')}",
+    ]
+
+
+class _XdistHooks:
+    """Registered only when pytest-xdist is present (its hooks are unknown otherwise)."""
+
+    def __init__(self, state: Gx10State) -> None:
+        self.state = state
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Controller side: start or attach the one target, hand its URL to the worker."""
+        try:
+            target = self.state.target()
+        except LaunchError:
+            return  # each worker then reports the failure itself, once per test
+        node.workerinput[_WORKER_ENDPOINT] = target.url
+        node.workerinput[_WORKER_TARGET] = target.description

@@ -1,0 +1,228 @@
+"""The gx10 settings: one value, resolved CLI > environment > ini > profile > default.
+
+Each setting remembers where it came from, so the report header can say why a run targeted what it
+did. The API key is a setting like the others except that it never appears in a repr, a header or
+an error message. This module imports nothing from pytest; the plugin turns a
+:class:`SettingsError` into a usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile
+
+__all__ = ["SETTINGS", "SettingSpec", "Settings", "SettingsError", "resolve_settings"]
+
+
+class SettingsError(ValueError):
+    """A setting with a value we cannot use; the message names the setting, its source and a fix."""
+
+
+def _endpoint(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL with a host, e.g. http://head:8000")
+    return value.strip().rstrip("/")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if not seconds > 0:
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def _text(value: str) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: its names in each source, how to parse it, its default."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any = None
+    from_profile: bool = True
+    secret: bool = False
+    metavar: str = ""
+
+    @property
+    def option(self) -> str:
+        """The command-line flag."""
+        return "--gx10-" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        """The environment variable."""
+        return "GX10_" + self.name.upper()
+
+    @property
+    def ini(self) -> str:
+        """The ini key."""
+        return "gx10_" + self.name
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "endpoint",
+        "URL of a running vLLM server to attach to; without it the embedded twin is the target",
+        _endpoint,
+        metavar="URL",
+    ),
+    SettingSpec(
+        "model", "served model name to test (default: the only model the server lists)", _text, metavar="NAME"
+    ),
+    SettingSpec(
+        "api_key",
+        "API key, sent as a Bearer token; never printed or stored",
+        _text,
+        from_profile=False,
+        secret=True,
+        metavar="KEY",
+    ),
+    SettingSpec(
+        "profile",
+        "deployment profile: a bundled name or a path to a TOML file",
+        _text,
+        default=DEFAULT_PROFILE,
+        from_profile=False,
+        metavar="NAME|PATH",
+    ),
+    SettingSpec(
+        "timeout",
+        "seconds to wait for the endpoint to connect or answer a plain call",
+        _seconds,
+        default=10.0,
+        metavar="SECONDS",
+    ),
+    SettingSpec(
+        "fake",
+        "target the embedded twin even when an endpoint is set",
+        _flag,
+        default=False,
+        from_profile=False,
+    ),
+)
+_BY_NAME = {spec.name: spec for spec in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved gx10 settings of one run."""
+
+    endpoint: str | None
+    model: str | None
+    profile: Profile
+    timeout_s: float
+    fake: bool
+    sources: Mapping[str, str]
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def use_twin(self) -> bool:
+        """True when the embedded twin is the target."""
+        return self.fake or self.endpoint is None
+
+    def describe(self, name: str) -> str:
+        """The setting's value for people: secrets masked, unset shown as such."""
+        value = getattr(self, "timeout_s" if name == "timeout" else name)
+        if name == "profile":
+            value = self.profile.name + ("" if self.profile.bundled else f" ({self.profile.path})")
+        elif _BY_NAME[name].secret:
+            value = "set" if value else "not set"
+        elif value is None:
+            value = "not set"
+        return f"{value} [{self.sources[name]}]"
+
+
+def _raw_value(
+    spec: SettingSpec, cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
+) -> tuple[Any, str] | None:
+    if cli.get(spec.name) not in (None, ""):
+        return cli[spec.name], spec.option
+    if env.get(spec.env, "") != "":
+        return env[spec.env], f"env {spec.env}"
+    if ini.get(spec.name) not in (None, ""):
+        return ini[spec.name], f"ini {spec.ini}"
+    return None
+
+
+def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
+    if isinstance(raw, bool | float | int) and not isinstance(raw, str):
+        raw = str(raw)
+    try:
+        return spec.parse(raw)
+    except ValueError as exc:
+        shown = "(hidden)" if spec.secret else repr(raw)
+        raise SettingsError(
+            f"{spec.name} = {shown} from {source}: {exc}; set it with {spec.option}"
+        ) from None
+
+
+def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> Settings:
+    """Resolve every setting: CLI, then environment, then ini, then the profile, then the default.
+
+    ``cli`` and ``ini`` map setting names to raw values (None when not given); ``env`` is the
+    process environment. Raises :class:`SettingsError` or :class:`ProfileError`.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    found = _raw_value(_BY_NAME["profile"], cli, env, ini)
+    profile_ref, profile_source = found if found else (DEFAULT_PROFILE, "default")
+    values["profile"] = _parse(_BY_NAME["profile"], profile_ref, profile_source)
+    sources["profile"] = profile_source
+    profile = load_profile(values["profile"])
+
+    for spec in SETTINGS:
+        if spec.name == "profile":
+            continue
+        found = _raw_value(spec, cli, env, ini)
+        if found is not None:
+            values[spec.name] = _parse(spec, found[0], found[1])
+            sources[spec.name] = found[1]
+        elif spec.from_profile and spec.name in profile.settings:
+            source = f"profile {profile.name}"
+            values[spec.name] = _parse(spec, profile.settings[spec.name], source)
+            sources[spec.name] = source
+        else:
+            values[spec.name] = spec.default
+            sources[spec.name] = "default"
+
+    return Settings(
+        endpoint=values["endpoint"],
+        model=values["model"],
+        profile=profile,
+        timeout_s=float(values["timeout"]),
+        fake=bool(values["fake"]),
+        sources=sources,
+        api_key=values["api_key"],
+    )
+
+
+__all__ += ["ProfileError"]
