@@ -1,0 +1,129 @@
+"""Figures of one concurrency point, by the reference post's definitions (see the README).
+
+The post's aggregate table follows from its per-request tables with exactly these formulas; extra
+figures (TTFT percentiles, token-aware inter-token latency, the barrier's dispatch skew) sit beside
+them and never replace them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_gx10.client.results import StreamResult
+
+__all__ = ["PointFigures", "percentile", "point_figures"]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) with linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _weighted_percentiles(samples: Sequence[tuple[float, float]], qs: Sequence[float]) -> list[float | None]:
+    """Percentiles of values each standing for ``weight`` observations."""
+    if not samples:
+        return [None for _ in qs]
+    ordered = sorted(samples)
+    total = sum(w for _, w in ordered)
+    out: list[float | None] = []
+    for q in qs:
+        goal = total * q / 100.0
+        acc = 0.0
+        value = ordered[-1][0]
+        for v, w in ordered:
+            acc += w
+            if acc >= goal:
+                value = v
+                break
+        out.append(value)
+    return out
+
+
+def inter_token_samples(result: StreamResult) -> list[tuple[float, float]]:
+    """(seconds per token, tokens) for each gap between token-carrying chunks.
+
+    A speculative-decoding chunk carries several tokens, so a gap is spread over the tokens of the
+    chunk that closes it. The stream does not say how many tokens a chunk holds; the usage count is
+    shared out by each chunk's share of the generated characters.
+    """
+    chunks = [c for c in result.chunks if c.has_token]
+    tokens = result.completion_tokens or 0
+    chars = sum(len(c.content) + len(c.reasoning) for c in chunks)
+    if len(chunks) < 2 or tokens < 2 or chars == 0:
+        return []
+    samples = []
+    for prev, cur in itertools.pairwise(chunks):
+        share = max(tokens * (len(cur.content) + len(cur.reasoning)) / chars, 1e-9)
+        gap_s = (cur.t_ns - prev.t_ns) / 1e9 * result.time_scale
+        samples.append((gap_s / share, share))
+    return samples
+
+
+@dataclass(frozen=True)
+class PointFigures:
+    """One concurrency point, measured."""
+
+    concurrency: int
+    wall_s: float | None
+    agg_prefill_tps: float | None
+    agg_decode_tps: float | None
+    median_ttft_s: float | None
+    median_decode_tps: float | None
+    p90_ttft_s: float | None
+    p99_ttft_s: float | None
+    itl_p50_ms: float | None
+    itl_p90_ms: float | None
+    itl_p99_ms: float | None
+    dispatch_skew_ms: float | None
+    ok_requests: int
+    failed_requests: int
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, requests included."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def point_figures(concurrency: int, results: Sequence[StreamResult]) -> PointFigures:
+    """Aggregate a point's requests. Failed requests are listed but kept out of the figures."""
+    ok = [r for r in results if r.ok and r.ttft_s is not None and r.completion_tokens is not None]
+    ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
+    decodes = [d for r in ok if (d := r.decode_tps) is not None]
+    wall = max((r.duration_s for r in ok), default=None)
+    agg_prefill = agg_decode = None
+    if ok and ttfts:
+        prompt_sum = sum(r.prompt_tokens or 0 for r in ok)
+        agg_prefill = prompt_sum / max(ttfts) if max(ttfts) > 0 else None
+        window = (wall or 0.0) - min(ttfts)
+        agg_decode = sum(r.completion_tokens or 0 for r in ok) / window if window > 0 else None
+    itl = _weighted_percentiles([s for r in ok for s in inter_token_samples(r)], (50, 90, 99))
+    sends = [r.send_ns for r in results]
+    skew = (max(sends) - min(sends)) / 1e6 if len(sends) > 1 else 0.0 if sends else None
+    return PointFigures(
+        concurrency=concurrency,
+        wall_s=wall,
+        agg_prefill_tps=agg_prefill,
+        agg_decode_tps=agg_decode,
+        median_ttft_s=statistics.median(ttfts) if ttfts else None,
+        median_decode_tps=statistics.median(decodes) if decodes else None,
+        p90_ttft_s=percentile(ttfts, 90),
+        p99_ttft_s=percentile(ttfts, 99),
+        itl_p50_ms=None if itl[0] is None else itl[0] * 1000,
+        itl_p90_ms=None if itl[1] is None else itl[1] * 1000,
+        itl_p99_ms=None if itl[2] is None else itl[2] * 1000,
+        dispatch_skew_ms=skew,
+        ok_requests=len(ok),
+        failed_requests=len(results) - len(ok),
+        requests=[r.summary() for r in results],
+    )
