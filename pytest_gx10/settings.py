@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,20 @@ def _flag(value: str) -> bool:
     raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def _int_list(value: str) -> tuple[int, ...]:
+    try:
+        numbers = tuple(int(part) for part in str(value).replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError("not a comma-separated list of integers, e.g. 1,2,4") from None
+    if not numbers or any(n <= 0 for n in numbers):
+        raise ValueError("needs at least one positive integer, e.g. 1,2,4")
+    return numbers
+
+
+def _path(value: str) -> Path:
+    return Path(_text(value)).expanduser()
+
+
 def _text(value: str) -> str:
     text = str(value).strip()
     if not text:
@@ -67,7 +82,7 @@ class SettingSpec:
     help: str
     parse: Callable[[str], Any]
     default: Any = None
-    from_profile: bool = True
+    profile_key: str | None = None  # dotted key in the profile that supplies a value
     secret: bool = False
     metavar: str = ""
 
@@ -92,16 +107,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "endpoint",
         "URL of a running vLLM server to attach to; without it the embedded twin is the target",
         _endpoint,
+        profile_key="settings.endpoint",
         metavar="URL",
     ),
     SettingSpec(
-        "model", "served model name to test (default: the only model the server lists)", _text, metavar="NAME"
+        "model",
+        "served model name to test (default: the only model the server lists)",
+        _text,
+        profile_key="settings.model",
+        metavar="NAME",
     ),
     SettingSpec(
         "api_key",
         "API key, sent as a Bearer token; never printed or stored",
         _text,
-        from_profile=False,
         secret=True,
         metavar="KEY",
     ),
@@ -110,7 +129,6 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "deployment profile: a bundled name or a path to a TOML file",
         _text,
         default=DEFAULT_PROFILE,
-        from_profile=False,
         metavar="NAME|PATH",
     ),
     SettingSpec(
@@ -118,6 +136,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "seconds to wait for the endpoint to connect or answer a plain call",
         _seconds,
         default=10.0,
+        profile_key="settings.timeout",
         metavar="SECONDS",
     ),
     SettingSpec(
@@ -125,7 +144,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "target the embedded twin even when an endpoint is set",
         _flag,
         default=False,
-        from_profile=False,
+    ),
+    SettingSpec(
+        "concurrency",
+        "concurrency points of the throughput sweep, e.g. 1,2,4 (default: the profile's perf.concurrency)",
+        _int_list,
+        default=(1,),
+        profile_key="perf.concurrency",
+        metavar="N,N,...",
+    ),
+    SettingSpec(
+        "json",
+        "write every figure measured to this JSON file, rewritten after each test",
+        _path,
+        metavar="PATH",
     ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
@@ -141,6 +173,8 @@ class Settings:
     timeout_s: float
     fake: bool
     sources: Mapping[str, str]
+    concurrency: tuple[int, ...] = (1,)
+    json: Path | None = None
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -160,6 +194,15 @@ class Settings:
         return f"{value} [{self.sources[name]}]"
 
 
+def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _raw_value(
     spec: SettingSpec, cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
 ) -> tuple[Any, str] | None:
@@ -173,7 +216,9 @@ def _raw_value(
 
 
 def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
-    if isinstance(raw, bool | float | int) and not isinstance(raw, str):
+    if isinstance(raw, list | tuple):
+        raw = ",".join(str(x) for x in raw)
+    elif isinstance(raw, bool | float | int):
         raw = str(raw)
     try:
         return spec.parse(raw)
@@ -206,9 +251,9 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         if found is not None:
             values[spec.name] = _parse(spec, found[0], found[1])
             sources[spec.name] = found[1]
-        elif spec.from_profile and spec.name in profile.settings:
+        elif spec.profile_key and _lookup(profile.raw, spec.profile_key) is not None:
             source = f"profile {profile.name}"
-            values[spec.name] = _parse(spec, profile.settings[spec.name], source)
+            values[spec.name] = _parse(spec, _lookup(profile.raw, spec.profile_key), source)
             sources[spec.name] = source
         else:
             values[spec.name] = spec.default
@@ -221,6 +266,8 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         timeout_s=float(values["timeout"]),
         fake=bool(values["fake"]),
         sources=sources,
+        concurrency=tuple(values["concurrency"]),
+        json=values["json"],
         api_key=values["api_key"],
     )
 

@@ -33,7 +33,19 @@ def test_defaults() -> None:
         "api_key": "default",
         "timeout": "default",
         "fake": "default",
+        "concurrency": f"profile {DEFAULT_PROFILE}",
+        "json": "default",
     }
+    assert s.concurrency == (1, 2, 4, 8, 16)
+
+
+def test_concurrency_override_and_validation() -> None:
+    """--gx10-concurrency=1,2,4 replaces the profile's points; junk is refused."""
+    assert _resolve({"concurrency": "1, 2,4"}).concurrency == (1, 2, 4)
+    with pytest.raises(SettingsError, match="comma-separated list of integers"):
+        _resolve({"concurrency": "one"})
+    with pytest.raises(SettingsError, match="at least one positive integer"):
+        _resolve({"concurrency": "0"})
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,65 @@
+"""The run's results file: every figure measured, rewritten after each test so nothing is lost.
+
+Tests record figures on their reports (so that under pytest-xdist they reach the controller); the
+controller folds each report into a :class:`ResultsStore`, which rewrites the JSON file atomically.
+A run that dies mid-sweep leaves a file holding every point measured before it died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "ResultsStore"]
+
+SCHEMA_VERSION = 1
+
+# Sections a test may record into, and the key that identifies an entry within each.
+SECTIONS: dict[str, str] = {"sweep": "concurrency"}
+
+
+class ResultsStore:
+    """Figures of one run, keyed by section; optionally mirrored to a JSON file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.meta: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.sections: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+
+    def update_meta(self, meta: Mapping[str, Any]) -> None:
+        """Add run facts (target, model, profile, server version, time scale)."""
+        self.meta.update({k: v for k, v in meta.items() if v is not None})
+
+    def add(self, section: str, entry: Mapping[str, Any]) -> None:
+        """Record one entry; an entry with the same key replaces the earlier one (a rerun)."""
+        key = SECTIONS.get(section)
+        rows = self.sections.setdefault(section, [])
+        if key is not None and key in entry:
+            rows[:] = [r for r in rows if r.get(key) != entry[key]]
+        rows.append(dict(entry))
+        if key is not None:
+            rows.sort(key=lambda r: (r.get(key) is None, r.get(key)))
+        self.write()
+
+    def document(self) -> dict[str, Any]:
+        """The whole results document."""
+        return {**self.meta, **self.sections}
+
+    def write(self) -> None:
+        """Rewrite the file atomically (a reader never sees half a document)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".gx10-", suffix=".json", dir=self.path.parent)
+        with os.fdopen(fd, "w") as out:
+            json.dump(self.document(), out, indent=2, default=str)
+            out.write("\n")
+        os.replace(tmp, self.path)
