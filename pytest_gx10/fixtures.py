@@ -8,7 +8,9 @@ needs it errors at once with one line naming the URL and what happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,18 @@ from pytest_gx10.profiles import Profile
 from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE
 
-__all__ = ["gx10_client", "gx10_model", "gx10_profile", "gx10_settings", "gx10_target"]
+__all__ = [
+    "gx10_client",
+    "gx10_model",
+    "gx10_profile",
+    "gx10_progress",
+    "gx10_record",
+    "gx10_run_facts",
+    "gx10_settings",
+    "gx10_target",
+]
+
+RECORD_PROPERTY = "gx10"  # the user_properties name the plugin collects
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +91,69 @@ def gx10_client(gx10_target: Target, gx10_settings: Settings) -> Iterator[VllmCl
 def gx10_model(gx10_client: VllmClient) -> str:
     """The served model name under test (``--gx10-model``, or the only one the server lists)."""
     return gx10_client.served_model()
+
+
+@pytest.fixture(scope="session")
+def gx10_run_facts(gx10_target: Target, gx10_client: VllmClient, gx10_settings: Settings) -> dict[str, Any]:
+    """Facts about this run that every results file carries: target, model, profile, version."""
+    try:
+        version: str | None = gx10_client.version()
+    except EndpointError:
+        version = None
+    return {
+        "target": gx10_target.url,
+        "target_kind": gx10_target.kind,
+        "target_description": gx10_target.description,
+        "model": gx10_client.served_model(),
+        "profile": gx10_settings.profile.name,
+        "server_version": version,
+    }
+
+
+Recorder = Callable[[str, Mapping[str, Any]], None]
+
+
+@pytest.fixture
+def gx10_record(request: pytest.FixtureRequest, gx10_run_facts: dict[str, Any]) -> Recorder:
+    """``gx10_record(section, entry)`` puts figures on this test's report.
+
+    They travel with the report (to the xdist controller too) and land in ``--gx10-json`` even when
+    the test then fails.
+    """
+
+    def record(section: str, entry: Mapping[str, Any]) -> None:
+        request.node.user_properties.append(
+            (RECORD_PROPERTY, {"section": section, "entry": dict(entry), "meta": gx10_run_facts})
+        )
+
+    return record
+
+
+@pytest.fixture
+def gx10_progress(pytestconfig: pytest.Config) -> Iterator[Callable[[str], None]]:
+    """``gx10_progress(text)`` shows a live status line on a terminal; silent otherwise.
+
+    The line is drawn with the output capture suspended and erased before the test ends, so pytest's
+    own output is never garbled; when stderr is not a terminal (CI logs, pipes) nothing is written.
+    """
+    stream = sys.__stderr__
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    live = stream is not None and stream.isatty() and capture is not None
+    drawn = False
+
+    def show(text: str) -> None:
+        nonlocal drawn
+        if not live or stream is None:
+            return
+        with capture.global_and_fixture_disabled():
+            # Save the cursor, clear to the end of the line, draw, restore: pytest's own text on
+            # the line stays, and its next character lands where it would have.
+            stream.write("\x1b7\x1b[K " + text[:70] + "\x1b8")
+            stream.flush()
+        drawn = True
+
+    yield show
+    if drawn and stream is not None:
+        with capture.global_and_fixture_disabled():
+            stream.write("\x1b[K")
+            stream.flush()

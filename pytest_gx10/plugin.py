@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from pytest_gx10.fixtures import RECORD_PROPERTY
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.profiles import ProfileError
+from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
 from pytest_gx10.state import GX10_STATE, Gx10State
 
@@ -59,8 +61,10 @@ def _settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the settings once; a bad profile or value stops the run before any test."""
     settings = _settings(config)
-    state = Gx10State(settings=settings)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    state = Gx10State(
+        settings=settings, results=ResultsStore(settings.json), is_worker=workerinput is not None
+    )
     if workerinput is not None and workerinput.get(_WORKER_ENDPOINT):
         state.controller_target = Target(
             url=workerinput[_WORKER_ENDPOINT],
@@ -68,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
             description=workerinput.get(_WORKER_TARGET, ""),
         )
     config.stash[GX10_STATE] = state
+    config.pluginmanager.register(_Recorder(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
 
@@ -97,6 +102,35 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"gx10 profile: {s.describe('profile')}",
         f"gx10 timeout: {s.timeout_s:g} s [{s.sources['timeout']}]; api key: {s.describe('api_key')}",
     ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that asks for ``gx10_concurrency`` runs once per sweep point (N=1, N=2, ...)."""
+    if "gx10_concurrency" in metafunc.fixturenames:
+        points = metafunc.config.stash[GX10_STATE].settings.concurrency
+        metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
+
+
+class _Recorder:
+    """Folds the figures tests put on their reports into the results (controller side only)."""
+
+    def __init__(self, state: Gx10State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every gx10 record on a report lands in the results file, whatever the test's outcome."""
+        if self.state.is_worker:
+            return  # the controller sees the same report and writes
+        for name, value in report.user_properties:
+            if name == RECORD_PROPERTY and isinstance(value, dict):
+                self.state.results.update_meta(value.get("meta", {}))
+                self.state.results.add(value["section"], value["entry"])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Say where the figures went."""
+        path = self.state.results.path
+        if path is not None and not self.state.is_worker and any(self.state.results.sections.values()):
+            terminalreporter.write_line(f"gx10: figures written to {path}")
 
 
 class _XdistHooks:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pytest_gx10.launch import LaunchError, Target, TwinProcess
+from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import Settings
 
 __all__ = ["GX10_STATE", "Gx10State"]
@@ -19,6 +20,8 @@ class Gx10State:
     settings: Settings
     controller_target: Target | None = None  # set on xdist workers: the controller's target
     twin: TwinProcess | None = None
+    results: ResultsStore = field(default_factory=ResultsStore)
+    is_worker: bool = False
     _target: Target | None = field(default=None, repr=False)
 
     def target(self) -> Target:

@@ -92,6 +92,8 @@ class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
 
     concurrency: tuple[int, ...] = (1, 2, 4)
+    endpoint: str = "chat"  # "chat" or "completions"
+    ignore_eos: bool = True  # every request decodes exactly max_tokens
     input_tokens: int = 1000
     max_tokens: int = 128
     floors: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
@@ -151,6 +153,8 @@ _SCHEMA: dict[str, Any] = {
         "default_output_tokens": int,
     },
     "perf": {
+        "endpoint": str,
+        "ignore_eos": bool,
         "concurrency": list,
         "input_tokens": int,
         "max_tokens": int,
@@ -269,6 +273,10 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         ):
             raise ProfileError(path, "perf.concurrency", f"expected positive integers, got {concurrency!r}")
         perf_raw["concurrency"] = tuple(concurrency)
+    if perf_raw.get("endpoint", "chat") not in ("chat", "completions"):
+        raise ProfileError(
+            path, "perf.endpoint", f"expected 'chat' or 'completions', got {perf_raw['endpoint']!r}"
+        )
     floors_raw = perf_raw.pop("floors", {})
     floors: dict[int, dict[str, float]] = {}
     for point, metrics in floors_raw.items():

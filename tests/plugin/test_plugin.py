@@ -80,19 +80,22 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester) -> None:
 def test_default_target_is_the_twin(pytester: pytest.Pytester) -> None:
     """With no endpoint the session starts the twin of the profile and stops it afterwards."""
     pytester.makepyfile(USES_CLIENT)
+    before = _twins()
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
-    leftovers = [line for line in _processes() if "pytest_gx10.fake" in line]
-    assert leftovers == []
+    assert _twins() - before == set()
 
 
-def _processes() -> list[str]:
-    out = []
+def _twins() -> set[str]:
+    """Command lines (with pid) of the twin processes running now."""
+    out = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            out.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        if "pytest_gx10.fake" in text:
+            out.add(f"{cmdline.parent.name} {text}")
     return out
 
 
@@ -159,9 +162,10 @@ def test_not_a_vllm_api(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_health_suite_same_outcomes_with_xdist(pytester: pytest.Pytester, workers: str) -> None:
     """The health suite passes the same with -n 0 and -n 2; the workers share the controller's twin."""
+    before = _twins()
     result = pytester.runpytest_subprocess(str(HEALTH), "-n", workers, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=_health_test_count())
-    assert [line for line in _processes() if "pytest_gx10.fake" in line] == []
+    assert _twins() - before == set()
 
 
 def _health_test_count() -> int:

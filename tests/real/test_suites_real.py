@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,22 @@ def test_health_suite_passes_on_real_vllm(pytester: pytest.Pytester, real_vllm: 
     )
     result.stdout.fnmatch_lines([f"gx10 target: {real_vllm} [[]--gx10-endpoint[]]"])
     result.assert_outcomes(passed=17)
+
+
+def test_perf_sweep_on_real_vllm(pytester: pytest.Pytester, real_vllm: str) -> None:
+    """A small sweep (1 000-token prompts, 64 tokens out, N = 1, 2, 4) meets the smollm2-cpu floors."""
+    out = Path(__file__).resolve().parents[2] / "out" / "real-perf.json"
+    result = pytester.runpytest_subprocess(
+        str(SUITES / "perf"),
+        f"--gx10-endpoint={real_vllm}",
+        "--gx10-profile=smollm2-cpu",
+        f"--gx10-json={out}",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=3)
+    sweep = json.loads(out.read_text())["sweep"]
+    assert [p["concurrency"] for p in sweep] == [1, 2, 4]
+    for point in sweep:
+        assert point["ok_requests"] == point["concurrency"]
+        assert all(r["prompt_tokens"] == 1000 and r["completion_tokens"] == 64 for r in point["requests"])
