@@ -18,7 +18,7 @@ from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.profiles import Profile
 from pytest_gx10.settings import Settings
-from pytest_gx10.state import GX10_STATE
+from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY
 
 __all__ = [
     "gx10_client",
@@ -30,8 +30,6 @@ __all__ = [
     "gx10_settings",
     "gx10_target",
 ]
-
-RECORD_PROPERTY = "gx10"  # the user_properties name the plugin collects
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from pytest_gx10.fixtures import RECORD_PROPERTY
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.profiles import ProfileError
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
-from pytest_gx10.state import GX10_STATE, Gx10State
+from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
 __all__ = ["GX10_STATE", "Gx10State", "Gx10Warning"]
 

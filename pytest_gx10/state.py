@@ -10,7 +10,9 @@ from pytest_gx10.launch import LaunchError, Target, TwinProcess
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import Settings
 
-__all__ = ["GX10_STATE", "Gx10State"]
+__all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State"]
+
+RECORD_PROPERTY = "gx10"  # the user_properties name under which tests record figures
 
 
 @dataclass

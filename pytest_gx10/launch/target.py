@@ -76,6 +76,7 @@ class TwinProcess:
             self.profile,
             "--log-file",
             str(self.log_path),
+            "--exit-with-parent",
         ]
         if self.time_scale is not None:
             argv += ["--time-scale", repr(self.time_scale)]

@@ -1,0 +1,567 @@
+"""The twin's HTTP application (starlette, as under vLLM's FastAPI server), following vLLM's wire format.
+
+Routes: ``/health``, ``/ping``, ``/version``, ``/load``, ``/metrics``, ``/v1/models``, ``/tokenize``,
+``/detokenize``, ``/v1/completions``, ``/v1/chat/completions``. Every response carries
+``x-gx10-time-scale``; with an API key, ``/v1/*`` requires ``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pytest_gx10.fake import wire
+from pytest_gx10.fake.engine import Engine, Output, SamplingParams
+from pytest_gx10.fake.logs import LogEmitter, StatLog
+from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
+from pytest_gx10.fake.model import write_script
+from pytest_gx10.fake.protocol import (
+    ApiError,
+    CommonParams,
+    bad_request,
+    check_sampling,
+    parse_chat,
+    parse_completion,
+    parse_json_body,
+    unsupported_media_type,
+)
+from pytest_gx10.fake.reasoning import ReasoningSplitter, split_reasoning
+from pytest_gx10.fake.tokenizer import ChatTemplateError, Tokenizer
+from pytest_gx10.profiles import Profile
+
+__all__ = ["TIME_SCALE_HEADER", "TwinState", "create_app", "route_table"]
+
+TIME_SCALE_HEADER = "x-gx10-time-scale"
+
+
+@dataclass
+class TwinState:
+    """Everything the routes share: the profile, tokenizer, engine, metrics and log."""
+
+    profile: Profile
+    time_scale: float
+    log: LogEmitter
+    api_key: str | None = None
+    tokenizer: Tokenizer = field(default_factory=Tokenizer)
+    engine: Engine = field(init=False)
+    metrics: EngineMetrics = field(init=False)
+    stat_log: StatLog = field(init=False)
+    created: int = field(default_factory=lambda: wire.now_s())
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fingerprint = wire.system_fingerprint(self.profile.twin.version, self.profile.deployment.served_model_name)
+        self.engine = Engine(self.profile, self.tokenizer, time_scale=self.time_scale)
+        self.metrics = EngineMetrics(self.profile)
+        self.stat_log = StatLog(self.log)
+        self.engine.observers += [self.metrics, self.stat_log]
+
+    @property
+    def served_model_name(self) -> str:
+        """The name clients must send as ``model``."""
+        return self.profile.deployment.served_model_name
+
+    @property
+    def max_model_len(self) -> int:
+        """Context length, prompt plus output."""
+        return self.profile.deployment.max_model_len
+
+    @property
+    def reasoning(self) -> bool:
+        """True when the deployment runs a reasoning parser (the model thinks first)."""
+        return self.profile.deployment.reasoning_parser is not None
+
+
+def _error(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status)
+
+
+def _check_model(state: TwinState, model: str | None) -> None:
+    if model is not None and model != state.served_model_name:
+        message = f"The model `{model}` does not exist. Valid aliases: {state.served_model_name}."
+        state.log.model_not_found(message)
+        raise ApiError(HTTPStatus.NOT_FOUND, message, "NotFoundError", "model")
+
+
+def _context_error(state: TwinState, num_prompt_tokens: int) -> ApiError:
+    # vLLM stops tokenizing one token past the limit, hence "at least" and max_model_len + 1.
+    seen = min(num_prompt_tokens, state.max_model_len + 1)
+    return bad_request(
+        f"This model's maximum context length is {state.max_model_len} tokens. However, your prompt "
+        f"contains at least {seen} input tokens, which exceeds this limit even without any output tokens. "
+        f"Please reduce the length of the input prompt.",
+        "input_tokens",
+        seen,
+    )
+
+
+def _sampling(state: TwinState, common: CommonParams, num_prompt_tokens: int) -> SamplingParams:
+    """Check the prompt fits and clamp max_tokens to the context that is left, as vLLM does.
+
+    A prompt of exactly max_model_len tokens leaves 0 and fails as "max_tokens must be at least 1".
+    """
+    if num_prompt_tokens > state.max_model_len:
+        raise _context_error(state, num_prompt_tokens)
+    room = state.max_model_len - num_prompt_tokens
+    wanted = common.max_tokens if common.max_tokens is not None else state.profile.twin.default_output_tokens
+    clamped = min(wanted, room)
+    check_sampling(dataclasses.replace(common, max_tokens=clamped))
+    return SamplingParams(
+        max_tokens=clamped,
+        min_tokens=min(common.min_tokens, room),
+        ignore_eos=common.ignore_eos,
+        stop=common.stop,
+        stop_token_ids=common.stop_token_ids,
+        include_stop_str_in_output=common.include_stop_str_in_output,
+    )
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise unsupported_media_type()
+    return parse_json_body(await request.body())
+
+
+# --- simple endpoints ----------------------------------------------------------------------------------
+
+
+def _state(request: Request) -> TwinState:
+    state: TwinState = request.app.state.twin
+    return state
+
+
+async def health(request: Request) -> Response:
+    """200 with an empty body while the engine runs."""
+    return Response(status_code=200)
+
+
+async def version(request: Request) -> Response:
+    """``{"version": ...}``."""
+    return JSONResponse({"version": _state(request).profile.twin.version})
+
+
+async def load(request: Request) -> Response:
+    """``{"server_load": 0}``: vLLM reports 0 unless started with --enable-server-load-tracking."""
+    return JSONResponse({"server_load": 0})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text."""
+    return Response(_state(request).metrics.render(), headers={"content-type": CONTENT_TYPE})
+
+
+async def models(request: Request) -> Response:
+    """The one served model."""
+    state = _state(request)
+    dep = state.profile.deployment
+    body = wire.model_card_list(
+        dep.served_model_name, dep.model_path or dep.served_model_name, dep.max_model_len, wire.now_s()
+    )
+    return JSONResponse(body)
+
+
+async def tokenize(request: Request) -> Response:
+    """Completion form (``prompt``) or chat form (``messages``)."""
+    state = _state(request)
+    body = await _json_body(request)
+    model = body.get("model")
+    _check_model(state, model if isinstance(model, str) else None)
+    tok = state.tokenizer
+    if "messages" in body:
+        messages = body["messages"]
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise bad_request("messages must be a list of objects.", "messages")
+        try:
+            text = tok.apply_chat_template(
+                messages,
+                add_generation_prompt=body.get("add_generation_prompt", True) is not False,
+                enable_thinking=(body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
+                is not False,
+                continue_final_message=body.get("continue_final_message") is True,
+            )
+        except ChatTemplateError as exc:
+            raise bad_request(str(exc), "messages") from None
+        ids = tok.encode(text, add_special_tokens=body.get("add_special_tokens") is True)
+    else:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise bad_request("prompt must be a string.", "prompt")
+        ids = tok.encode(prompt, add_special_tokens=body.get("add_special_tokens", True) is not False)
+    token_strs = [tok.token_str(i) for i in ids] if body.get("return_token_strs") is True else None
+    return JSONResponse(
+        {"count": len(ids), "max_model_len": state.max_model_len, "tokens": ids, "token_strs": token_strs}
+    )
+
+
+async def detokenize(request: Request) -> Response:
+    """``{"tokens": [...]}`` -> ``{"prompt": text}``."""
+    state = _state(request)
+    body = await _json_body(request)
+    model = body.get("model")
+    _check_model(state, model if isinstance(model, str) else None)
+    tokens = body.get("tokens")
+    if not isinstance(tokens, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) for t in tokens
+    ):
+        raise bad_request("tokens must be a list of integers.", "tokens")
+    # Ids outside the vocabulary decode to nothing, as with Hugging Face tokenizers.
+    tok = state.tokenizer
+    if tok.first_invalid(tokens) is not None:
+        tokens = [t for t in tokens if tok.is_valid(t)]
+    return JSONResponse({"prompt": tok.decode(tokens)})
+
+
+# --- generation ----------------------------------------------------------------------------------------
+
+
+async def _watch_disconnect(request: Request, on_disconnect: Callable[[], None]) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            on_disconnect()
+            return
+
+
+async def _collect(
+    request: Request, outputs: AsyncIterator[Output], abort: Callable[[], None]
+) -> list[Output]:
+    """All outputs of a non-streaming request; a client that goes away aborts it, as in vLLM."""
+    watcher = asyncio.create_task(_watch_disconnect(request, abort))
+    try:
+        return [out async for out in outputs]
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def completions(request: Request) -> Response:
+    """``POST /v1/completions``."""
+    state = _state(request)
+    parsed = parse_completion(await _json_body(request))
+    common = parsed.common
+    _check_model(state, common.model)
+    tok = state.tokenizer
+    if isinstance(parsed.prompt, str):
+        prompt_text = parsed.prompt
+        prompt_ids = tok.encode(prompt_text)
+    else:
+        bad = tok.first_invalid(parsed.prompt)
+        if bad is not None:
+            raise bad_request(f"Token id {bad} is out of vocabulary", "prompt", bad)
+        prompt_ids = list(parsed.prompt)
+        prompt_text = tok.decode(prompt_ids) if parsed.echo else ""
+    params = _sampling(state, common, len(prompt_ids))
+    script = write_script(tok, prompt_ids, prompt_text, kind="completion", reasoning=False, seed=common.seed)
+    request_id = wire.new_request_id("cmpl")
+    stream = state.engine.add_request(request_id, prompt_ids, script, params)
+    model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
+    fingerprint = state.fingerprint
+    echo = prompt_text if parsed.echo else ""
+
+    if not common.stream:
+        outs = await _collect(request, stream, stream.abort)
+        last = outs[-1]
+        body = wire.completion_response(
+            request_id,
+            created,
+            model,
+            text=echo + "".join(o.text for o in outs),
+            finish_reason=last.finish_reason or "abort",
+            stop_reason=last.stop_reason,
+            prompt_tokens=n_prompt,
+            completion_tokens=sum(len(o.token_ids) for o in outs),
+            fingerprint=fingerprint,
+        )
+        return JSONResponse(body)
+
+    async def events() -> AsyncIterator[bytes]:
+        n_out = 0
+        first = True
+        try:
+            async for out in stream:
+                n_out += len(out.token_ids)
+                text = (echo + out.text) if first else out.text
+                first = False
+                finishing = out.finish_reason is not None
+                chunk = wire.completion_chunk(
+                    request_id,
+                    created,
+                    model,
+                    text,
+                    finish_reason=out.finish_reason,
+                    stop_reason=out.stop_reason,
+                    fingerprint=fingerprint if finishing and not common.include_usage else None,
+                )
+                yield wire.sse(chunk)
+            if common.include_usage:
+                usage = wire.usage_chunk(request_id, created, model, "text_completion", n_prompt, n_out, fingerprint)
+                yield wire.sse(usage)
+            yield wire.sse("[DONE]")
+        finally:
+            stream.abort()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _chat_prompt(
+    state: TwinState,
+    messages: list[dict[str, Any]],
+    add_generation_prompt: bool,
+    continue_final_message: bool,
+    thinking: bool,
+) -> str:
+    try:
+        return state.tokenizer.apply_chat_template(
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            enable_thinking=thinking,
+            continue_final_message=continue_final_message,
+        )
+    except ChatTemplateError as exc:
+        raise bad_request(str(exc), "messages") from None
+
+
+def _reasoning_tokens(tok: Tokenizer, token_ids: list[int]) -> int:
+    """Tokens inside the ``<think>`` block (the usage's ``completion_tokens_details.reasoning_tokens``)."""
+    try:
+        start = token_ids.index(tok.think_start_id) + 1
+    except ValueError:
+        return 0
+    try:
+        end = token_ids.index(tok.think_end_id, start)
+    except ValueError:
+        end = len(token_ids)
+    return end - start
+
+
+async def chat_completions(request: Request) -> Response:
+    """``POST /v1/chat/completions``."""
+    state = _state(request)
+    parsed = parse_chat(await _json_body(request))
+    common = parsed.common
+    _check_model(state, common.model)
+    tok = state.tokenizer
+    thinking = state.reasoning and parsed.enable_thinking
+    prompt_text = _chat_prompt(
+        state, parsed.messages, parsed.add_generation_prompt, parsed.continue_final_message, thinking
+    )
+    prompt_ids = tok.encode(prompt_text, add_special_tokens=False)
+    params = _sampling(state, common, len(prompt_ids))
+    script = write_script(tok, prompt_ids, prompt_text, kind="chat", reasoning=thinking, seed=common.seed)
+    request_id = wire.new_request_id("chatcmpl")
+    stream = state.engine.add_request(request_id, prompt_ids, script, params)
+    model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
+    fingerprint = state.fingerprint
+    parse_reasoning = state.reasoning  # the parser runs whenever the server has one configured
+
+    if not common.stream:
+        outs = await _collect(request, stream, stream.abort)
+        last = outs[-1]
+        text = "".join(o.text for o in outs)
+        token_ids = [t for o in outs for t in o.token_ids]
+        reasoning, content = split_reasoning(text) if parse_reasoning else (None, text)
+        body = wire.chat_response(
+            request_id,
+            created,
+            model,
+            content=content,
+            reasoning=reasoning if parsed.include_reasoning else None,
+            finish_reason=last.finish_reason or "abort",
+            stop_reason=last.stop_reason,
+            prompt_tokens=n_prompt,
+            completion_tokens=len(token_ids),
+            fingerprint=fingerprint,
+            reasoning_tokens=_reasoning_tokens(tok, token_ids) if parse_reasoning else None,
+        )
+        return JSONResponse(body)
+
+    splitter = ReasoningSplitter(tok.think_start_id, tok.think_end_id) if parse_reasoning else None
+
+    async def events() -> AsyncIterator[bytes]:
+        token_ids: list[int] = []
+        first = True
+        try:
+            async for out in stream:
+                if first:
+                    # vLLM sends the role chunk when the first output arrives, not on accept.
+                    role = {"role": "assistant", "content": ""}
+                    yield wire.sse(wire.chat_chunk(request_id, created, model, role, first=True))
+                    first = False
+                token_ids.extend(out.token_ids)
+                delta = splitter.delta(out.token_ids, out.text) if splitter else {"content": out.text}
+                if delta is not None and not parsed.include_reasoning:
+                    delta.pop("reasoning", None)
+                    if not delta:
+                        delta = None
+                if delta is None:
+                    if out.finish_reason is None:
+                        continue
+                    delta = {}
+                finishing = out.finish_reason is not None
+                chunk = wire.chat_chunk(
+                    request_id,
+                    created,
+                    model,
+                    delta,
+                    finish_reason=out.finish_reason,
+                    stop_reason=out.stop_reason,
+                    fingerprint=fingerprint if finishing and not common.include_usage else None,
+                )
+                yield wire.sse(chunk)
+            if common.include_usage:
+                usage = wire.usage_chunk(
+                    request_id,
+                    created,
+                    model,
+                    "chat.completion.chunk",
+                    n_prompt,
+                    len(token_ids),
+                    fingerprint,
+                    _reasoning_tokens(tok, token_ids) if parse_reasoning else None,
+                )
+                yield wire.sse(usage)
+            yield wire.sse("[DONE]")
+        finally:
+            stream.abort()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+# --- middleware and assembly -----------------------------------------------------------------------------
+
+
+class _TwinMiddleware:
+    """Time-scale header, API key check on /v1, uvicorn-style access log, vLLM error bodies."""
+
+    def __init__(self, app: ASGIApp, state: TwinState) -> None:
+        self.app = app
+        self.state = state
+        self.scale = f"{state.time_scale:g}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        client = scope.get("client") or ("-", 0)
+        query = scope.get("query_string", b"").decode()
+        target = f"{path}?{query}" if query else path
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                # vLLM's CORS middleware adds "vary: Origin" to every response.
+                extra = [(b"vary", b"Origin"), (TIME_SCALE_HEADER.encode(), self.scale)]
+                message["headers"] = [*message["headers"], *extra]
+                status = message["status"]
+                self.state.log.access(
+                    f"{client[0]}:{client[1]}", scope["method"], target, status, HTTPStatus(status).phrase
+                )
+            await send(message)
+
+        key = self.state.api_key
+        if key is not None and path.startswith("/v1") and scope["method"] != "OPTIONS":
+            headers = dict(scope["headers"])
+            if headers.get(b"authorization", b"").decode("latin-1") != f"Bearer {key}":
+                await JSONResponse({"error": "Unauthorized"}, status_code=401)(scope, receive, send_wrapper)
+                return
+        await self.app(scope, receive, send_wrapper)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    err = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}", "InternalServerError")
+    return _error(err)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # FastAPI's shape for routing errors: {"detail": "Not Found"}.
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _route(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> Route:
+    # Starlette answers HEAD for every GET route; FastAPI (and so vLLM) answers 405.
+    route = Route(path, endpoint, methods=methods)
+    if route.methods is not None and "HEAD" not in methods:
+        route.methods.discard("HEAD")
+    return route
+
+
+def create_app(state: TwinState) -> Starlette:
+    """The ASGI app; the engine and the periodic stats log run for the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.engine.start()
+        ticker = asyncio.create_task(_stat_ticker(state))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await state.engine.stop()
+
+    Handler = Callable[[Request], Awaitable[Response]]
+    routes: list[tuple[str, Handler, list[str]]] = [
+        ("/health", health, ["GET"]),
+        ("/ping", health, ["GET", "POST"]),
+        ("/version", version, ["GET"]),
+        ("/load", load, ["GET"]),
+        ("/metrics", metrics, ["GET"]),
+        ("/v1/models", models, ["GET"]),
+        ("/tokenize", tokenize, ["POST"]),
+        ("/detokenize", detokenize, ["POST"]),
+        ("/v1/completions", completions, ["POST"]),
+        ("/v1/chat/completions", chat_completions, ["POST"]),
+    ]
+    handlers: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        ApiError: _api_error,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    }
+    app = Starlette(
+        routes=[_route(path, fn, methods) for path, fn, methods in routes],
+        exception_handlers=dict(handlers),
+        lifespan=lifespan,
+    )
+    app.state.twin = state
+    app.add_middleware(_TwinMiddleware, state=state)
+    return app
+
+
+def route_table(app: Starlette) -> list[tuple[str, str]]:
+    """(path, "GET, POST") for each route, for the start-up log."""
+    table: list[tuple[str, str]] = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            methods = sorted((route.methods or set()) - {"HEAD"})
+            table.extend((route.path, method) for method in methods)
+    return table
+
+
+async def _stat_ticker(state: TwinState) -> None:
+    """Every ``log_interval_s`` of simulated time, print the throughput (and SpecDecoding) lines."""
+    interval_s = state.profile.twin.log_interval_s
+    while True:
+        await asyncio.sleep(interval_s / state.time_scale)
+        state.stat_log.log(interval_s)

@@ -1,0 +1,509 @@
+"""The twin's engine: vLLM's V1 scheduler step loop, simulated on an asyncio event loop.
+
+Each step has a token budget (``max_num_batched_tokens``). Running sequences are served first, in
+order: a decoding sequence takes 1 + k tokens (k draft tokens with speculative decoding), a sequence
+still in chunked prefill takes the next chunk; then waiting requests are admitted in arrival order while
+fewer than ``max_num_seqs`` run and budget and KV blocks remain. The step lasts what the step-time model
+says (simulated seconds, slept for real divided by the time scale); at its end the sequences that
+finished their prompt emit their first token and decoding sequences emit 1 + accepted drafts, each draft
+position accepted with the profile's rate, conditional on the previous one.
+
+The engine knows tokens, not HTTP: requests come in as token ids plus a :class:`Script` and leave as an
+async iterator of :class:`Output` batches, one per step that produced tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pytest_gx10.fake.model import Script
+from pytest_gx10.fake.steptime import LinearStepTime, StepTimeModel
+from pytest_gx10.fake.tokenizer import Tokenizer
+from pytest_gx10.profiles import Profile
+
+__all__ = [
+    "BLOCK_SIZE",
+    "Engine",
+    "EngineObserver",
+    "FinishedRequest",
+    "Output",
+    "RequestStream",
+    "SamplingParams",
+    "StepStats",
+]
+
+BLOCK_SIZE = 16  # vLLM's default KV block size, in tokens
+_MAX_PACE_DEBT_S = 0.05
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """The parts of vLLM's SamplingParams the twin acts on."""
+
+    max_tokens: int
+    min_tokens: int = 0
+    ignore_eos: bool = False
+    stop: tuple[str, ...] = ()
+    stop_token_ids: tuple[int, ...] = ()
+    include_stop_str_in_output: bool = False
+
+
+@dataclass(frozen=True)
+class Output:
+    """Tokens one request produced in one step, with their text (special tokens skipped)."""
+
+    token_ids: tuple[int, ...]
+    text: str
+    finish_reason: str | None = None  # "stop" | "length" | "abort"
+    stop_reason: int | str | None = None
+
+
+@dataclass(frozen=True)
+class FinishedRequest:
+    """Timings (simulated seconds) and sizes of a finished request, for histograms."""
+
+    finish_reason: str
+    e2e_s: float
+    queued_s: float
+    prefill_s: float
+    decode_s: float
+    inference_s: float
+    num_prompt_tokens: int
+    num_generation_tokens: int
+    max_tokens: int
+
+
+@dataclass
+class StepStats:
+    """What one step did, as vLLM's SchedulerStats + IterationStats report it."""
+
+    step_s: float = 0.0
+    num_scheduled_tokens: int = 0
+    num_running: int = 0
+    num_waiting: int = 0
+    kv_cache_usage: float = 0.0
+    num_prompt_tokens: int = 0  # counted when a request's prefill completes, like vLLM
+    num_generation_tokens: int = 0
+    num_preemptions: int = 0
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
+    num_drafts: int = 0
+    num_draft_tokens: int = 0
+    num_accepted_tokens: int = 0
+    accepted_per_pos: list[int] = field(default_factory=list)
+    ttfts_s: list[float] = field(default_factory=list)
+    inter_token_latencies_s: list[float] = field(default_factory=list)
+    finished: list[FinishedRequest] = field(default_factory=list)
+
+
+class EngineObserver(Protocol):
+    """Receives every step's stats (the /metrics registry, the periodic log line)."""
+
+    def on_step(self, stats: StepStats) -> None:
+        """Called once per engine step, on the event loop."""
+        ...
+
+
+class RequestStream:
+    """Async iterator over one request's :class:`Output` batches; ends after the finishing batch."""
+
+    def __init__(self, request_id: str, num_prompt_tokens: int, engine: Engine) -> None:
+        self.request_id = request_id
+        self.num_prompt_tokens = num_prompt_tokens
+        self.num_cached_tokens = 0
+        self._queue: asyncio.Queue[Output] = asyncio.Queue()
+        self._engine = engine
+        self._done = False
+
+    def __aiter__(self) -> RequestStream:
+        return self
+
+    async def __anext__(self) -> Output:
+        if self._done:
+            raise StopAsyncIteration
+        out = await self._queue.get()
+        if out.finish_reason is not None:
+            self._done = True
+        return out
+
+    def abort(self) -> None:
+        """Drop the request (client went away); no-op once finished."""
+        if not self._done:
+            self._done = True
+            self._engine.abort(self.request_id)
+
+    def _put(self, out: Output) -> None:
+        self._queue.put_nowait(out)
+
+
+@dataclass
+class _Seq:
+    request_id: str
+    prompt_ids: Sequence[int]
+    script: Script
+    params: SamplingParams
+    stream: RequestStream
+    rng: random.Random
+    arrival_s: float
+    scheduled_s: float | None = None
+    first_token_s: float | None = None
+    last_token_s: float = 0.0
+    num_computed: int = 0
+    output_ids: list[int] = field(default_factory=list)
+    text: str = ""  # output text so far (special tokens skipped), before any stop-string cut
+    sent_chars: int = 0
+    finished: bool = False
+    block_hashes: list[int] = field(default_factory=list)
+
+    @property
+    def prefilling(self) -> bool:
+        return self.num_computed < len(self.prompt_ids)
+
+    @property
+    def num_blocks(self) -> int:
+        return -(-(self.num_computed + len(self.output_ids)) // BLOCK_SIZE)
+
+
+class Engine:
+    """Simulated vLLM engine core. Create, :meth:`start` on a running loop, :meth:`add_request`."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        tokenizer: Tokenizer,
+        *,
+        time_scale: float = 1.0,
+        step_time: StepTimeModel | None = None,
+        kv_cache_tokens: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        dep = profile.deployment
+        self.profile = profile
+        self.tokenizer = tokenizer
+        self.time_scale = time_scale
+        self.step_time = step_time or LinearStepTime.from_profile(profile)
+        self.max_num_seqs = dep.max_num_seqs
+        self.max_num_batched_tokens = dep.max_num_batched_tokens
+        self.acceptance = dep.speculative.acceptance_per_position if dep.speculative else ()
+        self.num_spec_tokens = dep.speculative.num_speculative_tokens if dep.speculative else 0
+        if dep.speculative and not self.acceptance:
+            self.acceptance = (0.0,) * self.num_spec_tokens
+        # The reference cluster reports 551 076 token slots at max_model_len 262 144 (2.10x).
+        self.num_blocks = (
+            max(kv_cache_tokens or int(dep.max_model_len * 2.1), dep.max_model_len) // BLOCK_SIZE
+        )
+        self.observers: list[EngineObserver] = []
+        self._seed = seed
+        self._waiting: deque[_Seq] = deque()
+        self._running: list[_Seq] = []
+        self._by_id: dict[str, _Seq] = {}
+        self._prefix_cache: OrderedDict[int, None] = OrderedDict()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._t0 = time.perf_counter()
+        self._pace = self._t0
+        self.steps = 0
+
+    # --- clock ---------------------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """Simulated seconds since the engine was created (wall time multiplied by the time scale)."""
+        return (time.perf_counter() - self._t0) * self.time_scale
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the step loop on the running event loop."""
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="gx10-twin-engine")
+
+    def abort_all(self) -> None:
+        """Abort every request in flight (shutdown); their streams end with "abort"."""
+        stats = StepStats()
+        for seq in [*self._running, *self._waiting]:
+            self._finish(seq, "abort", None, stats)
+        self._running.clear()
+        self._waiting.clear()
+        for observer in self.observers:
+            observer.on_step(stats)
+
+    async def stop(self) -> None:
+        """Abort everything in flight and stop the step loop."""
+        self.abort_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def num_running(self) -> int:
+        """Requests scheduled in the running batch."""
+        return len(self._running)
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests queued for admission."""
+        return len(self._waiting)
+
+    def kv_cache_usage(self) -> float:
+        """Fraction of KV blocks held by running requests (0..1)."""
+        used = sum(s.num_blocks for s in self._running)
+        return min(1.0, used / self.num_blocks)
+
+    # --- requests ------------------------------------------------------------------------------------
+
+    def add_request(
+        self, request_id: str, prompt_ids: Sequence[int], script: Script, params: SamplingParams
+    ) -> RequestStream:
+        """Queue a request; iterate the returned stream for its outputs."""
+        stream = RequestStream(request_id, len(prompt_ids), self)
+        seed = script.rng.getrandbits(64) ^ self._seed
+        seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), self.now_s())
+        self._waiting.append(seq)
+        self._by_id[request_id] = seq
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return stream
+
+    def abort(self, request_id: str) -> None:
+        """Remove a request wherever it is; it finishes with "abort"."""
+        seq = self._by_id.get(request_id)
+        if seq is None or seq.finished:
+            return
+        if seq in self._running:
+            self._running.remove(seq)
+        elif seq in self._waiting:
+            self._waiting.remove(seq)
+        stats = StepStats()
+        self._finish(seq, "abort", None, stats)
+        for observer in self.observers:
+            observer.on_step(stats)
+
+    # --- the step loop -------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._running and not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                self._pace = time.perf_counter()
+                continue
+            started = time.perf_counter()
+            stats = StepStats()
+            prefill, decode = self._schedule(stats)
+            n_prefill = sum(n for _, n in prefill)
+            n_tokens = n_prefill + sum(n for _, n in decode)
+            stats.num_scheduled_tokens = n_tokens
+            stats.step_s = self.step_time.step_s(n_prefill, len(decode), n_tokens)
+            # Pace against a running timeline rather than each step's start: the event loop wakes up to
+            # a millisecond late, and at high time scales that would otherwise slow the twin down.
+            # A bounded debt keeps an overloaded twin from bursting to catch up.
+            self._pace = max(self._pace, started - _MAX_PACE_DEBT_S) + stats.step_s / self.time_scale
+            await asyncio.sleep(max(self._pace - time.perf_counter(), 0.0))
+            self._apply(prefill, decode, stats)
+            self.steps += 1
+            stats.num_running = len(self._running)
+            stats.num_waiting = len(self._waiting)
+            stats.kv_cache_usage = self.kv_cache_usage()
+            for observer in self.observers:
+                observer.on_step(stats)
+
+    def _schedule(self, stats: StepStats) -> tuple[list[tuple[_Seq, int]], list[tuple[_Seq, int]]]:
+        budget = self.max_num_batched_tokens
+        prefill: list[tuple[_Seq, int]] = []
+        decode: list[tuple[_Seq, int]] = []
+        for seq in self._running:
+            if budget <= 0:
+                break
+            if seq.prefilling:
+                n = min(len(seq.prompt_ids) - seq.num_computed, budget)
+                prefill.append((seq, n))
+            else:
+                n = min(1 + self.num_spec_tokens, budget)
+                decode.append((seq, n))
+            budget -= n
+        free_blocks = self.num_blocks - sum(s.num_blocks for s in self._running)
+        now = self.now_s()
+        while self._waiting and budget > 0 and len(self._running) < self.max_num_seqs:
+            seq = self._waiting[0]
+            need = -(-len(seq.prompt_ids) // BLOCK_SIZE)
+            if need > free_blocks and self._running:
+                break  # wait for running requests to free KV blocks
+            self._waiting.popleft()
+            free_blocks -= need
+            self._admit(seq, stats)
+            seq.scheduled_s = now
+            self._running.append(seq)
+            n = min(len(seq.prompt_ids) - seq.num_computed, budget)
+            prefill.append((seq, n))
+            budget -= n
+        return prefill, decode
+
+    def _admit(self, seq: _Seq, stats: StepStats) -> None:
+        """Prefix-cache lookup: whole cached blocks are not computed again (the last token always is)."""
+        ids = seq.prompt_ids
+        h = 0
+        hashes: list[int] = []
+        for start in range(0, len(ids) - BLOCK_SIZE + 1, BLOCK_SIZE):
+            h = hash((h, tuple(ids[start : start + BLOCK_SIZE])))
+            hashes.append(h)
+        seq.block_hashes = hashes
+        hit_blocks = 0
+        for h in hashes:
+            if h not in self._prefix_cache:
+                break
+            self._prefix_cache.move_to_end(h)
+            hit_blocks += 1
+        hits = min(hit_blocks * BLOCK_SIZE, len(ids) - 1)
+        seq.num_computed = hits
+        seq.stream.num_cached_tokens = hits
+        stats.prefix_cache_queries += len(ids)
+        stats.prefix_cache_hits += hits
+
+    def _remember_prefix(self, seq: _Seq) -> None:
+        for h in seq.block_hashes:
+            self._prefix_cache[h] = None
+            self._prefix_cache.move_to_end(h)
+        while len(self._prefix_cache) > self.num_blocks:
+            self._prefix_cache.popitem(last=False)
+
+    def _apply(
+        self, prefill: list[tuple[_Seq, int]], decode: list[tuple[_Seq, int]], stats: StepStats
+    ) -> None:
+        now = self.now_s()
+        emitting: list[tuple[_Seq, int]] = []
+        for seq, n in prefill:
+            if seq.finished:
+                continue
+            seq.num_computed += n
+            if not seq.prefilling:
+                self._remember_prefix(seq)
+                stats.num_prompt_tokens += len(seq.prompt_ids)
+                emitting.append((seq, 1))
+        for seq, n in decode:
+            if seq.finished:
+                continue
+            k = n - 1
+            accepted = 0
+            if k > 0:
+                for rate in self.acceptance[:k]:
+                    if seq.rng.random() >= rate:
+                        break
+                    accepted += 1
+                stats.num_drafts += 1
+                stats.num_draft_tokens += k
+                stats.num_accepted_tokens += accepted
+                if len(stats.accepted_per_pos) < self.num_spec_tokens:
+                    stats.accepted_per_pos.extend([0] * (self.num_spec_tokens - len(stats.accepted_per_pos)))
+                for pos in range(accepted):
+                    stats.accepted_per_pos[pos] += 1
+            emitting.append((seq, 1 + accepted))
+        for seq, n in emitting:
+            self._emit(seq, n, now, stats)
+        self._running = [s for s in self._running if not s.finished]
+
+    def _emit(self, seq: _Seq, n: int, now: float, stats: StepStats) -> None:
+        params = seq.params
+        new_ids: list[int] = []
+        finish: str | None = None
+        stop_reason: int | str | None = None
+        cut: int | None = None
+        for _ in range(n):
+            i = len(seq.output_ids)
+            script = seq.script
+            eos_allowed = not params.ignore_eos and i >= params.min_tokens
+            tok = script.eos_id if eos_allowed and i >= script.natural_len else script.token(i)
+            seq.output_ids.append(tok)
+            new_ids.append(tok)
+            if tok == script.eos_id and eos_allowed:
+                finish = "stop"
+                break
+            if tok in params.stop_token_ids and i >= params.min_tokens:
+                finish, stop_reason = "stop", tok
+                break
+            if not self.tokenizer.is_special(tok):
+                before = len(seq.text)
+                seq.text += self.tokenizer.decode([tok])
+                if params.stop and i + 1 >= params.min_tokens:
+                    found = _find_stop(seq.text, params.stop, before)
+                    if found is not None:
+                        index, stop = found
+                        cut = index + len(stop) if params.include_stop_str_in_output else index
+                        finish, stop_reason = "stop", stop
+                        break
+            if len(seq.output_ids) >= params.max_tokens:
+                finish = "length"
+                break
+        if cut is not None:
+            seq.text = seq.text[:cut]
+        # Hold back text that could be the start of a stop string, as vLLM's detokenizer does.
+        hold = 0 if finish or not params.stop else max(len(s) for s in params.stop) - 1
+        upto = max(seq.sent_chars, len(seq.text) - hold)
+        delta = seq.text[seq.sent_chars : upto]
+        seq.sent_chars = upto
+        stats.num_generation_tokens += len(new_ids)
+        if seq.first_token_s is None:
+            seq.first_token_s = now
+            stats.ttfts_s.append(now - seq.arrival_s)
+        else:
+            stats.inter_token_latencies_s.append(now - seq.last_token_s)
+        seq.last_token_s = now
+        if finish is not None:
+            self._finish(seq, finish, stop_reason, stats, tuple(new_ids), delta)
+        else:
+            seq.stream._put(Output(tuple(new_ids), delta))
+
+    def _finish(
+        self,
+        seq: _Seq,
+        reason: str,
+        stop_reason: int | str | None,
+        stats: StepStats,
+        new_ids: tuple[int, ...] = (),
+        delta: str = "",
+    ) -> None:
+        seq.finished = True
+        self._by_id.pop(seq.request_id, None)
+        now = self.now_s()
+        scheduled = seq.scheduled_s if seq.scheduled_s is not None else now
+        first = seq.first_token_s if seq.first_token_s is not None else now
+        stats.finished.append(
+            FinishedRequest(
+                finish_reason=reason,
+                e2e_s=now - seq.arrival_s,
+                queued_s=scheduled - seq.arrival_s,
+                prefill_s=first - scheduled,
+                decode_s=now - first,
+                inference_s=now - scheduled,
+                num_prompt_tokens=len(seq.prompt_ids),
+                num_generation_tokens=len(seq.output_ids),
+                max_tokens=seq.params.max_tokens,
+            )
+        )
+        seq.stream._put(Output(new_ids, delta, reason, stop_reason))
+
+
+def _find_stop(text: str, stops: tuple[str, ...], new_from: int) -> tuple[int, str] | None:
+    """Earliest stop string that ends in the newly added text."""
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        if not stop:
+            continue
+        index = text.find(stop, max(0, new_from - len(stop) + 1))
+        if index != -1 and (best is None or index < best[0]):
+            best = (index, stop)
+    return best
+
+
+async def collect(stream: AsyncIterator[Output]) -> list[Output]:
+    """All outputs of a stream (tests and non-streaming responses)."""
+    return [out async for out in stream]

@@ -1,0 +1,248 @@
+"""The twin's /metrics: vLLM's Prometheus names, labels and buckets, fed by the engine's steps.
+
+Built on prometheus_client with a private registry, which is what vLLM uses too, so the text format
+(HELP/TYPE lines, ``_total`` and ``_created`` samples, bucket labels) comes out the same.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from pytest_gx10.fake.engine import StepStats
+from pytest_gx10.profiles import Profile
+
+__all__ = ["CONTENT_TYPE", "EngineMetrics"]
+
+CONTENT_TYPE = "text/plain; version=1.0.0; charset=utf-8"  # what vLLM 0.32 sends
+
+_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+_ITL_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
+_REQUEST_LATENCY_BUCKETS = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
+_FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")
+
+
+def _1_2_5_buckets(max_value: int) -> list[float]:
+    buckets: list[float] = []
+    scale = 1
+    while True:
+        for mantissa in (1, 2, 5):
+            if mantissa * scale > max_value:
+                return buckets
+            buckets.append(float(mantissa * scale))
+        scale *= 10
+
+
+class EngineMetrics:
+    """Prometheus metrics for one engine (``engine="0"``); an :class:`EngineObserver`."""
+
+    def __init__(self, profile: Profile) -> None:
+        dep = profile.deployment
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model_name", "engine")
+        values = (dep.served_model_name, "0")
+        reg = self.registry
+        # vLLM serves prometheus_client's default registry, so python_* and process_* come first.
+        GCCollector(registry=reg)
+        PlatformCollector(registry=reg)
+        ProcessCollector(registry=reg)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=reg).labels(*values)
+
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(name, doc, labels, registry=reg).labels(*values)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...] | list[float]) -> Histogram:
+            return Histogram(name, doc, labels, registry=reg, buckets=buckets).labels(*values)
+
+        self.running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.")
+        self.waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.")
+        self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
+        self.prefix_queries = counter(
+            "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens."
+        )
+        self.prefix_hits = counter(
+            "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens."
+        )
+        self.preemptions = counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.")
+        self.prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
+        self.generation_tokens = counter("vllm:generation_tokens", "Number of generation tokens processed.")
+        success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            (*labels, "finished_reason"),
+            registry=reg,
+        )
+        self.success = {reason: success.labels(*values, reason) for reason in _FINISH_REASONS}
+        lengths = _1_2_5_buckets(dep.max_model_len)
+        self.req_prompt_tokens = histogram(
+            "vllm:request_prompt_tokens", "Number of prefill tokens processed.", lengths
+        )
+        self.req_generation_tokens = histogram(
+            "vllm:request_generation_tokens", "Number of generation tokens processed.", lengths
+        )
+        self.req_max_tokens = histogram(
+            "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", lengths
+        )
+        self.ttft = histogram(
+            "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", _TTFT_BUCKETS
+        )
+        self.itl = histogram(
+            "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", _ITL_BUCKETS
+        )
+        self.e2e = histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            _REQUEST_LATENCY_BUCKETS,
+        )
+        self.queue = histogram(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            _REQUEST_LATENCY_BUCKETS,
+        )
+        self.inference = histogram(
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request.",
+            _REQUEST_LATENCY_BUCKETS,
+        )
+        self.prefill = histogram(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            _REQUEST_LATENCY_BUCKETS,
+        )
+        self.decode = histogram(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            _REQUEST_LATENCY_BUCKETS,
+        )
+        self.tpot = histogram(
+            "vllm:request_time_per_output_token_seconds",
+            "Histogram of time_per_output_token_seconds per request.",
+            _ITL_BUCKETS,
+        )
+        self.spec: tuple[Counter, Counter, Counter, list[Counter]] | None = None
+        if dep.speculative is not None:
+            per_pos = Counter(
+                "vllm:spec_decode_num_accepted_tokens_per_pos",
+                "Accepted tokens per draft position.",
+                (*labels, "position"),
+                registry=reg,
+            )
+            self.spec = (
+                counter("vllm:spec_decode_num_drafts", "Number of spec decoding drafts."),
+                counter("vllm:spec_decode_num_draft_tokens", "Number of draft tokens."),
+                counter("vllm:spec_decode_num_accepted_tokens", "Number of accepted tokens."),
+                [per_pos.labels(*values, str(i)) for i in range(dep.speculative.num_speculative_tokens)],
+            )
+
+    def on_step(self, stats: StepStats) -> None:
+        """Fold one engine step into the metrics."""
+        self.running.set(stats.num_running)
+        self.waiting.set(stats.num_waiting)
+        self.kv_usage.set(stats.kv_cache_usage)
+        self.prefix_queries.inc(stats.prefix_cache_queries)
+        self.prefix_hits.inc(stats.prefix_cache_hits)
+        self.preemptions.inc(stats.num_preemptions)
+        self.prompt_tokens.inc(stats.num_prompt_tokens)
+        self.generation_tokens.inc(stats.num_generation_tokens)
+        for ttft in stats.ttfts_s:
+            self.ttft.observe(ttft)
+        for itl in stats.inter_token_latencies_s:
+            self.itl.observe(itl)
+        for done in stats.finished:
+            self.success[done.finish_reason].inc()
+            self.e2e.observe(done.e2e_s)
+            self.queue.observe(done.queued_s)
+            self.inference.observe(done.inference_s)
+            self.prefill.observe(done.prefill_s)
+            self.decode.observe(done.decode_s)
+            if done.num_generation_tokens > 1:
+                self.tpot.observe(done.decode_s / (done.num_generation_tokens - 1))
+            self.req_prompt_tokens.observe(done.num_prompt_tokens)
+            self.req_generation_tokens.observe(done.num_generation_tokens)
+            self.req_max_tokens.observe(done.max_tokens)
+        if self.spec is not None and stats.num_drafts:
+            drafts, draft_tokens, accepted, per_pos = self.spec
+            drafts.inc(stats.num_drafts)
+            draft_tokens.inc(stats.num_draft_tokens)
+            accepted.inc(stats.num_accepted_tokens)
+            for counter, n in zip(per_pos, stats.accepted_per_pos, strict=False):
+                counter.inc(n)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

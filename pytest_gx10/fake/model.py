@@ -1,0 +1,117 @@
+"""What the twin's "model" writes: a deterministic continuation of a prompt, in vocabulary words.
+
+The text is seeded from the prompt (and the request's seed), so the same request always gets the same
+answer, and every token is a whole vocabulary word or punctuation mark, so the streamed text, the
+detokenized ids and the usage counts agree exactly. A prompt that hides a "secret ... is CODE" needle
+gets CODE as its answer, which lets the needle suite pass against the twin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_gx10.fake.tokenizer import Tokenizer
+
+__all__ = ["Script", "write_script"]
+
+_NEEDLE_RE = re.compile(r"secret [\w ]{0,60}? is ([A-Za-z0-9][A-Za-z0-9-]{2,}[A-Za-z0-9])")
+
+# Natural lengths, in tokens: moderate, so a default request finishes with "stop" in a few dozen steps.
+_REASONING_TOKENS = (24, 120)
+_ANSWER_TOKENS = (16, 80)
+_COMPLETION_TOKENS = (20, 160)
+
+
+@dataclass
+class Script:
+    """An endless, lazily written continuation plus where the model would naturally stop.
+
+    ``token(i)`` is the i-th generated token when no stop token intervenes; at ``natural_len`` the
+    model emits ``eos_id`` unless the request ignores EOS or still owes ``min_tokens``.
+    """
+
+    head: list[int]  # fixed opening tokens (reasoning block, needle answer)
+    natural_len: int
+    eos_id: int
+    rng: random.Random
+    words: tuple[int, ...]
+    period_id: int
+    capital_ids: dict[int, int]
+    first_ids: dict[int, int] | None  # set when the body opens a text (no leading space)
+    _body: list[int]
+
+    def token(self, i: int) -> int:
+        """The i-th token of the continuation (never EOS)."""
+        if i < len(self.head):
+            return self.head[i]
+        j = i - len(self.head)
+        while len(self._body) <= j:
+            self._write_sentence()
+        return self._body[j]
+
+    def _write_sentence(self) -> None:
+        n = self.rng.randint(6, 16)
+        first = self.rng.choice(self.words)
+        capitals = self.first_ids if self.first_ids is not None and not self._body else self.capital_ids
+        self._body.append(capitals.get(first, first))
+        self._body.extend(self.rng.choice(self.words) for _ in range(n - 2))
+        self._body.append(self.period_id)
+
+
+def _seed(prompt_ids: Sequence[int], seed: int | None, kind: str) -> int:
+    digest = hashlib.blake2b(array("q", prompt_ids).tobytes(), digest_size=8)
+    digest.update(f"{kind}:{seed}".encode())
+    return int.from_bytes(digest.digest(), "big")
+
+
+def _words_of(tokenizer: Tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def write_script(
+    tokenizer: Tokenizer,
+    prompt_ids: Sequence[int],
+    prompt_text: str,
+    *,
+    kind: str,
+    reasoning: bool,
+    seed: int | None = None,
+) -> Script:
+    """The continuation for one request.
+
+    ``kind`` is "chat" (stops at ``<|im_end|>``) or "completion" (stops at ``<|endoftext|>``);
+    ``reasoning`` opens the answer with a ``<think>`` block, as Qwen3 models do.
+    """
+    rng = random.Random(_seed(prompt_ids, seed, kind))
+    words = tokenizer.word_ids
+    period = tokenizer.token_id(".")
+    assert period is not None
+    head: list[int] = []
+    if reasoning:
+        n_think = rng.randint(*_REASONING_TOKENS)
+        nl = tokenizer.token_id("\n")
+        nl2 = tokenizer.token_id("\n\n")
+        assert nl is not None
+        assert nl2 is not None
+        head.append(tokenizer.think_start_id)
+        head.append(nl)
+        head.extend(_words_of(tokenizer, "Thinking Process:\n\n1. Analyze the Request:"))
+        while len(head) < n_think:
+            head.append(rng.choice(words))
+        head.extend((period, nl, tokenizer.think_end_id, nl2))
+    needle = _NEEDLE_RE.search(prompt_text) if kind == "chat" else None
+    if needle is not None:
+        head.extend(_words_of(tokenizer, needle.group(1)))
+        natural_len = len(head)
+    else:
+        lo, hi = _ANSWER_TOKENS if kind == "chat" else _COMPLETION_TOKENS
+        natural_len = len(head) + rng.randint(lo, hi)
+    eos = tokenizer.im_end_id if kind == "chat" else tokenizer.eos_token_id
+    # A chat answer starts a fresh text ("Sound ..."); a completion continues the prompt (" Sound ...").
+    first_ids = tokenizer.bare_capitalized if kind == "chat" else None
+    return Script(head, natural_len, eos, rng, words, period, tokenizer.capitalized, first_ids, [])

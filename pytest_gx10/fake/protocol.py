@@ -1,0 +1,310 @@
+"""Request parsing and validation for the twin's OpenAI-compatible endpoints, with vLLM's errors.
+
+vLLM validates bodies with pydantic (a failure is a 400 of type "Bad Request" whose message lists the
+errors) and then checks sampling parameters itself (a 400 ``BadRequestError`` with a sentence such as
+"max_tokens must be at least 1, got 0."). The twin reproduces both layers without pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "ChatRequest",
+    "CommonParams",
+    "CompletionRequest",
+    "bad_request",
+    "check_sampling",
+    "parse_json_body",
+    "unsupported_media_type",
+    "validation_error",
+]
+
+
+_NO_VALUE: Any = object()
+_MISSING = object()
+
+
+class ApiError(Exception):
+    """An error response: ``{"error": {"message", "type", "param", "code"}}`` with an HTTP status."""
+
+    def __init__(self, status: int, message: str, err_type: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.err_type = err_type
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body vLLM sends."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.err_type,
+                "param": self.param,
+                "code": self.status,
+            }
+        }
+
+
+def bad_request(message: str, param: str | None = None, value: Any = _NO_VALUE) -> ApiError:
+    """vLLM's 400 for a request it understood but refuses (``BadRequestError``).
+
+    vLLM 0.32 appends ``(parameter=..., value=...)`` to the sentence when it knows the parameter.
+    """
+    if param is not None:
+        suffix = f"parameter={param}" if value is _NO_VALUE else f"parameter={param}, value={value}"
+        message = f"{message} ({suffix})"
+    return ApiError(HTTPStatus.BAD_REQUEST, message, "BadRequestError", param)
+
+
+def _summary(value: Any) -> Any:
+    # FastAPI shortens the offending input in its error list.
+    if isinstance(value, dict):
+        return f"<dict of {len(value)} items>"
+    if isinstance(value, list):
+        return f"<list of {len(value)} items>"
+    return value
+
+
+def validation_error(kind: str, loc: tuple[str | int, ...], msg: str, value: Any, **ctx: str) -> ApiError:
+    """vLLM's 400 for a body that fails schema validation (FastAPI's RequestValidationError)."""
+    where = ".".join(str(part) for part in loc)
+    error: dict[str, Any] = {"type": kind, "loc": where, "msg": msg, "input": _summary(value)}
+    if ctx:
+        error["ctx"] = dict(ctx)
+    return ApiError(HTTPStatus.BAD_REQUEST, f"1 validation error:\n  {error!r}", HTTPStatus.BAD_REQUEST.phrase, where)
+
+
+def unsupported_media_type() -> ApiError:
+    """What vLLM answers to a body that is not sent as ``application/json``."""
+    message = "1 validation error:\n  Unsupported Media Type: Only 'application/json' is allowed"
+    return ApiError(HTTPStatus.BAD_REQUEST, message, HTTPStatus.BAD_REQUEST.phrase)
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or the validation error FastAPI would raise."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        pos = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason
+        raise validation_error("json_invalid", ("body", pos), "JSON decode error", {}, error=reason) from None
+    if not isinstance(data, dict):
+        raise validation_error(
+            "model_attributes_type", ("body",), "Input should be a valid dictionary or object to extract fields from", data
+        )
+    return data
+
+
+# --- field checks (pydantic's words) ------------------------------------------------------------------
+
+def _err(kind: str, field: str, msg: str, value: Any) -> ApiError:
+    return validation_error(kind, ("body", field), msg, value)
+
+
+def _opt_int(body: Mapping[str, Any], field: str) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise _err("int_type", field, "Input should be a valid integer", value)
+    return int(value)
+
+
+def _opt_float(body: Mapping[str, Any], field: str) -> float | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _err("float_type", field, "Input should be a valid number", value)
+    return float(value)
+
+
+def _bool(body: Mapping[str, Any], field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _err("bool_type", field, "Input should be a valid boolean", value)
+    return value
+
+
+def _stop(body: Mapping[str, Any]) -> tuple[str, ...]:
+    value = body.get("stop")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return tuple(value)
+    raise _err("string_type", "stop", "Input should be a valid string", value)
+
+
+def _int_list(body: Mapping[str, Any], field: str) -> tuple[int, ...]:
+    value = body.get(field)
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    raise _err("list_type", field, "Input should be a valid list", value)
+
+
+@dataclass(frozen=True)
+class CommonParams:
+    """Fields shared by completions and chat completions."""
+
+    model: str | None
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    min_tokens: int
+    ignore_eos: bool
+    temperature: float | None
+    seed: int | None
+    n: int
+    stop: tuple[str, ...]
+    stop_token_ids: tuple[int, ...]
+    include_stop_str_in_output: bool
+
+
+def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> CommonParams:
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise _err("string_type", "model", "Input should be a valid string", model)
+    stream_options = body.get("stream_options")
+    include_usage = False
+    if stream_options and not body.get("stream"):
+        raise validation_error(
+            "value_error", ("body",), "Value error, Stream options can only be defined when `stream=True`.", dict(body)
+        )
+    if stream_options is not None:
+        if not isinstance(stream_options, dict):
+            raise _err("model_type", "stream_options", "Input should be a valid dictionary", stream_options)
+        include_usage = _bool(stream_options, "include_usage", False)
+    stream = _bool(body, "stream", False)
+    max_tokens = None
+    for field in max_tokens_fields:
+        value = _opt_int(body, field)
+        if value is not None:
+            max_tokens = value
+            break
+    n = _opt_int(body, "n")
+    min_tokens = _opt_int(body, "min_tokens") or 0
+    params = CommonParams(
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        ignore_eos=_bool(body, "ignore_eos", False),
+        temperature=_opt_float(body, "temperature"),
+        seed=_opt_int(body, "seed"),
+        n=1 if n is None else n,
+        stop=_stop(body),
+        stop_token_ids=_int_list(body, "stop_token_ids"),
+        include_stop_str_in_output=_bool(body, "include_stop_str_in_output", False),
+    )
+    return params
+
+
+def check_sampling(p: CommonParams) -> None:
+    """vLLM's SamplingParams checks, in its order and words."""
+    if p.n < 1:
+        raise bad_request(f"n must be at least 1, got {p.n}.", "n", p.n)
+    if p.n > 1:
+        # The twin writes one deterministic answer per prompt; several choices would all be identical.
+        raise bad_request("The pytest-gx10 twin supports only n=1.", "n", p.n)
+    if p.temperature is not None and p.temperature < 0.0:
+        raise bad_request(f"temperature must be non-negative, got {p.temperature}.", "temperature", p.temperature)
+    if p.max_tokens is not None and p.max_tokens < 1:
+        raise bad_request(f"max_tokens must be at least 1, got {p.max_tokens}.", "max_tokens", p.max_tokens)
+    if p.min_tokens < 0:
+        raise bad_request(
+            f"min_tokens must be greater than or equal to 0, got {p.min_tokens}.", "min_tokens", p.min_tokens
+        )
+    if p.max_tokens is not None and p.min_tokens > p.max_tokens:
+        raise bad_request(
+            f"min_tokens must be less than or equal to max_tokens={p.max_tokens}, got {p.min_tokens}.",
+            "min_tokens",
+            p.min_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A parsed ``/v1/completions`` body."""
+
+    common: CommonParams
+    prompt: str | list[int]
+    echo: bool
+
+
+def parse_completion(body: Mapping[str, Any]) -> CompletionRequest:
+    """Validate a completions body; the prompt is text or token ids (a one-element batch is unwrapped)."""
+    no_prompt = "Either prompt or prompt_embeds must be provided and non-empty."
+    prompt = body.get("prompt")
+    if prompt is None or prompt == "" or prompt == []:
+        raise bad_request(no_prompt, "prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str | list):
+        prompt = prompt[0]
+    if (isinstance(prompt, list) and prompt and all(isinstance(t, list) for t in prompt)) or (
+        isinstance(prompt, list) and len(prompt) > 1 and all(isinstance(t, str) for t in prompt)
+    ):
+        raise bad_request("The pytest-gx10 twin supports one prompt per request.", "prompt")
+    if isinstance(prompt, list):
+        if not all(type(t) is int for t in prompt):
+            raise _err("list_type", "prompt", "Input should be a valid list", prompt)
+        if not prompt:
+            raise bad_request(no_prompt, "prompt")
+    elif not isinstance(prompt, str):
+        raise _err("string_type", "prompt", "Input should be a valid string", prompt)
+    elif prompt == "":
+        raise bad_request(no_prompt, "prompt")
+    return CompletionRequest(_common(body, ("max_tokens",)), prompt, _bool(body, "echo", False))
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A parsed ``/v1/chat/completions`` body."""
+
+    common: CommonParams
+    messages: list[dict[str, Any]]
+    add_generation_prompt: bool
+    continue_final_message: bool
+    enable_thinking: bool
+    include_reasoning: bool
+
+
+def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
+    """Validate a chat completions body."""
+    messages = body.get("messages", _MISSING)
+    if messages is _MISSING:
+        raise validation_error("missing", ("body", "messages"), "Field required", dict(body))
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise _err("list_type", "messages", "Input should be a valid list", messages)
+    if not messages:
+        raise bad_request(
+            "Cannot apply chat template to an empty conversation. Provide at least one message."
+        )
+    kwargs = body.get("chat_template_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise _err("dict_type", "chat_template_kwargs", "Input should be a valid dictionary", kwargs)
+    thinking = kwargs.get("enable_thinking", True)
+    return ChatRequest(
+        common=_common(body, ("max_completion_tokens", "max_tokens")),
+        messages=messages,
+        add_generation_prompt=_bool(body, "add_generation_prompt", True),
+        continue_final_message=_bool(body, "continue_final_message", False),
+        enable_thinking=thinking is not False,
+        include_reasoning=_bool(body, "include_reasoning", True),
+    )

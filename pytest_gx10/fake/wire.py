@@ -1,0 +1,281 @@
+"""JSON shapes of vLLM 0.32's OpenAI-compatible responses, key for key, and their SSE framing.
+
+Checked against the real server's answers recorded in ``docs/real-vllm.md``. vLLM serializes streamed
+chunks with pydantic's ``model_dump_json(exclude_unset=True)`` (a chunk has exactly the fields the
+server set, ``null`` included), the trailing usage chunk with ``exclude_none=True``, and whole responses
+with ``model_dump()`` through FastAPI's JSONResponse. ``system_fingerprint`` is on whole responses, on
+the usage chunk, or (without ``include_usage``) on the finishing chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from typing import Any
+
+__all__ = [
+    "chat_chunk",
+    "chat_response",
+    "completion_chunk",
+    "completion_response",
+    "dumps",
+    "model_card_list",
+    "new_request_id",
+    "sse",
+    "system_fingerprint",
+    "usage",
+    "usage_chunk",
+]
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON with raw UTF-8, like pydantic's ``model_dump_json``."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def sse(obj: Any) -> bytes:
+    """One server-sent event: ``data: <json>`` and a blank line (LF only)."""
+    payload = obj if isinstance(obj, str) else dumps(obj)
+    return f"data: {payload}\n\n".encode()
+
+
+def new_request_id(prefix: str) -> str:
+    """``chatcmpl-<16 hex>`` / ``cmpl-<16 hex>``, as vLLM 0.32 makes them."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def system_fingerprint(version: str, served_model_name: str) -> str:
+    """``vllm-<version>-<8 hex>``; the real suffix hashes the server config, here the model and version."""
+    digest = hashlib.sha256(f"{served_model_name}|{version}".encode()).hexdigest()[:8]
+    return f"vllm-{version}-{digest}"
+
+
+def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int | None = None) -> dict[str, Any]:
+    """A whole response's usage (details are null unless a reasoning parser counts thinking tokens)."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+        "prompt_tokens_details": None,
+        "completion_tokens_details": None if reasoning_tokens is None else {"reasoning_tokens": reasoning_tokens},
+    }
+
+
+def model_card_list(served_model_name: str, root: str, max_model_len: int, created: int) -> dict[str, Any]:
+    """``GET /v1/models``."""
+    permission = {
+        "id": f"modelperm-{secrets.token_hex(8)}",
+        "object": "model_permission",
+        "created": created,
+        "allow_create_engine": False,
+        "allow_sampling": True,
+        "allow_logprobs": True,
+        "allow_search_indices": False,
+        "allow_view": True,
+        "allow_fine_tuning": False,
+        "organization": "*",
+        "group": None,
+        "is_blocking": False,
+    }
+    card = {
+        "id": served_model_name,
+        "object": "model",
+        "created": created,
+        "owned_by": "vllm",
+        "root": root,
+        "parent": None,
+        "max_model_len": max_model_len,
+        "permission": [permission],
+    }
+    return {"object": "list", "data": [card]}
+
+
+def usage_chunk(
+    request_id: str,
+    created: int,
+    model: str,
+    obj: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    fingerprint: str,
+    reasoning_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The trailing ``"choices": []`` chunk with usage (nulls dropped) and the fingerprint."""
+    body = usage(prompt_tokens, completion_tokens, reasoning_tokens)
+    return {
+        "id": request_id,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": {k: v for k, v in body.items() if v is not None},
+        "system_fingerprint": fingerprint,
+    }
+
+
+# --- chat --------------------------------------------------------------------------------------------
+
+
+def chat_chunk(
+    request_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    *,
+    finish_reason: str | None = None,
+    stop_reason: int | str | None = None,
+    first: bool = False,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``; the role chunk (``first``) carries the prompt fields instead."""
+    choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    if finish_reason is not None:
+        choice["stop_reason"] = stop_reason
+    if not first:
+        choice["token_ids"] = None
+    chunk: dict[str, Any] = {
+        "id": request_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+    }
+    if first:
+        chunk["prompt_token_ids"] = None
+        chunk["prompt_text"] = None
+    if fingerprint is not None:
+        chunk["system_fingerprint"] = fingerprint
+    return chunk
+
+
+def chat_response(
+    request_id: str,
+    created: int,
+    model: str,
+    *,
+    content: str | None,
+    reasoning: str | None,
+    finish_reason: str,
+    stop_reason: int | str | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    fingerprint: str,
+    reasoning_tokens: int | None = None,
+) -> dict[str, Any]:
+    """A whole ``chat.completion`` (no ``tool_calls`` key when there are none, as vLLM 0.32 sends it)."""
+    message = {
+        "role": "assistant",
+        "content": content,
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "reasoning": reasoning,
+    }
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_reason,
+        "stop_reason": stop_reason,
+        "token_ids": None,
+        "routed_experts": None,
+    }
+    return {
+        "id": request_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "service_tier": None,
+        "system_fingerprint": fingerprint,
+        "usage": usage(prompt_tokens, completion_tokens, reasoning_tokens),
+        "prompt_logprobs": None,
+        "prompt_token_ids": None,
+        "prompt_text": None,
+        "kv_transfer_params": None,
+        "ec_transfer_params": None,
+        "metrics": None,
+    }
+
+
+# --- completions -------------------------------------------------------------------------------------
+
+
+def completion_chunk(
+    request_id: str,
+    created: int,
+    model: str,
+    text: str,
+    *,
+    finish_reason: str | None = None,
+    stop_reason: int | str | None = None,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """One streamed ``text_completion`` chunk."""
+    chunk: dict[str, Any] = {
+        "id": request_id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "text": text,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+                "stop_reason": stop_reason,
+                "prompt_token_ids": None,
+                "token_ids": None,
+            }
+        ],
+    }
+    if fingerprint is not None:
+        chunk["system_fingerprint"] = fingerprint
+    return chunk
+
+
+def completion_response(
+    request_id: str,
+    created: int,
+    model: str,
+    *,
+    text: str,
+    finish_reason: str,
+    stop_reason: int | str | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    fingerprint: str,
+) -> dict[str, Any]:
+    """A whole ``text_completion``."""
+    choice = {
+        "index": 0,
+        "text": text,
+        "logprobs": None,
+        "finish_reason": finish_reason,
+        "stop_reason": stop_reason,
+        "token_ids": None,
+        "prompt_logprobs": None,
+        "prompt_token_ids": None,
+        "routed_experts": None,
+    }
+    return {
+        "id": request_id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "service_tier": None,
+        "system_fingerprint": fingerprint,
+        "usage": usage(prompt_tokens, completion_tokens),
+        "kv_transfer_params": None,
+        "ec_transfer_params": None,
+        "metrics": None,
+    }
+
+
+def now_s() -> int:
+    """``created``: whole seconds since the epoch."""
+    return int(time.time())
