@@ -171,3 +171,22 @@ def test_health_suite_same_outcomes_with_xdist(pytester: pytest.Pytester, worker
 def _health_test_count() -> int:
     # 6 plain tests, 5 stream tests x 2 endpoints, 1 chat-only role-chunk test.
     return 6 + 5 * 2 + 1
+
+
+def test_api_key_reaches_twin_and_client_but_no_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin requires the key, the client sends it, and it is printed nowhere."""
+    monkeypatch.setenv("GX10_API_KEY", "sk-gx10-test-key")
+    pytester.makepyfile(
+        USES_CLIENT
+        + """
+import requests
+
+def test_twin_demands_the_key(gx10_target):
+    assert requests.get(gx10_target.url + "/v1/models", timeout=5).status_code == 401
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "-v")
+    result.assert_outcomes(passed=3)
+    assert "sk-gx10-test-key" not in result.stdout.str() + result.stderr.str()
