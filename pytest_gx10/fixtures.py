@@ -96,9 +96,14 @@ def gx10_run_facts(gx10_target: Target, gx10_client: VllmClient, gx10_settings: 
     """Facts about this run that every results file carries: target, model, profile, version."""
     try:
         version: str | None = gx10_client.version()
+        time_scale = gx10_client.time_scale()
     except EndpointError:
-        version = None
+        version, time_scale = None, 1.0
     return {
+        "target_label": f"twin, time scale {time_scale:g}"
+        if gx10_target.kind == "twin"
+        else gx10_target.kind,
+        "time_scale": time_scale,
         "target": gx10_target.url,
         "target_kind": gx10_target.kind,
         "target_description": gx10_target.description,

@@ -91,7 +91,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = state.settings
     if s.use_twin:
         why = "--gx10-fake" if s.fake else "no --gx10-endpoint"
-        target = f"embedded twin of profile {s.profile.name} on a free loopback port [{why}]"
+        target = (
+            f"embedded twin of profile {s.profile.name} (twin, time scale {s.profile.twin.time_scale:g}) "
+            f"on a free loopback port [{why}]"
+        )
     else:
         target = s.describe("endpoint")
     model = s.describe("model") if s.model else f"the only served model [{s.sources['model']}]"

@@ -140,6 +140,10 @@ class VllmClient:
             kind = response.headers.get("content-type", "no content type")
             raise EndpointError(url, f"not a vLLM API (HTTP 200 but not JSON: {kind})") from None
 
+    def time_scale(self) -> float:
+        """How much faster than real time the target runs (a twin says so in a header; vLLM is 1)."""
+        return _time_scale(self.request("GET", "/version").headers)
+
     def health(self) -> int:
         """GET /health; the status code (200 healthy, 503 engine dead)."""
         return self.request("GET", "/health").status_code

@@ -62,7 +62,9 @@ class TwinState:
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.fingerprint = wire.system_fingerprint(self.profile.twin.version, self.profile.deployment.served_model_name)
+        self.fingerprint = wire.system_fingerprint(
+            self.profile.twin.version, self.profile.deployment.served_model_name
+        )
         self.engine = Engine(self.profile, self.tokenizer, time_scale=self.time_scale)
         self.metrics = EngineMetrics(self.profile)
         self.stat_log = StatLog(self.log)
@@ -188,8 +190,10 @@ async def tokenize(request: Request) -> Response:
             text = tok.apply_chat_template(
                 messages,
                 add_generation_prompt=body.get("add_generation_prompt", True) is not False,
-                enable_thinking=(body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
-                is not False,
+                # Same template flag as chat completions use, so counts agree exactly.
+                enable_thinking=_template_thinking(
+                    state, (body.get("chat_template_kwargs") or {}).get("enable_thinking", True) is not False
+                ),
                 continue_final_message=body.get("continue_final_message") is True,
             )
         except ChatTemplateError as exc:
@@ -308,13 +312,24 @@ async def completions(request: Request) -> Response:
                 )
                 yield wire.sse(chunk)
             if common.include_usage:
-                usage = wire.usage_chunk(request_id, created, model, "text_completion", n_prompt, n_out, fingerprint)
+                usage = wire.usage_chunk(
+                    request_id, created, model, "text_completion", n_prompt, n_out, fingerprint
+                )
                 yield wire.sse(usage)
             yield wire.sse("[DONE]")
         finally:
             stream.abort()
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _template_thinking(state: TwinState, enable_thinking: bool) -> bool:
+    """The chat template's enable_thinking flag.
+
+    Only a reasoning model's (Qwen3-style) template writes an empty think block when thinking is
+    turned off; a model without a reasoning parser has a template that knows nothing of thinking.
+    """
+    return enable_thinking or not state.reasoning
 
 
 def _chat_prompt(
@@ -357,7 +372,11 @@ async def chat_completions(request: Request) -> Response:
     tok = state.tokenizer
     thinking = state.reasoning and parsed.enable_thinking
     prompt_text = _chat_prompt(
-        state, parsed.messages, parsed.add_generation_prompt, parsed.continue_final_message, thinking
+        state,
+        parsed.messages,
+        parsed.add_generation_prompt,
+        parsed.continue_final_message,
+        _template_thinking(state, parsed.enable_thinking),
     )
     prompt_ids = tok.encode(prompt_text, add_special_tokens=False)
     params = _sampling(state, common, len(prompt_ids))

@@ -78,7 +78,9 @@ def validation_error(kind: str, loc: tuple[str | int, ...], msg: str, value: Any
     error: dict[str, Any] = {"type": kind, "loc": where, "msg": msg, "input": _summary(value)}
     if ctx:
         error["ctx"] = dict(ctx)
-    return ApiError(HTTPStatus.BAD_REQUEST, f"1 validation error:\n  {error!r}", HTTPStatus.BAD_REQUEST.phrase, where)
+    return ApiError(
+        HTTPStatus.BAD_REQUEST, f"1 validation error:\n  {error!r}", HTTPStatus.BAD_REQUEST.phrase, where
+    )
 
 
 def unsupported_media_type() -> ApiError:
@@ -97,12 +99,16 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
         raise validation_error("json_invalid", ("body", pos), "JSON decode error", {}, error=reason) from None
     if not isinstance(data, dict):
         raise validation_error(
-            "model_attributes_type", ("body",), "Input should be a valid dictionary or object to extract fields from", data
+            "model_attributes_type",
+            ("body",),
+            "Input should be a valid dictionary or object to extract fields from",
+            data,
         )
     return data
 
 
 # --- field checks (pydantic's words) ------------------------------------------------------------------
+
 
 def _err(kind: str, field: str, msg: str, value: Any) -> ApiError:
     return validation_error(kind, ("body", field), msg, value)
@@ -185,7 +191,10 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
     include_usage = False
     if stream_options and not body.get("stream"):
         raise validation_error(
-            "value_error", ("body",), "Value error, Stream options can only be defined when `stream=True`.", dict(body)
+            "value_error",
+            ("body",),
+            "Value error, Stream options can only be defined when `stream=True`.",
+            dict(body),
         )
     if stream_options is not None:
         if not isinstance(stream_options, dict):
@@ -225,7 +234,9 @@ def check_sampling(p: CommonParams) -> None:
         # The twin writes one deterministic answer per prompt; several choices would all be identical.
         raise bad_request("The pytest-gx10 twin supports only n=1.", "n", p.n)
     if p.temperature is not None and p.temperature < 0.0:
-        raise bad_request(f"temperature must be non-negative, got {p.temperature}.", "temperature", p.temperature)
+        raise bad_request(
+            f"temperature must be non-negative, got {p.temperature}.", "temperature", p.temperature
+        )
     if p.max_tokens is not None and p.max_tokens < 1:
         raise bad_request(f"max_tokens must be at least 1, got {p.max_tokens}.", "max_tokens", p.max_tokens)
     if p.min_tokens < 0:

@@ -59,7 +59,9 @@ def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int | No
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens": completion_tokens,
         "prompt_tokens_details": None,
-        "completion_tokens_details": None if reasoning_tokens is None else {"reasoning_tokens": reasoning_tokens},
+        "completion_tokens_details": None
+        if reasoning_tokens is None
+        else {"reasoning_tokens": reasoning_tokens},
     }
 
 

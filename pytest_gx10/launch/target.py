@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +55,7 @@ class TwinProcess:
         self.boot_timeout_s = boot_timeout_s
         self._api_key = api_key
         self._log_dir = log_dir
+        self._own_dir: Path | None = None  # a temporary log directory we made, removed at stop
         self._proc: subprocess.Popen[str] | None = None
         self.url: str | None = None
         self.log_path: Path | None = None
@@ -61,7 +63,9 @@ class TwinProcess:
 
     def start(self) -> str:
         """Start the twin and return its URL once it listens."""
-        log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="gx10-twin-"))
+        log_dir = self._log_dir
+        if log_dir is None:
+            log_dir = self._own_dir = Path(tempfile.mkdtemp(prefix="gx10-twin-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / "twin-server.log"
         argv = [
@@ -143,6 +147,9 @@ class TwinProcess:
                 proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -35,7 +35,7 @@ def test_header_names_each_source(pytester: pytest.Pytester, monkeypatch: pytest
     result = pytester.runpytest("--gx10-timeout=7")
     result.stdout.fnmatch_lines(
         [
-            "gx10 target: embedded twin of profile smollm2-cpu on a free loopback port [[]no --gx10-endpoint[]]",
+            "gx10 target: embedded twin of profile smollm2-cpu (twin, time scale 1) on a free loopback port [[]no --gx10-endpoint[]]",
             "gx10 model: from-env [[]env GX10_MODEL[]]",
             "gx10 profile: smollm2-cpu [[]ini gx10_profile[]]",
             "gx10 timeout: 7 s [[]--gx10-timeout[]]; api key: set [[]env GX10_API_KEY[]]",
