@@ -9,13 +9,16 @@ error message, a repr or a result.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-import urllib3
 
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseParser
@@ -250,12 +253,14 @@ class VllmClient:
         *,
         include_usage: bool = True,
         stall_timeout_s: float | None = None,
-        ready: Any = None,
+        ready: Callable[[], object] | None = None,
     ) -> StreamResult:
         """POST a streaming request and record every chunk with its arrival time.
 
         ``ready`` is an optional callable run just before the request leaves (a barrier's
-        ``wait``): send time is taken after it returns.
+        ``wait``). Everything that can be done before it is: the body is encoded and the connection
+        opened, so that once released a request only writes its bytes, and N requests released
+        together leave together (the dispatch skew stays small). Send time is taken after it returns.
         """
         payload: dict[str, Any] = {"model": body.get("model") or self.served_model(), **body, "stream": True}
         if include_usage:
@@ -264,77 +269,141 @@ class VllmClient:
         url = self.base_url + path
         stall = self.stall_timeout_s if stall_timeout_s is None else stall_timeout_s
         data = json.dumps(payload).encode()
+        request_bytes = self._request_bytes(path, data)
+        connect_error: EndpointError | None = None
+        sock: socket.socket | None = None
+        try:
+            sock = self._connect()
+        except OSError as exc:
+            connect_error = _socket_error(url, exc, self.timeout_s)
         if ready is not None:
             ready()
         result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
         try:
-            response = self._session.post(
-                url,
-                data=data,
-                headers={"Content-Type": "application/json"},
-                timeout=(self.timeout_s, stall),
-                stream=True,
-            )
-        except requests.RequestException as exc:
+            if connect_error is not None or sock is None:
+                raise connect_error or EndpointError(url, "no connection")
+            try:
+                sock.sendall(request_bytes)
+                sock.settimeout(stall)
+                response = http.client.HTTPResponse(sock, method="POST")
+                response.begin()
+            except (OSError, http.client.HTTPException) as exc:
+                raise _socket_error(url, exc, stall) from None
+        except EndpointError as exc:
             result.end_ns = time.perf_counter_ns()
             result.ended = StreamEnd.UNREACHABLE
-            result.error = str(_transport_error(url, exc, self.timeout_s))
+            result.error = str(exc)
+            if sock is not None:
+                sock.close()
             return result
-        with response:
-            result.status = response.status_code
-            result.time_scale = _time_scale(response.headers)
-            if response.status_code != 200 or "text/event-stream" not in response.headers.get(
-                "content-type", ""
+        try:
+            result.status = response.status
+            result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
+            if response.status != 200 or "text/event-stream" not in (
+                response.getheader("content-type") or ""
             ):
-                self._read_error(response, result)
-                return result
-            self._read_stream(response, result, stall)
+                _read_error(response, result)
+            else:
+                _read_stream(response, result, stall)
+        finally:
+            response.close()
+            sock.close()
         return result
 
-    def _read_error(self, response: requests.Response, result: StreamResult) -> None:
-        try:
-            text = response.content.decode("utf-8", "replace")
-        except requests.RequestException as exc:
-            text = f"(body unreadable: {type(exc).__name__})"
-        result.end_ns = time.perf_counter_ns()
-        result.ended = StreamEnd.HTTP_ERROR
-        try:
-            result.error = json.loads(text)
-        except ValueError:
-            result.error = text[:2000]
+    def _connect(self) -> socket.socket:
+        """A connected socket to the server (TLS for https), made before the request is due."""
+        parts = urlsplit(self.base_url)
+        https = parts.scheme == "https"
+        host = parts.hostname or "127.0.0.1"
+        sock = socket.create_connection((host, parts.port or (443 if https else 80)), timeout=self.timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if https:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        return sock
 
-    def _read_stream(self, response: requests.Response, result: StreamResult, stall_s: float) -> None:
-        parser = SseParser()
-        done = False
-        try:
-            for raw, t_ns in _raw_chunks(response):
-                result.end_ns = t_ns
-                for event in parser.feed(raw, t_ns):
-                    result.events += 1
-                    if done:
-                        result.events_after_done += 1
-                        continue
-                    if event.data.strip() == "[DONE]":
-                        done = True
-                        continue
-                    _apply(result, event.data, t_ns)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            # Reading the raw stream raises urllib3's errors, not requests'.
-            result.end_ns = time.perf_counter_ns()
-            if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
-                result.ended = StreamEnd.STALL
-                result.error = result.error or f"no byte for {stall_s:g} s"
-            else:
-                result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
-                result.error = result.error or f"stream broke: {type(exc).__name__}"
-            return
-        parser.close()
-        if result.error is not None:
-            result.ended = StreamEnd.ERROR
-        elif done:
-            result.ended = StreamEnd.DONE
-        else:
-            result.ended = StreamEnd.CUT
+    def _request_bytes(self, path: str, body: bytes) -> bytes:
+        """The whole HTTP/1.1 request, built before release so that sending is one write."""
+        parts = urlsplit(self.base_url)
+        lines = [
+            f"POST {parts.path.rstrip('/')}{path} HTTP/1.1",
+            f"Host: {parts.netloc}",
+            "User-Agent: pytest-gx10",
+            "Accept: text/event-stream",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
+        auth = self._session.headers.get("Authorization")
+        if auth:
+            lines.append(f"Authorization: {auth!s}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _socket_error(url: str, exc: BaseException, timeout_s: float) -> EndpointError:
+    """Name a socket-level failure like :func:`_transport_error` names a requests one."""
+    if isinstance(exc, TimeoutError):
+        return EndpointError(url, f"timed out after {timeout_s:g} s")
+    if isinstance(exc, ConnectionRefusedError):
+        return EndpointError(url, "connection refused")
+    if isinstance(exc, socket.gaierror):
+        return EndpointError(url, "host name does not resolve")
+    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
+        return EndpointError(url, "connection closed without a response")
+    return EndpointError(url, f"connection failed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _read_error(response: http.client.HTTPResponse, result: StreamResult) -> None:
+    """A non-200 (or non-SSE) answer: its body is the error."""
+    try:
+        text = response.read().decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        text = f"(body unreadable: {type(exc).__name__})"
+    result.end_ns = time.perf_counter_ns()
+    result.ended = StreamEnd.HTTP_ERROR
+    try:
+        result.error = json.loads(text)
+    except ValueError:
+        result.error = text[:2000]
+
+
+def _read_stream(response: http.client.HTTPResponse, result: StreamResult, stall_s: float) -> None:
+    """Read SSE as bytes arrive (``read1`` returns whatever the socket has), stamping each read."""
+    parser = SseParser()
+    done = False
+    try:
+        while True:
+            raw = response.read1(65536)
+            t_ns = time.perf_counter_ns()
+            if not raw:
+                break
+            result.end_ns = t_ns
+            for event in parser.feed(raw, t_ns):
+                result.events += 1
+                if done:
+                    result.events_after_done += 1
+                    continue
+                if event.data.strip() == "[DONE]":
+                    done = True
+                    continue
+                _apply(result, event.data, t_ns)
+    except TimeoutError:
+        result.end_ns = time.perf_counter_ns()
+        result.ended = StreamEnd.STALL
+        result.error = result.error or f"no byte for {stall_s:g} s"
+        return
+    except (OSError, http.client.HTTPException) as exc:
+        # IncompleteRead: the server closed mid-chunk; reset: it went away.
+        result.end_ns = time.perf_counter_ns()
+        result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
+        result.error = result.error or f"stream broke: {type(exc).__name__}"
+        return
+    parser.close()
+    if result.error is not None:
+        result.ended = StreamEnd.ERROR
+    elif done:
+        result.ended = StreamEnd.DONE
+    else:
+        result.ended = StreamEnd.CUT
 
 
 def _time_scale(headers: Mapping[str, str]) -> float:
@@ -343,20 +412,6 @@ def _time_scale(headers: Mapping[str, str]) -> float:
     except ValueError:
         return 1.0
     return scale if scale > 0 else 1.0
-
-
-def _raw_chunks(response: requests.Response) -> Iterator[tuple[bytes, int]]:
-    """Yield bytes as soon as they arrive, each with its arrival time."""
-    raw = response.raw
-    read1 = getattr(raw, "read1", None)
-    if read1 is not None:
-        while True:
-            piece = read1(65536)
-            if not piece:
-                return
-            yield piece, time.perf_counter_ns()
-    for piece in response.iter_content(chunk_size=None):  # pragma: no cover - urllib3 < 2
-        yield piece, time.perf_counter_ns()
 
 
 def _apply(result: StreamResult, data: str, t_ns: int) -> None:
