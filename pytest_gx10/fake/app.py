@@ -109,6 +109,17 @@ def _context_error(state: TwinState, num_prompt_tokens: int) -> ApiError:
     )
 
 
+def _check_max_tokens(state: TwinState, common: CommonParams) -> None:
+    """vLLM refuses a max_tokens above max_model_len before it tokenizes (a smaller one is clamped later)."""
+    if common.max_tokens is not None and common.max_tokens > state.max_model_len:
+        raise bad_request(
+            f"{common.max_tokens_param}={common.max_tokens} cannot be greater than "
+            f"max_model_len={state.max_model_len}. Please request fewer output tokens.",
+            common.max_tokens_param,
+            common.max_tokens,
+        )
+
+
 def _sampling(state: TwinState, common: CommonParams, num_prompt_tokens: int) -> SamplingParams:
     """Check the prompt fits and clamp max_tokens to the context that is left, as vLLM does.
 
@@ -258,6 +269,7 @@ async def completions(request: Request) -> Response:
     parsed = parse_completion(await _json_body(request))
     common = parsed.common
     _check_model(state, common.model)
+    _check_max_tokens(state, common)
     tok = state.tokenizer
     if isinstance(parsed.prompt, str):
         prompt_text = parsed.prompt
@@ -369,6 +381,11 @@ async def chat_completions(request: Request) -> Response:
     parsed = parse_chat(await _json_body(request))
     common = parsed.common
     _check_model(state, common.model)
+    _check_max_tokens(state, common)
+    if not parsed.messages:
+        raise bad_request(
+            "Cannot apply chat template to an empty conversation. Provide at least one message."
+        )
     tok = state.tokenizer
     thinking = state.reasoning and parsed.enable_thinking
     prompt_text = _chat_prompt(

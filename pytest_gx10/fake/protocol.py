@@ -28,6 +28,7 @@ __all__ = [
 
 _NO_VALUE: Any = object()
 _MISSING = object()
+_GREEDY_EPS = 1e-5  # vLLM's _SAMPLING_EPS: a temperature below it means greedy sampling
 
 
 class ApiError(Exception):
@@ -173,6 +174,7 @@ class CommonParams:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    max_tokens_param: str  # the field max_tokens came from (chat: max_completion_tokens or max_tokens)
     min_tokens: int
     ignore_eos: bool
     temperature: float | None
@@ -190,22 +192,19 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
     stream_options = body.get("stream_options")
     include_usage = False
     if stream_options and not body.get("stream"):
-        raise validation_error(
-            "value_error",
-            ("body",),
-            "Value error, Stream options can only be defined when `stream=True`.",
-            dict(body),
-        )
+        # vLLM checks this in a model validator that raises its own error: a BadRequestError, not a list.
+        raise bad_request("Stream options can only be defined when `stream=True`.", "stream_options")
     if stream_options is not None:
         if not isinstance(stream_options, dict):
             raise _err("model_type", "stream_options", "Input should be a valid dictionary", stream_options)
         include_usage = _bool(stream_options, "include_usage", False)
     stream = _bool(body, "stream", False)
     max_tokens = None
+    max_tokens_param = max_tokens_fields[-1]
     for field in max_tokens_fields:
         value = _opt_int(body, field)
         if value is not None:
-            max_tokens = value
+            max_tokens, max_tokens_param = value, field
             break
     n = _opt_int(body, "n")
     min_tokens = _opt_int(body, "min_tokens") or 0
@@ -214,6 +213,7 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_tokens,
+        max_tokens_param=max_tokens_param,
         min_tokens=min_tokens,
         ignore_eos=_bool(body, "ignore_eos", False),
         temperature=_opt_float(body, "temperature"),
@@ -227,28 +227,30 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
 
 
 def check_sampling(p: CommonParams) -> None:
-    """vLLM's SamplingParams checks, in its order and words."""
+    """vLLM's SamplingParams checks, in its order and words (some name their parameter, some do not)."""
     if p.n < 1:
-        raise bad_request(f"n must be at least 1, got {p.n}.", "n", p.n)
-    if p.n > 1:
-        # The twin writes one deterministic answer per prompt; several choices would all be identical.
-        raise bad_request("The pytest-gx10 twin supports only n=1.", "n", p.n)
+        raise bad_request(f"n must be at least 1, got {p.n}.")
     if p.temperature is not None and p.temperature < 0.0:
         raise bad_request(
             f"temperature must be non-negative, got {p.temperature}.", "temperature", p.temperature
         )
+    if p.temperature is not None and p.temperature > 2.0:
+        raise bad_request(
+            f"temperature must be in [0, 2], got {p.temperature}.", "temperature", p.temperature
+        )
     if p.max_tokens is not None and p.max_tokens < 1:
         raise bad_request(f"max_tokens must be at least 1, got {p.max_tokens}.", "max_tokens", p.max_tokens)
     if p.min_tokens < 0:
-        raise bad_request(
-            f"min_tokens must be greater than or equal to 0, got {p.min_tokens}.", "min_tokens", p.min_tokens
-        )
+        raise bad_request(f"min_tokens must be greater than or equal to 0, got {p.min_tokens}.")
     if p.max_tokens is not None and p.min_tokens > p.max_tokens:
         raise bad_request(
-            f"min_tokens must be less than or equal to max_tokens={p.max_tokens}, got {p.min_tokens}.",
-            "min_tokens",
-            p.min_tokens,
+            f"min_tokens must be less than or equal to max_tokens={p.max_tokens}, got {p.min_tokens}."
         )
+    if p.n > 1 and p.temperature is not None and p.temperature < _GREEDY_EPS:
+        raise bad_request(f"n must be 1 when using greedy sampling, got {p.n}.")
+    if p.n > 1:
+        # The twin writes one deterministic answer per prompt; several choices would all be identical.
+        raise bad_request("The pytest-gx10 twin supports only n=1.", "n", p.n)
 
 
 @dataclass(frozen=True)
@@ -303,10 +305,6 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
         raise validation_error("missing", ("body", "messages"), "Field required", dict(body))
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _err("list_type", "messages", "Input should be a valid list", messages)
-    if not messages:
-        raise bad_request(
-            "Cannot apply chat template to an empty conversation. Provide at least one message."
-        )
     kwargs = body.get("chat_template_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise _err("dict_type", "chat_template_kwargs", "Input should be a valid dictionary", kwargs)
