@@ -3,10 +3,16 @@
 Each step has a token budget (``max_num_batched_tokens``). Running sequences are served first, in
 order: a decoding sequence takes 1 + k tokens (k draft tokens with speculative decoding), a sequence
 still in chunked prefill takes the next chunk; then waiting requests are admitted in arrival order while
-fewer than ``max_num_seqs`` run and budget and KV blocks remain. The step lasts what the step-time model
-says (simulated seconds, slept for real divided by the time scale); at its end the sequences that
-finished their prompt emit their first token and decoding sequences emit 1 + accepted drafts, each draft
-position accepted with the profile's rate, conditional on the previous one.
+fewer than ``max_num_seqs`` run and budget and KV blocks remain. With ``twin.max_num_partial_prefills``
+(P > 0) prompts are chunked as vLLM's ``max_num_partial_prefills`` describes: decodes are served first;
+a prompt whose rest fits in a slot (budget / P) finishes in this step; up to P other prompts (running
+ones first, then waiting ones in arrival order) share the budget left equally, so a lone prompt takes
+it all and five long prompts move in lockstep and get their first token in the same step. A step
+started out of idle takes only the request that woke the engine (see ``_schedule_partial_prefills``).
+The step lasts what the step-time model says (simulated seconds, slept for real divided by the time
+scale); at its end the sequences that finished their prompt emit their first token and decoding
+sequences emit 1 + accepted drafts, each draft position accepted with the profile's rate, conditional
+on the previous one.
 
 The engine knows tokens, not HTTP: requests come in as token ids plus a :class:`Script` and leave as an
 async iterator of :class:`Output` batches, one per step that produced tokens.
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pytest_gx10.fake.model import Script
-from pytest_gx10.fake.steptime import LinearStepTime, StepTimeModel
+from pytest_gx10.fake.steptime import StepTimeModel, StepWork, step_time_from_profile
 from pytest_gx10.fake.tokenizer import Tokenizer
 from pytest_gx10.profiles import Profile
 
@@ -188,9 +194,10 @@ class Engine:
         self.profile = profile
         self.tokenizer = tokenizer
         self.time_scale = time_scale
-        self.step_time = step_time or LinearStepTime.from_profile(profile)
+        self.step_time = step_time or step_time_from_profile(profile)
         self.max_num_seqs = dep.max_num_seqs
         self.max_num_batched_tokens = dep.max_num_batched_tokens
+        self.max_num_partial_prefills = profile.twin.max_num_partial_prefills
         self.acceptance = dep.speculative.acceptance_per_position if dep.speculative else ()
         self.num_spec_tokens = dep.speculative.num_speculative_tokens if dep.speculative else 0
         if dep.speculative and not self.acceptance:
@@ -209,6 +216,7 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._t0 = time.perf_counter()
         self._pace = self._t0
+        self._from_idle = False
         self.steps = 0
 
     # --- clock ---------------------------------------------------------------------------------------
@@ -295,15 +303,20 @@ class Engine:
             if not self._running and not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                self._pace = time.perf_counter()
+                # The step clock starts when the waking request arrived, not when the event loop got to
+                # the engine (a few milliseconds later, which a high time scale would magnify).
+                now = time.perf_counter()
+                woke = self._t0 + self._waiting[0].arrival_s / self.time_scale if self._waiting else now
+                self._pace = min(now, woke)
+                self._from_idle = True
                 continue
             started = time.perf_counter()
             stats = StepStats()
             prefill, decode = self._schedule(stats)
+            self._from_idle = False
             n_prefill = sum(n for _, n in prefill)
-            n_tokens = n_prefill + sum(n for _, n in decode)
-            stats.num_scheduled_tokens = n_tokens
-            stats.step_s = self.step_time.step_s(n_prefill, len(decode), n_tokens)
+            stats.num_scheduled_tokens = n_prefill + sum(n for _, n in decode)
+            stats.step_s = self.step_time.step_s(StepWork(n_prefill, len(prefill), len(decode)))
             # Pace against a running timeline rather than each step's start: the event loop wakes up to
             # a millisecond late, and at high time scales that would otherwise slow the twin down.
             # A bounded debt keeps an overloaded twin from bursting to catch up.
@@ -318,6 +331,8 @@ class Engine:
                 observer.on_step(stats)
 
     def _schedule(self, stats: StepStats) -> tuple[list[tuple[_Seq, int]], list[tuple[_Seq, int]]]:
+        if self.max_num_partial_prefills > 0:
+            return self._schedule_partial_prefills(stats)
         budget = self.max_num_batched_tokens
         prefill: list[tuple[_Seq, int]] = []
         decode: list[tuple[_Seq, int]] = []
@@ -346,6 +361,79 @@ class Engine:
             n = min(len(seq.prompt_ids) - seq.num_computed, budget)
             prefill.append((seq, n))
             budget -= n
+        return prefill, decode
+
+    def _schedule_partial_prefills(
+        self, stats: StepStats
+    ) -> tuple[list[tuple[_Seq, int]], list[tuple[_Seq, int]]]:
+        """Decodes, then prompts: see the module docstring.
+
+        With P = ``max_num_partial_prefills`` a slot is ``budget // P`` tokens. A prompt whose rest fits
+        in a slot finishes in this step and takes no slot; up to P others (running ones first, then
+        waiting ones in arrival order) share what is left equally.
+        """
+        budget = self.max_num_batched_tokens
+        decode: list[tuple[_Seq, int]] = []
+        running_prompts: list[_Seq] = []
+        for seq in self._running:
+            if seq.prefilling:
+                running_prompts.append(seq)
+            elif budget > 0:
+                n = min(1 + self.num_spec_tokens, budget)
+                decode.append((seq, n))
+                budget -= n
+        slot = max(budget // self.max_num_partial_prefills, 1)
+        finishing: list[tuple[_Seq, int]] = []
+        partial: list[_Seq] = []
+
+        def take(seq: _Seq) -> bool:
+            nonlocal budget
+            rest = len(seq.prompt_ids) - seq.num_computed
+            if rest <= slot and rest <= budget:
+                finishing.append((seq, rest))
+                budget -= rest
+                return True
+            if len(partial) < self.max_num_partial_prefills:
+                partial.append(seq)
+                return True
+            return False
+
+        for seq in running_prompts:
+            take(seq)
+        free_blocks = self.num_blocks - sum(s.num_blocks for s in self._running)
+        now = self.now_s()
+        # Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
+        # requests over one at a time, after rendering and tokenizing each, and the engine core starts
+        # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here.
+        admit = 1 if self._from_idle else self.max_num_seqs
+        while (
+            self._waiting and admit > 0 and budget > len(partial) and len(self._running) < self.max_num_seqs
+        ):
+            admit -= 1
+            seq = self._waiting[0]
+            need = -(-len(seq.prompt_ids) // BLOCK_SIZE)
+            if need > free_blocks and self._running:
+                break  # wait for running requests to free KV blocks
+            lookup = StepStats()
+            self._admit(seq, lookup)  # a prefix-cache hit can leave a rest that fits in a slot
+            if not take(seq):
+                seq.num_computed = 0
+                seq.stream.num_cached_tokens = 0
+                break
+            stats.prefix_cache_queries += lookup.prefix_cache_queries
+            stats.prefix_cache_hits += lookup.prefix_cache_hits
+            self._waiting.popleft()
+            free_blocks -= need
+            seq.scheduled_s = now
+            self._running.append(seq)
+        # Equal shares; a prompt needing less than its share passes the rest on.
+        shares: dict[int, int] = {}
+        by_need = sorted(partial, key=lambda s: len(s.prompt_ids) - s.num_computed)
+        for i, seq in enumerate(by_need):
+            n = min(len(seq.prompt_ids) - seq.num_computed, budget // (len(by_need) - i))
+            shares[id(seq)] = n
+            budget -= n
+        prefill = finishing + [(seq, shares[id(seq)]) for seq in partial if shares[id(seq)] > 0]
         return prefill, decode
 
     def _admit(self, seq: _Seq, stats: StepStats) -> None:

@@ -85,6 +85,17 @@ class TwinSpec:
     time_scale: float = 1.0  # >1 runs faster than real time
     log_interval_s: float = 10.0  # the periodic "Engine 000: Avg prompt throughput" line
     default_output_tokens: int = 64  # when the request does not say max_tokens
+    # Scheduler: at most this many prompts in chunked prefill at once, sharing the step's token budget
+    # equally (a lone prompt takes it all); 0 keeps vLLM V1's plain first-come chunking.
+    max_num_partial_prefills: int = 0
+    # Calibrated step-time model (pytest_gx10.fake.steptime.CalibratedStepTime); without a
+    # decode_step_s table the twin uses the linear model built from prefill_tps and decode_tps.
+    decode_step_s: tuple[tuple[int, float], ...] = ()  # (decode batch size, seconds per step)
+    prefill_token_s: float = 0.0  # warm seconds per prefill token; 0 means 1 / prefill_tps
+    warmup_s: float = 0.0  # once, on the first long prefill step
+    warmup_min_prefill_tokens: int = 1  # prefill tokens that make a step a long prefill step
+    cold_prefill_factor: float = 0.0  # extra prefill cost at start, fading to 0 ...
+    cold_prefill_tokens: int = 0  # ... over this many long-prefill tokens
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,13 @@ _SCHEMA: dict[str, Any] = {
         "time_scale": _NUMBER,
         "log_interval_s": _NUMBER,
         "default_output_tokens": int,
+        "max_num_partial_prefills": int,
+        "decode_step_s": list,
+        "prefill_token_s": _NUMBER,
+        "warmup_s": _NUMBER,
+        "warmup_min_prefill_tokens": int,
+        "cold_prefill_factor": _NUMBER,
+        "cold_prefill_tokens": int,
     },
     "perf": {
         "endpoint": str,
@@ -224,6 +242,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         "twin.decode_tps",
         "twin.time_scale",
         "twin.log_interval_s",
+        "twin.warmup_min_prefill_tokens",
         "settings.timeout",
         "perf.input_tokens",
         "perf.max_tokens",
@@ -287,17 +306,51 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         floors[int(point)] = {k: float(v) for k, v in metrics.items()}
     perf = PerfSpec(**perf_raw, floors=floors)
 
+    twin = _twin(path, dict(data.get("twin", {})))
     meta = data.get("profile", {})
     return Profile(
         name=meta.get("name", path.stem),
         path=path,
         description=meta.get("description", ""),
         deployment=deployment,
-        twin=TwinSpec(**data.get("twin", {})),
+        twin=twin,
         perf=perf,
         settings=dict(data.get("settings", {})),
         raw=data,
     )
+
+
+def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:
+    for key in (
+        "max_num_partial_prefills",
+        "prefill_token_s",
+        "warmup_s",
+        "cold_prefill_factor",
+        "cold_prefill_tokens",
+    ):
+        if raw.get(key, 0) < 0:
+            raise ProfileError(path, f"twin.{key}", f"must not be negative, got {raw[key]!r}")
+    table = raw.pop("decode_step_s", [])
+    pairs: list[tuple[int, float]] = []
+    for i, entry in enumerate(table):
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 2
+            or isinstance(entry[0], bool)
+            or not isinstance(entry[0], int)
+            or entry[0] < 1
+            or isinstance(entry[1], bool)
+            or not isinstance(entry[1], int | float)
+            or entry[1] <= 0
+        ):
+            raise ProfileError(
+                path, f"twin.decode_step_s[{i}]", f"expected [batch size >= 1, seconds > 0], got {entry!r}"
+            )
+        pairs.append((entry[0], float(entry[1])))
+    sizes = [n for n, _ in pairs]
+    if sizes != sorted(set(sizes)):
+        raise ProfileError(path, "twin.decode_step_s", f"batch sizes must increase, got {sizes!r}")
+    return TwinSpec(**raw, decode_step_s=tuple(pairs))
 
 
 def bundled_profiles() -> list[str]:

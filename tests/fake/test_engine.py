@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import statistics
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_gx10.fake.engine import Engine, Output, SamplingParams, StepStats
 from pytest_gx10.fake.model import write_script
-from pytest_gx10.fake.steptime import LinearStepTime, mean_tokens_per_decode_step
+from pytest_gx10.fake.steptime import (
+    CalibratedStepTime,
+    LinearStepTime,
+    StepWork,
+    mean_tokens_per_decode_step,
+    step_time_from_profile,
+)
 from pytest_gx10.fake.tokenizer import Tokenizer
-from pytest_gx10.profiles import load_profile
+from pytest_gx10.profiles import ProfileError, load_profile
+from pytest_gx10.profiles.reference_post import AGGREGATE
 
 REFERENCE = load_profile("qwen3.5-397b-fp8-mtp2-gx10x4")
 CPU = load_profile("smollm2-cpu")
@@ -60,6 +72,7 @@ async def run(
 
 
 def test_one_request_alone_matches_the_profile_rates() -> None:
+    # On a fresh engine: the calibrated model's one-time warm-up is what makes a lone request this slow.
     params = SamplingParams(max_tokens=1024, ignore_eos=True)
     (outs,), _ = asyncio.run(run("ref", [prompt(9818)], params))
     ttft_s = outs[0][1]
@@ -151,6 +164,195 @@ def test_abort_finishes_the_stream() -> None:
 def test_linear_step_time_from_profile() -> None:
     model = LinearStepTime.from_profile(REFERENCE)
     lone_step_s = mean_tokens_per_decode_step((0.889, 0.833)) / 40.3
-    assert model.step_s(0, 1, 3) == pytest.approx(lone_step_s)
-    assert model.step_s(8192, 0, 8192) == pytest.approx(8192 / 1830.0)
-    assert model.step_s(0, 16, 48) < 16 * model.step_s(0, 1, 3) / 2
+    assert model.step_s(StepWork(decode_seqs=1)) == pytest.approx(lone_step_s)
+    assert model.step_s(StepWork(prefill_tokens=8192, prefill_seqs=1)) == pytest.approx(8192 / 1830.0)
+    assert model.step_s(StepWork(decode_seqs=16)) < 16 * model.step_s(StepWork(decode_seqs=1)) / 2
+
+
+def test_profiles_pick_their_step_time_model() -> None:
+    assert isinstance(step_time_from_profile(REFERENCE), CalibratedStepTime)
+    assert isinstance(step_time_from_profile(CPU), LinearStepTime)
+
+
+def _model(**kw: float) -> CalibratedStepTime:
+    args: dict[str, float] = {
+        "prefill_token_s": 1e-4,
+        "warmup_s": 3.0,
+        "warmup_min_prefill_tokens": 1024,
+        "cold_prefill_factor": 0.0,
+        "cold_prefill_tokens": 0,
+        **kw,
+    }
+    return CalibratedStepTime(
+        decode_step_s=((1, 0.06), (2, 0.08), (4, 0.12), (16, 0.2)),
+        prefill_token_s=args["prefill_token_s"],
+        warmup_s=args["warmup_s"],
+        warmup_min_prefill_tokens=int(args["warmup_min_prefill_tokens"]),
+        cold_prefill_factor=args["cold_prefill_factor"],
+        cold_prefill_tokens=int(args["cold_prefill_tokens"]),
+    )
+
+
+def test_decode_step_table_is_interpolated() -> None:
+    model = _model()
+    assert model.decode_s(1) == pytest.approx(0.06)
+    assert model.decode_s(0) == pytest.approx(0.06)  # a prefill-only step still runs the forward pass
+    assert model.decode_s(3) == pytest.approx(0.10)
+    assert model.decode_s(10) == pytest.approx(0.16)
+    assert model.decode_s(20) == pytest.approx(0.2 + 4 * (0.2 - 0.12) / 12)  # beyond the table: last slope
+    assert model.step_s(StepWork(decode_seqs=2)) == pytest.approx(0.08)
+
+
+def test_warm_up_is_paid_once_on_the_first_long_prefill() -> None:
+    model = _model()
+    short = StepWork(prefill_tokens=200, prefill_seqs=1)
+    assert model.step_s(short) == pytest.approx(0.06 + 0.02)  # a health check: no warm-up, none used up
+    assert not model.warm
+    long = StepWork(prefill_tokens=8192, prefill_seqs=1)
+    assert model.step_s(long) == pytest.approx(0.06 + 0.8192 + 3.0)
+    assert model.warm
+    assert model.step_s(long) == pytest.approx(0.06 + 0.8192)
+    assert model.step_s(StepWork(prefill_tokens=8192, prefill_seqs=5, decode_seqs=4)) == pytest.approx(
+        0.12 + 0.8192
+    )
+
+
+def test_cold_prefill_surcharge_fades_with_long_prefill_tokens() -> None:
+    model = _model(warmup_s=0.0, cold_prefill_factor=2.0, cold_prefill_tokens=16384)
+    step = StepWork(prefill_tokens=8192, prefill_seqs=1)
+    assert model.step_s(StepWork(prefill_tokens=500, prefill_seqs=1)) == pytest.approx(0.06 + 0.05)
+    assert model.step_s(step) == pytest.approx(0.06 + 0.8192 * 3.0)  # untouched by the short step
+    assert model.step_s(step) == pytest.approx(0.06 + 0.8192 * 2.0)  # half way
+    assert model.step_s(step) == pytest.approx(0.06 + 0.8192)  # warm
+    assert model.step_s(step) == pytest.approx(0.06 + 0.8192)
+
+
+def test_decode_step_table_is_validated(tmp_path: Path) -> None:
+    base = '[deployment]\nserved_model_name = "m"\nmax_model_len = 4096\n[twin]\n'
+    for table, key in (
+        ("[[1, 0.1], [1, 0.2]]", "twin.decode_step_s"),
+        ("[[2, 0.1], [1, 0.2]]", "twin.decode_step_s"),
+        ("[[0, 0.1]]", "twin.decode_step_s[0]"),
+        ("[[1, -0.1]]", "twin.decode_step_s[0]"),
+        ("[[1]]", "twin.decode_step_s[0]"),
+    ):
+        path = tmp_path / "p.toml"
+        path.write_text(base + f"decode_step_s = {table}\n")
+        with pytest.raises(ProfileError, match=re.escape(f"'{key}'")):
+            load_profile(path)
+
+
+async def _first_text_steps(n: int) -> list[int]:
+    """Release ``n`` 9 818-token chat requests together on a fresh reference engine; for each, the
+    step whose output first carries text (the first token, ``<think>``, carries none to a client)."""
+    engine = Engine(REFERENCE, TOK, time_scale=1e6)
+    recorder = Recorder()
+    engine.observers.append(recorder)
+    engine.start()
+    params = SamplingParams(max_tokens=8, ignore_eos=True)
+
+    async def one(i: int) -> int:
+        ids = prompt(9818, i)
+        script = write_script(TOK, ids, "", kind="chat", reasoning=True)
+        async for out in engine.add_request(f"r{i}", ids, script, params):
+            if out.text.replace("<think>", ""):
+                return len(recorder.steps)
+        raise AssertionError("no text")
+
+    try:
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+    finally:
+        await engine.stop()
+
+
+def test_partial_prefills_finish_in_groups_of_five() -> None:
+    """The first request has the engine to itself for one step; then five prompts at a time share the
+    budget and get their first token in the same step, as in the post's N=16 (0.91 s, then groups)."""
+    steps = asyncio.run(_first_text_steps(16))
+    groups = sorted(Counter(steps).items())
+    assert [size for _, size in groups] == [1, 5, 5, 5]
+    assert groups[0][0] == 3  # alone in step 1, its last 1 626 tokens in step 2, first text in step 3
+
+
+def test_partial_prefills_respect_the_budget_and_the_limit() -> None:
+    """At most five prompts mid-way (plus prompts finishing in the step), never over the budget."""
+    chunks: list[list[tuple[int, int]]] = []  # per step: (prompt tokens done before, chunk)
+
+    class Watched(Engine):
+        def _schedule_partial_prefills(self, stats: StepStats) -> tuple[list[Any], list[Any]]:
+            prefill, decode = super()._schedule_partial_prefills(stats)
+            chunks.append([(seq.num_computed, n) for seq, n in prefill])
+            assert sum(n for _, n in prefill) + sum(n for _, n in decode) <= 8192
+            return prefill, decode
+
+    async def scenario() -> None:
+        engine = Watched(REFERENCE, TOK, time_scale=1e6)
+        engine.start()
+        params = SamplingParams(max_tokens=4, ignore_eos=True)
+
+        async def one(i: int) -> None:
+            ids = prompt(9818, i)
+            script = write_script(TOK, ids, "", kind="completion", reasoning=False)
+            async for _ in engine.add_request(f"r{i}", ids, script, params):
+                pass
+
+        await asyncio.gather(*(one(i) for i in range(12)))
+        await engine.stop()
+
+    asyncio.run(scenario())
+    assert chunks[0] == [(0, 8192)]  # out of idle: the waking request alone, with the whole budget
+    for step in chunks:
+        still_partial = [done for done, n in step if done + n < 9818]
+        assert len(still_partial) <= 5
+    assert max(len(step) for step in chunks) >= 5
+
+
+async def _sweep() -> dict[int, tuple[float, float, float, float, float]]:
+    """The post's sweep on one fresh reference engine, timed by the step-time model alone."""
+    engine = Engine(REFERENCE, TOK, time_scale=1e6)
+    recorder = Recorder()
+    engine.observers.append(recorder)
+    engine.start()
+    params = SamplingParams(max_tokens=1024, ignore_eos=True)
+    figures: dict[int, tuple[float, float, float, float, float]] = {}
+
+    async def one(name: str, ids: list[int], t0: float) -> tuple[float, float]:
+        script = write_script(TOK, ids, "", kind="chat", reasoning=True)
+        ttft = None
+        async for out in engine.add_request(name, ids, script, params):
+            if ttft is None and out.text.replace("<think>", ""):
+                ttft = recorder.elapsed_s - t0
+        assert ttft is not None
+        return ttft, recorder.elapsed_s - t0
+
+    try:
+        for n in (1, 2, 4, 8, 16):
+            t0 = recorder.elapsed_s
+            runs = await asyncio.gather(*(one(f"n{n}-{i}", prompt(9818, 100 * n + i), t0) for i in range(n)))
+            ttfts = [t for t, _ in runs]
+            wall = max(d for _, d in runs)
+            figures[n] = (
+                wall,
+                9818 * n / max(ttfts),
+                1024 * n / (wall - min(ttfts)),
+                statistics.median(ttfts),
+                statistics.median(1024 / (d - t) for t, d in runs),
+            )
+    finally:
+        await engine.stop()
+    return figures
+
+
+def test_reference_sweep_matches_the_post_within_tolerance() -> None:
+    """Wall, aggregate and median decode within 10 %, TTFT and aggregate prefill within 35 %."""
+    tolerances = (0.10, 0.35, 0.10, 0.35, 0.10)
+    figures = asyncio.run(_sweep())
+    for n, twin in figures.items():
+        for name, value, post, tol in zip(
+            ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps"),
+            twin,
+            AGGREGATE[n],
+            tolerances,
+            strict=True,
+        ):
+            assert value == pytest.approx(post, rel=tol), f"N={n} {name}"
