@@ -8,6 +8,7 @@ Routes: ``/health``, ``/ping``, ``/version``, ``/load``, ``/metrics``, ``/v1/mod
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_gx10.fake import wire
-from pytest_gx10.fake.engine import Engine, Output, SamplingParams
+from pytest_gx10.fake.engine import Engine, Output, SamplingParams, StepStats
 from pytest_gx10.fake.logs import LogEmitter, StatLog
 from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
 from pytest_gx10.fake.model import write_script
@@ -60,6 +61,7 @@ class TwinState:
     stat_log: StatLog = field(init=False)
     created: int = field(default_factory=lambda: wire.now_s())
     fingerprint: str = field(init=False)
+    ground_truth: GroundTruth = field(init=False)
 
     def __post_init__(self) -> None:
         self.fingerprint = wire.system_fingerprint(
@@ -68,7 +70,8 @@ class TwinState:
         self.engine = Engine(self.profile, self.tokenizer, time_scale=self.time_scale)
         self.metrics = EngineMetrics(self.profile)
         self.stat_log = StatLog(self.log)
-        self.engine.observers += [self.metrics, self.stat_log]
+        self.ground_truth = GroundTruth()
+        self.engine.observers += [self.metrics, self.stat_log, self.ground_truth]
 
     @property
     def served_model_name(self) -> str:
@@ -534,6 +537,37 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+class GroundTruth:
+    """The twin's own record of each finished request, in simulated seconds: what a client should measure.
+
+    Served at ``GET /gx10/requests`` (a path of the twin's own; vLLM has none) so that benchmarks can
+    check our client's figures against what the twin programmed.
+    """
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.finished: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
+
+    def on_step(self, stats: StepStats) -> None:
+        """Keep every request finished in this step."""
+        for done in stats.finished:
+            self.finished.append(
+                {
+                    "id": done.request_id,
+                    "ttft_s": done.queued_s + done.prefill_s,
+                    "duration_s": done.e2e_s,
+                    "decode_s": done.decode_s,
+                    "prompt_tokens": done.num_prompt_tokens,
+                    "completion_tokens": done.num_generation_tokens,
+                    "finish_reason": done.finish_reason,
+                }
+            )
+
+
+async def ground_truth(request: Request) -> Response:
+    """``GET /gx10/requests``: the twin's record of finished requests (twin only)."""
+    return JSONResponse({"requests": list(_state(request).ground_truth.finished)})
+
+
 def _route(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> Route:
     # Starlette answers HEAD for every GET route; FastAPI (and so vLLM) answers 405.
     route = Route(path, endpoint, methods=methods)
@@ -564,6 +598,7 @@ def create_app(state: TwinState) -> Starlette:
         ("/version", version, ["GET"]),
         ("/load", load, ["GET"]),
         ("/metrics", metrics, ["GET"]),
+        ("/gx10/requests", ground_truth, ["GET"]),
         ("/v1/models", models, ["GET"]),
         ("/tokenize", tokenize, ["POST"]),
         ("/detokenize", detokenize, ["POST"]),

@@ -84,6 +84,7 @@ class FinishedRequest:
     num_prompt_tokens: int
     num_generation_tokens: int
     max_tokens: int
+    request_id: str = ""
 
 
 @dataclass
@@ -575,6 +576,7 @@ class Engine:
                 num_prompt_tokens=len(seq.prompt_ids),
                 num_generation_tokens=len(seq.output_ids),
                 max_tokens=seq.params.max_tokens,
+                request_id=seq.request_id,
             )
         )
         seq.stream._put(Output(new_ids, delta, reason, stop_reason))

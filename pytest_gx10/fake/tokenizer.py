@@ -8,6 +8,7 @@ tokenizers show them (``Ġ`` for a leading space), since that is what vLLM's ``/
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -191,6 +192,13 @@ class Tokenizer:
         ``add_special_tokens`` adds nothing: Qwen's tokenizer has no BOS token.
         """
         del add_special_tokens
+        return list(self._encode_cached(text))
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one tokenizer per twin, kept for its lifetime
+    def _encode_cached(self, text: str) -> tuple[int, ...]:
+        # A client sizes a prompt with /tokenize and then sends that very text: the second
+        # tokenization is free, so the twin's own CPU time stays out of what the client measures
+        # (at a time scale of 15, 10 ms of tokenizing would read as 150 ms of TTFT).
         ids: list[int] = []
         pos = 0
         for match in self._added_re.finditer(text):
@@ -200,7 +208,7 @@ class Tokenizer:
             pos = match.end()
         if pos < len(text):
             self._encode_plain(text[pos:] if pos else text, ids)
-        return ids
+        return tuple(ids)
 
     def _encode_plain(self, text: str, out: list[int]) -> None:
         get = self._piece_id.get
