@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile
+from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, lookup
 
 __all__ = ["SETTINGS", "SettingSpec", "Settings", "SettingsError", "resolve_settings"]
 
@@ -194,15 +194,6 @@ class Settings:
         return f"{value} [{self.sources[name]}]"
 
 
-def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _raw_value(
     spec: SettingSpec, cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
 ) -> tuple[Any, str] | None:
@@ -251,9 +242,9 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         if found is not None:
             values[spec.name] = _parse(spec, found[0], found[1])
             sources[spec.name] = found[1]
-        elif spec.profile_key and _lookup(profile.raw, spec.profile_key) is not None:
+        elif spec.profile_key and lookup(profile.raw, spec.profile_key) is not None:
             source = f"profile {profile.name}"
-            values[spec.name] = _parse(spec, _lookup(profile.raw, spec.profile_key), source)
+            values[spec.name] = _parse(spec, lookup(profile.raw, spec.profile_key), source)
             sources[spec.name] = source
         else:
             values[spec.name] = spec.default

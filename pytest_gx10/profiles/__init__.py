@@ -27,6 +27,7 @@ __all__ = [
     "TwinSpec",
     "bundled_profiles",
     "load_profile",
+    "lookup",
 ]
 
 BUNDLED_DIR = Path(__file__).parent
@@ -212,7 +213,8 @@ def _check(path: Path, data: Mapping[str, Any], schema: Mapping[str, Any], prefi
             )
 
 
-def _get(data: Mapping[str, Any], dotted: str) -> Any:
+def lookup(data: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted key (``perf.concurrency``) of a nested mapping, or None."""
     node: Any = data
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -222,7 +224,7 @@ def _get(data: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _positive(path: Path, data: Mapping[str, Any], dotted: str) -> None:
-    value = _get(data, dotted)
+    value = lookup(data, dotted)
     if value is not None and value <= 0:
         raise ProfileError(path, dotted, f"must be positive, got {value!r}")
 
@@ -230,7 +232,7 @@ def _positive(path: Path, data: Mapping[str, Any], dotted: str) -> None:
 def _build(path: Path, data: Mapping[str, Any]) -> Profile:
     _check(path, data, _SCHEMA, "")
     for dotted in _REQUIRED:
-        if _get(data, dotted) is None:
+        if lookup(data, dotted) is None:
             raise ProfileError(path, dotted, "required key is missing")
     for dotted in (
         "deployment.max_model_len",
@@ -249,7 +251,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
     ):
         _positive(path, data, dotted)
 
-    version = _get(data, "deployment.vllm_version")
+    version = lookup(data, "deployment.vllm_version")
     if version is not None:
         try:
             re.compile(version)
