@@ -63,6 +63,16 @@ def _int_list(value: str) -> tuple[int, ...]:
     return numbers
 
 
+def _depths(value: str) -> tuple[float, ...]:
+    try:
+        depths = tuple(float(part) for part in str(value).replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError("not a comma-separated list of depths, e.g. 0.25,0.5") from None
+    if not depths or any(not 0.0 <= d <= 1.0 for d in depths):
+        raise ValueError("needs depths between 0 and 1, e.g. 0.25,0.5")
+    return depths
+
+
 def _path(value: str) -> Path:
     return Path(_text(value)).expanduser()
 
@@ -154,6 +164,35 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="N,N,...",
     ),
     SettingSpec(
+        "logs",
+        "where the server's log is: docker://CONTAINER[@ssh://user@host] or file:///path "
+        "(default: the twin's or a launcher's own log)",
+        _text,
+        metavar="URI",
+    ),
+    SettingSpec(
+        "needle_lengths",
+        "haystack lengths in tokens for the needle suite, e.g. 2000,8000 (default: the profile's needle.lengths)",
+        _int_list,
+        default=(2000,),
+        profile_key="needle.lengths",
+        metavar="N,N,...",
+    ),
+    SettingSpec(
+        "needle_depths",
+        "needle depths between 0 and 1, e.g. 0.25,0.5 (default: the profile's needle.depths)",
+        _depths,
+        default=(0.5,),
+        profile_key="needle.depths",
+        metavar="D,D,...",
+    ),
+    SettingSpec(
+        "needle_seed",
+        "seed of the needle's secret code (default: a new code every run)",
+        _int_list,
+        metavar="SEED",
+    ),
+    SettingSpec(
         "json",
         "write every figure measured to this JSON file, rewritten after each test",
         _path,
@@ -175,6 +214,10 @@ class Settings:
     sources: Mapping[str, str]
     concurrency: tuple[int, ...] = (1,)
     json: Path | None = None
+    logs: str | None = None
+    needle_lengths: tuple[int, ...] = (2000,)
+    needle_depths: tuple[float, ...] = (0.5,)
+    needle_seed: int | None = None
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -259,6 +302,10 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         sources=sources,
         concurrency=tuple(values["concurrency"]),
         json=values["json"],
+        logs=values["logs"],
+        needle_lengths=tuple(values["needle_lengths"]),
+        needle_depths=tuple(values["needle_depths"]),
+        needle_seed=values["needle_seed"][0] if values["needle_seed"] else None,
         api_key=values["api_key"],
     )
 

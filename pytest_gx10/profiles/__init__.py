@@ -20,6 +20,8 @@ __all__ = [
     "BUNDLED_DIR",
     "DEFAULT_PROFILE",
     "Deployment",
+    "MtpSpec",
+    "NeedleSpec",
     "PerfSpec",
     "Profile",
     "ProfileError",
@@ -100,6 +102,26 @@ class TwinSpec:
 
 
 @dataclass(frozen=True)
+class MtpSpec:
+    """The speculative-decoding suite: the generation window and the floors on acceptance."""
+
+    window_tokens: int = 512  # tokens generated between the two /metrics scrapes
+    acceptance_rate_min: float | None = None  # accepted / drafted
+    acceptance_length_min: float | None = None  # 1 + accepted / drafts
+    per_position_min: tuple[float, ...] = ()
+    log_tolerance: float = 0.10  # SpecDecoding log lines against /metrics, relative
+
+
+@dataclass(frozen=True)
+class NeedleSpec:
+    """The needle-in-a-haystack grid: haystack lengths (tokens) by needle depths (0..1)."""
+
+    lengths: tuple[int, ...] = (2000,)
+    depths: tuple[float, ...] = (0.5,)
+    max_tokens: int = 1024  # room for a reasoning trace before the answer
+
+
+@dataclass(frozen=True)
 class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
 
@@ -123,6 +145,8 @@ class Profile:
     perf: PerfSpec
     settings: Mapping[str, Any]  # defaults for gx10 settings (endpoint, model, timeout)
     raw: Mapping[str, Any]
+    mtp: MtpSpec = field(default_factory=MtpSpec)
+    needle: NeedleSpec = field(default_factory=NeedleSpec)
 
     @property
     def bundled(self) -> bool:
@@ -170,6 +194,7 @@ _SCHEMA: dict[str, Any] = {
         "warmup_min_prefill_tokens": int,
         "cold_prefill_factor": _NUMBER,
         "cold_prefill_tokens": int,
+        "needle_horizon_tokens": int,
     },
     "perf": {
         "endpoint": str,
@@ -178,6 +203,18 @@ _SCHEMA: dict[str, Any] = {
         "input_tokens": int,
         "max_tokens": int,
         "floors": {"*": {"*": _NUMBER}},
+    },
+    "mtp": {
+        "window_tokens": int,
+        "acceptance_rate_min": _NUMBER,
+        "acceptance_length_min": _NUMBER,
+        "per_position_min": list,
+        "log_tolerance": _NUMBER,
+    },
+    "needle": {
+        "lengths": list,
+        "depths": list,
+        "max_tokens": int,
     },
 }
 
@@ -318,8 +355,44 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         twin=twin,
         perf=perf,
         settings=dict(data.get("settings", {})),
+        mtp=_mtp(path, data.get("mtp", {})),
+        needle=_needle(path, data.get("needle", {})),
         raw=data,
     )
+
+
+def _rates(path: Path, key: str, values: list[Any]) -> tuple[float, ...]:
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+            raise ProfileError(path, f"{key}[{i}]", f"expected a number between 0 and 1, got {v!r}")
+    return tuple(float(v) for v in values)
+
+
+def _mtp(path: Path, raw: dict[str, Any]) -> MtpSpec:
+    raw = dict(raw)
+    if "per_position_min" in raw:
+        raw["per_position_min"] = _rates(path, "mtp.per_position_min", raw["per_position_min"])
+    for key in ("acceptance_rate_min", "log_tolerance"):
+        if key in raw:
+            _rates(path, f"mtp.{key}", [raw[key]])
+    return MtpSpec(**raw)
+
+
+def _needle(path: Path, raw: dict[str, Any]) -> NeedleSpec:
+    raw = dict(raw)
+    if "lengths" in raw:
+        if not raw["lengths"] or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in raw["lengths"]
+        ):
+            raise ProfileError(
+                path, "needle.lengths", f"expected positive token counts, got {raw['lengths']!r}"
+            )
+        raw["lengths"] = tuple(raw["lengths"])
+    if "depths" in raw:
+        if not raw["depths"]:
+            raise ProfileError(path, "needle.depths", "expected at least one depth between 0 and 1")
+        raw["depths"] = _rates(path, "needle.depths", raw["depths"])
+    return NeedleSpec(**raw)
 
 
 def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:

@@ -35,6 +35,10 @@ def test_defaults() -> None:
         "fake": "default",
         "concurrency": f"profile {DEFAULT_PROFILE}",
         "json": "default",
+        "logs": "default",
+        "needle_lengths": "default",
+        "needle_depths": "default",
+        "needle_seed": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
 
