@@ -2,9 +2,11 @@
 
 For each server (the real CPU vLLM server started by ``scripts/real-vllm serve``, and the twin of
 it at time scale 1), both clients send N concurrent streaming completions of the same input and
-output lengths (``ignore_eos``, temperature 0): first ``vllm bench serve`` (random dataset,
-``--max-concurrency N``, all requests at once), then ours (the barrier runner with prompts sized by
-the server's /tokenize). Prints median TTFT and output tokens/s side by side with their ratio.
+output lengths (``ignore_eos``, temperature 0): first ``vllm bench serve`` (custom dataset,
+``--max-concurrency N``, all requests at once), then ours (the barrier runner). Both send prompts
+sized to exactly the input length by the server's own /tokenize, one set each (same length,
+different text, so the second client gets no help from the prefix cache the first one filled).
+Prints median TTFT and output tokens/s side by side with their ratio.
 
 Output tokens/s is vLLM's definition here: all output tokens over the whole run's duration (ours:
 over ``wall_s``, the longest request). The two runs are sequential, so the machine's noise lands
@@ -46,13 +48,42 @@ def _paths() -> dict[str, str]:
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
+def prompts(url: str, n: int, input_len: int, who: str) -> list[str]:
+    """N prompts of exactly ``input_len`` tokens as the server counts them."""
+    client = VllmClient(url, model=MODEL, timeout_s=30)
+    try:
+        return [
+            sized_prompt(
+                client.count_tokens, input_len, seed=f"{who} {i}", chat=False, header=f"{who} {i}.\n"
+            ).text
+            for i in range(n)
+        ]
+    finally:
+        client.close()
+
+
+def _ensure_pandas() -> None:
+    """vllm bench's custom dataset reads JSONL with pandas, which the CPU build does not pull in."""
+    check = subprocess.run([str(SCRIPT), "python", "-c", "import pandas"], capture_output=True)
+    if check.returncode != 0:
+        print("installing pandas into the real-vllm venv (vllm bench's custom dataset needs it)")
+        subprocess.run(
+            [str(SCRIPT), "python", "-m", "pip", "install", "-q", "pandas"], check=True, capture_output=True
+        )
+
+
 def theirs(url: str, n: int, input_len: int, output_len: int) -> dict[str, float]:
     """``vllm bench serve`` against ``url``; its median TTFT (s) and output tokens/s."""
+    _ensure_pandas()
     with tempfile.TemporaryDirectory() as out:
+        dataset = Path(out) / "prompts.jsonl"
+        dataset.write_text(
+            "".join(json.dumps({"prompt": p}) + "\n" for p in prompts(url, n, input_len, "theirs"))
+        )
         argv = [
             str(SCRIPT), "vllm", "bench", "serve", "--backend", "vllm", "--base-url", url, "--model", MODEL,
-            "--tokenizer", _paths()["model"], "--dataset-name", "random", "--random-input-len", str(input_len),
-            "--random-output-len", str(output_len), "--random-range-ratio", "0", "--num-prompts", str(n),
+            "--tokenizer", _paths()["model"], "--dataset-name", "custom", "--dataset-path", str(dataset),
+            "--skip-chat-template", "--custom-output-len", str(output_len), "--num-prompts", str(n),
             "--max-concurrency", str(n), "--ignore-eos", "--temperature", "0", "--num-warmups", "0",
             "--disable-tqdm", "--save-result", "--result-dir", out, "--result-filename", "r.json",
         ]  # fmt: skip
@@ -69,16 +100,12 @@ def theirs(url: str, n: int, input_len: int, output_len: int) -> dict[str, float
 
 def ours(url: str, n: int, input_len: int, output_len: int) -> dict[str, float]:
     """Our barrier runner against ``url``, the same shape of load."""
+    bodies = [
+        {"prompt": text, "max_tokens": output_len, "ignore_eos": True, "temperature": 0}
+        for text in prompts(url, n, input_len, "ours")
+    ]
     client = VllmClient(url, model=MODEL, timeout_s=30)
     try:
-        bodies = [
-            {
-                "prompt": sized_prompt(client.count_tokens, input_len, seed=f"agreement {i}", chat=False,
-                                       header=f"Request {i}.\n").text,
-                "max_tokens": output_len, "ignore_eos": True, "temperature": 0,
-            }
-            for i in range(n)
-        ]  # fmt: skip
         results = run_concurrent(client, "/v1/completions", bodies)
     finally:
         client.close()
