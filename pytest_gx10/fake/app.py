@@ -400,7 +400,15 @@ async def chat_completions(request: Request) -> Response:
     )
     prompt_ids = tok.encode(prompt_text, add_special_tokens=False)
     params = _sampling(state, common, len(prompt_ids))
-    script = write_script(tok, prompt_ids, prompt_text, kind="chat", reasoning=thinking, seed=common.seed)
+    script = write_script(
+        tok,
+        prompt_ids,
+        prompt_text,
+        kind="chat",
+        reasoning=thinking,
+        seed=common.seed,
+        needle_horizon_tokens=state.profile.twin.needle_horizon_tokens,
+    )
     request_id = wire.new_request_id("chatcmpl")
     stream = state.engine.add_request(request_id, prompt_ids, script, params)
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)

@@ -3,7 +3,9 @@
 The text is seeded from the prompt (and the request's seed), so the same request always gets the same
 answer, and every token is a whole vocabulary word or punctuation mark, so the streamed text, the
 detokenized ids and the usage counts agree exactly. A prompt that hides a "secret ... is CODE" needle
-gets CODE as its answer, which lets the needle suite pass against the twin.
+gets CODE as its answer, which lets the needle suite pass against the twin; beyond the profile's
+retrieval horizon (``twin.needle_horizon_tokens``) it answers a wrong code instead, as a small model
+loses a needle in a long context, so that the suite's failure is exercised too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from pytest_gx10.fake.tokenizer import Tokenizer
 
-__all__ = ["Script", "write_script"]
+__all__ = ["Script", "write_script", "wrong_code"]
 
 _NEEDLE_RE = re.compile(r"secret [\w ]{0,60}? is ([A-Za-z0-9][A-Za-z0-9-]{2,}[A-Za-z0-9])")
 
@@ -69,6 +71,18 @@ def _seed(prompt_ids: Sequence[int], seed: int | None, kind: str) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
+def wrong_code(code: str) -> str:
+    """The code a confused model gives instead of ``code``: each digit moved by 5, or the parts reversed.
+
+    Deterministic and never equal to ``code``.
+    """
+    if any(c.isdigit() for c in code):
+        return "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in code)
+    parts = code.split("-")
+    wrong = "-".join(reversed(parts))
+    return wrong if wrong != code else f"{code}-0"
+
+
 def _words_of(tokenizer: Tokenizer, text: str) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
@@ -81,11 +95,13 @@ def write_script(
     kind: str,
     reasoning: bool,
     seed: int | None = None,
+    needle_horizon_tokens: int | None = None,
 ) -> Script:
     """The continuation for one request.
 
     ``kind`` is "chat" (stops at ``<|im_end|>``) or "completion" (stops at ``<|endoftext|>``);
-    ``reasoning`` opens the answer with a ``<think>`` block, as Qwen3 models do.
+    ``reasoning`` opens the answer with a ``<think>`` block, as Qwen3 models do. A chat prompt longer
+    than ``needle_horizon_tokens`` gets a wrong code for its needle.
     """
     rng = random.Random(_seed(prompt_ids, seed, kind))
     words = tokenizer.word_ids
@@ -106,7 +122,10 @@ def write_script(
         head.extend((period, nl, tokenizer.think_end_id, nl2))
     needle = _NEEDLE_RE.search(prompt_text) if kind == "chat" else None
     if needle is not None:
-        head.extend(_words_of(tokenizer, needle.group(1)))
+        code = needle.group(1)
+        if needle_horizon_tokens is not None and len(prompt_ids) > needle_horizon_tokens:
+            code = wrong_code(code)
+        head.extend(_words_of(tokenizer, code))
         natural_len = len(head)
     else:
         lo, hi = _ANSWER_TOKENS if kind == "chat" else _COMPLETION_TOKENS

@@ -99,6 +99,9 @@ class TwinSpec:
     warmup_min_prefill_tokens: int = 1  # prefill tokens that make a step a long prefill step
     cold_prefill_factor: float = 0.0  # extra prefill cost at start, fading to 0 ...
     cold_prefill_tokens: int = 0  # ... over this many long-prefill tokens
+    # The twin finds a needle only in prompts up to this many tokens, and answers a wrong code beyond
+    # (as a small model loses track in a long context); None finds it at any length.
+    needle_horizon_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from pytest_gx10.workload.filler import CONTINUE_INSTRUCTION, filler_sentences
+from pytest_gx10.workload.needle import (
+    NEEDLE_QUESTION,
+    NeedlePrompt,
+    needle_line,
+    needle_prompt,
+    retrieved,
+    secret_code,
+)
 from pytest_gx10.workload.prompts import PromptSizeError, SizedPrompt, fit_tokens, sized_prompt
 
 __all__ = [
     "CONTINUE_INSTRUCTION",
+    "NEEDLE_QUESTION",
+    "NeedlePrompt",
     "PromptSizeError",
     "SizedPrompt",
     "filler_sentences",
     "fit_tokens",
+    "needle_line",
+    "needle_prompt",
+    "retrieved",
+    "secret_code",
     "sized_prompt",
 ]

@@ -36,11 +36,12 @@ def test_defaults() -> None:
         "concurrency": f"profile {DEFAULT_PROFILE}",
         "json": "default",
         "logs": "default",
-        "needle_lengths": "default",
-        "needle_depths": "default",
+        "needle_lengths": f"profile {DEFAULT_PROFILE}",
+        "needle_depths": f"profile {DEFAULT_PROFILE}",
         "needle_seed": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
+    assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
 
 
 def test_concurrency_override_and_validation() -> None:
