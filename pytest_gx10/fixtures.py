@@ -16,12 +16,14 @@ import pytest
 
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, open_log_source
 from pytest_gx10.profiles import Profile
 from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY
 
 __all__ = [
     "gx10_client",
+    "gx10_logs",
     "gx10_model",
     "gx10_profile",
     "gx10_progress",
@@ -160,3 +162,24 @@ def gx10_progress(pytestconfig: pytest.Config) -> Iterator[Callable[[str], None]
         with capture.global_and_fixture_disabled():
             stream.write("\x1b[K")
             stream.flush()
+
+
+NO_LOG_SOURCE = "no log source: pass --gx10-logs=docker://NAME or file:///path"
+
+
+@pytest.fixture(scope="session")
+def gx10_logs(request: pytest.FixtureRequest, gx10_settings: Settings) -> LogSource:
+    """The server's log: ``--gx10-logs``, else the log of the twin or launched server.
+
+    Skips, naming the option, when attached to an endpoint without ``--gx10-logs``; a malformed
+    ``--gx10-logs`` fails every test that uses it with the reason.
+    """
+    if gx10_settings.logs:
+        try:
+            return open_log_source(gx10_settings.logs)
+        except LogSourceError as exc:
+            pytest.fail(f"--gx10-logs: {exc}", pytrace=False)
+    target: Target = request.getfixturevalue("gx10_target")
+    if target.log_path is not None:
+        return FileLogSource(target.log_path)
+    pytest.skip(NO_LOG_SOURCE)

@@ -11,8 +11,10 @@ it all and five long prompts move in lockstep and get their first token in the s
 started out of idle takes only the request that woke the engine (see ``_schedule_partial_prefills``).
 The step lasts what the step-time model says (simulated seconds, slept for real divided by the time
 scale); at its end the sequences that finished their prompt emit their first token and decoding
-sequences emit 1 + accepted drafts, each draft position accepted with the profile's rate, conditional
-on the previous one.
+sequences emit 1 + accepted drafts. The profile's per-position rates are vLLM's: position i's
+accepted count over the number of drafts, unconditional (the post's 2.72 = 1 + 0.889 + 0.833). A
+draft token is only accepted after the one before it, so position i is tried with the conditional
+rate rate[i] / rate[i - 1].
 
 The engine knows tokens, not HTTP: requests come in as token ids plus a :class:`Script` and leave as an
 async iterator of :class:`Output` batches, one per step that produced tokens.
@@ -203,6 +205,12 @@ class Engine:
         self.num_spec_tokens = dep.speculative.num_speculative_tokens if dep.speculative else 0
         if dep.speculative and not self.acceptance:
             self.acceptance = (0.0,) * self.num_spec_tokens
+        # P(accept i | accepted i-1) = rate[i] / rate[i-1]; a profile whose rates rise with position
+        # cannot be met (no draft is accepted after a rejection) and is capped at certainty.
+        self.conditional_acceptance = tuple(
+            min(rate / prev, 1.0) if prev > 0 else 0.0
+            for rate, prev in zip(self.acceptance, (1.0, *self.acceptance), strict=False)
+        )
         # The reference cluster reports 551 076 token slots at max_model_len 262 144 (2.10x).
         self.num_blocks = (
             max(kv_cache_tokens or int(dep.max_model_len * 2.1), dep.max_model_len) // BLOCK_SIZE
@@ -484,7 +492,7 @@ class Engine:
             k = n - 1
             accepted = 0
             if k > 0:
-                for rate in self.acceptance[:k]:
+                for rate in self.conditional_acceptance[:k]:
                     if seq.rng.random() >= rate:
                         break
                     accepted += 1

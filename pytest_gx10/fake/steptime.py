@@ -58,12 +58,8 @@ class StepTimeModel(Protocol):
 
 
 def mean_tokens_per_decode_step(acceptance_per_position: tuple[float, ...]) -> float:
-    """1 + expected accepted drafts, each position accepted only after the previous one."""
-    mean, survive = 1.0, 1.0
-    for rate in acceptance_per_position:
-        survive *= rate
-        mean += survive
-    return mean
+    """1 + expected accepted drafts: with vLLM's unconditional per-position rates, their sum."""
+    return 1.0 + sum(acceptance_per_position)
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,11 @@ def test_mtp_emits_multi_token_batches_at_the_profile_acceptance() -> None:
     per_pos = [sum(s.accepted_per_pos[i] for s in recorder.steps if s.accepted_per_pos) for i in range(2)]
     assert sum(s.num_draft_tokens for s in recorder.steps) == 2 * drafts
     assert per_pos[0] / drafts == pytest.approx(0.889, abs=0.03)
-    assert per_pos[1] / drafts == pytest.approx(0.889 * 0.833, abs=0.04)
+    # vLLM's per-position rates are unconditional: accepted at position i over all drafts.
+    assert per_pos[1] / drafts == pytest.approx(0.833, abs=0.04)
     mean_len = 1 + sum(s.num_accepted_tokens for s in recorder.steps) / drafts
-    assert mean_len == pytest.approx(mean_tokens_per_decode_step((0.889, 0.833)), abs=0.06)
+    assert mean_len == pytest.approx(2.722, abs=0.06)
+    assert mean_tokens_per_decode_step((0.889, 0.833)) == pytest.approx(2.722)
 
 
 def test_runs_are_reproducible() -> None:

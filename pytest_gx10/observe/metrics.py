@@ -1,0 +1,134 @@
+"""vLLM's /metrics: counters read with prometheus_client's parser, and spec-decode deltas.
+
+The counters are server-wide and cumulative, so a test scrapes before and after its window and uses
+the delta (:meth:`SpecCounters.delta`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = [
+    "SPEC_DECODE_METRICS",
+    "MetricsError",
+    "SpecCounters",
+    "counter",
+    "samples",
+    "spec_decode_counters",
+]
+
+DRAFTS = "vllm:spec_decode_num_drafts"
+DRAFT_TOKENS = "vllm:spec_decode_num_draft_tokens"
+ACCEPTED = "vllm:spec_decode_num_accepted_tokens"
+ACCEPTED_PER_POS = "vllm:spec_decode_num_accepted_tokens_per_pos"
+SPEC_DECODE_METRICS = (DRAFTS, DRAFT_TOKENS, ACCEPTED, ACCEPTED_PER_POS)
+
+
+class MetricsError(ValueError):
+    """The /metrics text is not Prometheus text."""
+
+
+def samples(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """(sample name, labels, value) for every sample; ``_created`` timestamps left out."""
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                yield sample.name, dict(sample.labels), float(sample.value)
+    except ValueError as exc:
+        raise MetricsError(f"/metrics is not Prometheus text: {exc}") from None
+
+
+def _is(sample_name: str, name: str) -> bool:
+    base = name.removesuffix("_total")
+    return sample_name in (base, base + "_total")
+
+
+def _model_ok(labels: dict[str, str], model: str | None) -> bool:
+    return model is None or labels.get("model_name", model) == model
+
+
+def counter(text: str, name: str, model: str | None = None) -> float | None:
+    """The sum of counter ``name`` (with or without ``_total``) over its label sets; None when absent.
+
+    ``model`` keeps only samples labelled ``model_name=model`` (samples without the label count).
+    """
+    found = [v for n, labels, v in samples(text) if _is(n, name) and _model_ok(labels, model)]
+    return sum(found) if found else None
+
+
+@dataclass(frozen=True)
+class SpecCounters:
+    """The spec-decode counters (cumulative, or a delta over a window)."""
+
+    drafts: float
+    draft_tokens: float
+    accepted: float
+    accepted_per_pos: tuple[float, ...]
+
+    def delta(self, before: SpecCounters) -> SpecCounters:
+        """What accrued since ``before``."""
+        n = max(len(self.accepted_per_pos), len(before.accepted_per_pos))
+        mine = self.accepted_per_pos + (0.0,) * (n - len(self.accepted_per_pos))
+        theirs = before.accepted_per_pos + (0.0,) * (n - len(before.accepted_per_pos))
+        return SpecCounters(
+            drafts=self.drafts - before.drafts,
+            draft_tokens=self.draft_tokens - before.draft_tokens,
+            accepted=self.accepted - before.accepted,
+            accepted_per_pos=tuple(a - b for a, b in zip(mine, theirs, strict=True)),
+        )
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        """accepted / draft_tokens (None when nothing was drafted)."""
+        return self.accepted / self.draft_tokens if self.draft_tokens else None
+
+    @property
+    def acceptance_length(self) -> float | None:
+        """Mean tokens per draft step: 1 + accepted / drafts (None when nothing was drafted)."""
+        return 1 + self.accepted / self.drafts if self.drafts else None
+
+    @property
+    def per_position(self) -> tuple[float, ...]:
+        """Acceptance rate at each draft position: accepted_per_pos[i] / drafts."""
+        if not self.drafts:
+            return ()
+        return tuple(n / self.drafts for n in self.accepted_per_pos)
+
+
+def spec_decode_counters(text: str, model: str | None = None) -> SpecCounters | None:
+    """The spec-decode counters summed over label sets; None when the server exposes none.
+
+    A server started without a speculative config has none of these metrics at all.
+    """
+    totals: dict[str, float] = defaultdict(float)
+    per_pos: dict[int, float] = defaultdict(float)
+    seen = False
+    for name, labels, value in samples(text):
+        if not _model_ok(labels, model):
+            continue
+        if _is(name, ACCEPTED_PER_POS):
+            seen = True
+            try:
+                per_pos[int(labels.get("position", "0"))] += value
+            except ValueError:
+                continue
+            continue
+        for metric in (DRAFTS, DRAFT_TOKENS, ACCEPTED):
+            if _is(name, metric):
+                seen = True
+                totals[metric] += value
+    if not seen:
+        return None
+    k = max(per_pos) + 1 if per_pos else 0
+    return SpecCounters(
+        drafts=totals[DRAFTS],
+        draft_tokens=totals[DRAFT_TOKENS],
+        accepted=totals[ACCEPTED],
+        accepted_per_pos=tuple(per_pos.get(i, 0.0) for i in range(k)),
+    )
