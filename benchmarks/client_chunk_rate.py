@@ -46,9 +46,9 @@ SERVER = textwrap.dedent(
         while len(body) < length:
             body += conn.recv(65536)
         spec = json.loads(body)
-        if b"/control" in head.split(b"\r\n")[0]:
+        if b"/control" in head.split(b"\\r\\n")[0]:
             default = spec
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 2\\r\\n\\r\\n{}")
             conn.close()
             continue
         rate, seconds = spec.get("rate", default["rate"]), spec.get("seconds", default["seconds"])
