@@ -133,9 +133,10 @@ def main() -> int:
     for server in args.servers.split(","):
         if server == "real":
             port = _free_port()
-            started = subprocess.run(
-                [str(SCRIPT), "serve", "--port", str(port)], capture_output=True, text=True
-            )
+            # No prefix caching: vllm bench sends its first prompt once as a readiness check before
+            # measuring, which would otherwise hand that prompt a cached prefill.
+            argv = [str(SCRIPT), "serve", "--port", str(port), "--", "--no-enable-prefix-caching"]
+            started = subprocess.run(argv, capture_output=True, text=True)
             if started.returncode != 0:
                 raise SystemExit(f"scripts/real-vllm serve failed:\n{started.stderr[-2000:]}")
             url = started.stdout.strip().splitlines()[-1]

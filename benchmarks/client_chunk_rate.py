@@ -42,7 +42,14 @@ SERVER = textwrap.dedent(
         while b"\\r\\n\\r\\n" not in req:
             req += conn.recv(65536)
         head, _, body = req.partition(b"\\r\\n\\r\\n")
-        length = int([l for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        lengths = [l for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length")]
+        length = int(lengths[0].split(b":")[1]) if lengths else 0
+        if head.startswith(b"GET"):  # readiness probes and model listings
+            listing = b'{"object": "list", "data": [{"id": "synthetic", "object": "model", "max_model_len": 100000}]}'
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\n\\r\\n%s"
+                         % (len(listing), listing))
+            conn.close()
+            continue
         while len(body) < length:
             body += conn.recv(65536)
         spec = json.loads(body)
