@@ -8,69 +8,29 @@ token is accepted and the mean acceptance length is exactly 3.00, so the floors 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from realserver import RealServer, real_paths
 
 pytestmark = pytest.mark.real
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "real-vllm"
-SUITE = ROOT / "suites" / "mtp"
-
-
-# The same steps as conftest.py's real_vllm (conftest modules are not importable by name).
-def _paths() -> dict[str, Path]:
-    out = subprocess.run([str(SCRIPT), "paths"], capture_output=True, text=True, check=True).stdout
-    return {k: Path(v) for k, v in (line.split("=", 1) for line in out.splitlines() if "=" in line)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _not_ready(reason: str) -> None:
-    if os.environ.get("GX10_REQUIRE_REAL") == "1":
-        pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
-    pytest.skip(f"{reason}; run scripts/real-vllm setup")
+SUITE = Path(__file__).resolve().parents[2] / "suites" / "mtp"
 
 
 @pytest.fixture(scope="module")
-def real_vllm_spec() -> Iterator[tuple[str, Path]]:
-    """(URL, log path) of a real vLLM server speculating with itself as the draft model."""
-    paths = _paths()
-    if not (paths["venv"] / ".ready").exists() or not (paths["model"] / ".ready").exists():
-        _not_ready(f"the real vLLM server is not set up ({paths['venv']}, {paths['model']})")
-    port = _free_port()
-    spec = json.dumps({"method": "draft_model", "model": str(paths["model"]), "num_speculative_tokens": 2})
-    started = subprocess.run(
-        [str(SCRIPT), "serve", "--port", str(port), "--", "--speculative-config", spec],
-        capture_output=True,
-        text=True,
-    )
-    try:
-        if started.returncode != 0:
-            pytest.fail(
-                f"scripts/real-vllm serve --port {port} -- --speculative-config {spec} failed:\n"
-                f"{started.stderr[-3000:]}",
-                pytrace=False,
-            )
-        yield started.stdout.strip().splitlines()[-1], paths["run"] / f"vllm-{port}.log"
-    finally:
-        subprocess.run([str(SCRIPT), "stop", "--port", str(port)], capture_output=True, text=True)
+def real_vllm_spec(start_real_vllm: Callable[..., RealServer]) -> RealServer:
+    """A real vLLM server speculating with itself as the draft model (k=2)."""
+    spec = {"method": "draft_model", "model": str(real_paths()["model"]), "num_speculative_tokens": 2}
+    return start_real_vllm("--speculative-config", json.dumps(spec))
 
 
 def test_mtp_suite_passes_on_self_drafting_vllm(
-    pytester: pytest.Pytester, real_vllm_spec: tuple[str, Path], tmp_path: Path
+    pytester: pytest.Pytester, real_vllm_spec: RealServer, tmp_path: Path
 ) -> None:
     """Wiring, counters, floors and the SpecDecoding log all check out (the MTP-line test skips)."""
-    url, log = real_vllm_spec
+    url, log = real_vllm_spec.url, real_vllm_spec.log
     out = tmp_path / "mtp.json"
     result = pytester.runpytest_subprocess(
         str(SUITE),
