@@ -238,12 +238,20 @@ def _drafted(delta: SpecCounters, window: Window) -> None:
     )
 
 
+def _drafted_window(window: Window, profile: Profile) -> SpecCounters | None:
+    """The window's counters, checked to hold drafts; None when the profile expects no speculation."""
+    __tracebackhide__ = True
+    delta = _window_counters(window, profile)
+    if delta is not None:
+        _drafted(delta, window)
+    return delta
+
+
 def test_acceptance_rate_meets_floor(spec_window: Window, gx10_profile: Profile) -> None:
     """accepted / draft tokens over the window is at least ``mtp.acceptance_rate_min``."""
-    delta = _window_counters(spec_window, gx10_profile)
+    delta = _drafted_window(spec_window, gx10_profile)
     if delta is None:
         return
-    _drafted(delta, spec_window)
     floor = gx10_profile.mtp.acceptance_rate_min
     if floor is None:
         pytest.skip(f"the profile {gx10_profile.name} sets no mtp.acceptance_rate_min")
@@ -256,10 +264,9 @@ def test_acceptance_rate_meets_floor(spec_window: Window, gx10_profile: Profile)
 
 def test_acceptance_length_meets_floor(spec_window: Window, gx10_profile: Profile) -> None:
     """Mean acceptance length 1 + accepted / drafts over the window is at least the floor."""
-    delta = _window_counters(spec_window, gx10_profile)
+    delta = _drafted_window(spec_window, gx10_profile)
     if delta is None:
         return
-    _drafted(delta, spec_window)
     floor = gx10_profile.mtp.acceptance_length_min
     if floor is None:
         pytest.skip(f"the profile {gx10_profile.name} sets no mtp.acceptance_length_min")
@@ -271,10 +278,9 @@ def test_acceptance_length_meets_floor(spec_window: Window, gx10_profile: Profil
 
 def test_per_position_rates_meet_floors(spec_window: Window, gx10_profile: Profile) -> None:
     """Each draft position's acceptance rate is at least its floor (``mtp.per_position_min``)."""
-    delta = _window_counters(spec_window, gx10_profile)
+    delta = _drafted_window(spec_window, gx10_profile)
     if delta is None:
         return
-    _drafted(delta, spec_window)
     floors = gx10_profile.mtp.per_position_min
     if not floors:
         pytest.skip(f"the profile {gx10_profile.name} sets no mtp.per_position_min")
@@ -292,10 +298,9 @@ def test_per_position_rates_meet_floors(spec_window: Window, gx10_profile: Profi
 
 def test_per_position_rates_do_not_rise(spec_window: Window, gx10_profile: Profile) -> None:
     """A later draft position never accepts more often than an earlier one."""
-    delta = _window_counters(spec_window, gx10_profile)
+    delta = _drafted_window(spec_window, gx10_profile)
     if delta is None:
         return
-    _drafted(delta, spec_window)
     rates = delta.per_position
     k = (
         gx10_profile.deployment.speculative.num_speculative_tokens
