@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--points", default="16,64")
     args = parser.parse_args()
     with FakeServer("smollm2-cpu", time_scale=50.0) as server:
-        client = VllmClient(server.url, pool_size=128)
+        client = VllmClient(server.url)
         print(f"{'N':>4} {'skew median ms':>15} {'skew max ms':>12} {'skew per request us':>20}")
         for n in (int(p) for p in args.points.split(",")):
             skews = []

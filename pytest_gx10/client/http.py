@@ -85,16 +85,12 @@ class VllmClient:
         timeout_s: float = 10.0,
         stall_timeout_s: float = 600.0,
         model: str | None = None,
-        pool_size: int = 64,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.model = model
         self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = "pytest-gx10"
         if api_key:
             self._session.headers["Authorization"] = f"Bearer {api_key}"

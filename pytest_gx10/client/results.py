@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Chunk", "StreamEnd", "StreamResult"]
@@ -146,7 +146,3 @@ class StreamResult:
         if self.error is not None:
             parts.append(f"error {str(self.error)[:200]}")
         return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything, JSON-ready (chunks included)."""
-        return asdict(self)
