@@ -7,11 +7,10 @@ they fail instead, so the real tier can never turn green by skipping.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
-from realserver import SCRIPT, RealServer, free_port, not_ready, real_paths
+from realserver import RealServer, free_port, not_ready, real_paths, run_script
 
 
 @pytest.fixture(scope="session")
@@ -25,17 +24,19 @@ def start_real_vllm() -> Iterator[Callable[..., RealServer]]:
             not_ready(f"the real vLLM server is not set up ({paths['venv']}, {paths['model']})")
         port = free_port()
         ports.append(port)
-        argv = [str(SCRIPT), "serve", "--port", str(port), *(["--", *vllm_args] if vllm_args else [])]
-        started = subprocess.run(argv, capture_output=True, text=True)
+        argv = ["serve", "--port", str(port), *(["--", *vllm_args] if vllm_args else [])]
+        started = run_script(*argv)
         if started.returncode != 0:
-            pytest.fail(f"{' '.join(argv[1:])} failed:\n{started.stderr[-3000:]}", pytrace=False)
-        return RealServer(started.stdout.strip().splitlines()[-1], paths["run"] / f"vllm-{port}.log")
+            pytest.fail(
+                f"scripts/real-vllm {' '.join(argv)} failed:\n{started.stderr[-3000:]}", pytrace=False
+            )
+        return RealServer(started.stdout.strip().splitlines()[-1], paths["run"] / f"vllm-{port}.log", port)
 
     try:
         yield start
     finally:
         for port in ports:
-            subprocess.run([str(SCRIPT), "stop", "--port", str(port)], capture_output=True, text=True)
+            run_script("stop", "--port", str(port))
 
 
 @pytest.fixture(scope="session")

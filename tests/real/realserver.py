@@ -12,6 +12,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "real-vllm"
+# Read once at import: pytester points HOME at its own directory while a test runs, which would send
+# scripts/real-vllm looking for its cache (the venv, the model) under the test's tmp directory.
+CACHE = os.environ.get("GX10_CACHE") or str(Path.home() / ".cache" / "pytest-gx10")
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/real-vllm ARGS`` with its cache pinned, whatever HOME is at the time."""
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, env={**os.environ, "GX10_CACHE": CACHE}
+    )
 
 
 @dataclass(frozen=True)
@@ -20,11 +30,18 @@ class RealServer:
 
     url: str
     log: Path
+    port: int
+
+    def stop(self) -> None:
+        """Stop it now (its process group); the session's teardown then finds nothing to stop."""
+        run_script("stop", "--port", str(self.port))
 
 
 def real_paths() -> dict[str, Path]:
     """Where scripts/real-vllm keeps its venv, model and run files."""
-    out = subprocess.run([str(SCRIPT), "paths"], capture_output=True, text=True, check=True).stdout
+    done = run_script("paths")
+    done.check_returncode()
+    out = done.stdout
     return {k: Path(v) for k, v in (line.split("=", 1) for line in out.splitlines() if "=" in line)}
 
 
