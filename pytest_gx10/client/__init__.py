@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from pytest_gx10.client.http import EndpointError, VllmClient
-from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
+from pytest_gx10.client.results import Chunk, Outcome, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseEvent, SseParser
 
-__all__ = ["Chunk", "EndpointError", "SseEvent", "SseParser", "StreamEnd", "StreamResult", "VllmClient"]
+__all__ = [
+    "Chunk",
+    "EndpointError",
+    "Outcome",
+    "SseEvent",
+    "SseParser",
+    "StreamEnd",
+    "StreamResult",
+    "VllmClient",
+]

@@ -250,8 +250,12 @@ class VllmClient:
         include_usage: bool = True,
         stall_timeout_s: float | None = None,
         ready: Callable[[], object] | None = None,
+        watch: Callable[[StreamResult], object] | None = None,
     ) -> StreamResult:
         """POST a streaming request and record every chunk with its arrival time.
+
+        ``watch`` is called once with the result as soon as the request leaves: the result fills in
+        as chunks arrive, so another thread can show progress (first token yet? how many chunks?).
 
         ``ready`` is an optional callable run just before the request leaves (a barrier's
         ``wait``). Everything that can be done before it is: the body is encoded and the connection
@@ -275,6 +279,8 @@ class VllmClient:
         if ready is not None:
             ready()
         result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
+        if watch is not None:
+            watch(result)
         try:
             if connect_error is not None or sock is None:
                 raise connect_error or EndpointError(url, "no connection")

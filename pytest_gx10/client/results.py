@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Chunk", "StreamEnd", "StreamResult"]
+__all__ = ["Chunk", "Outcome", "StreamEnd", "StreamResult"]
 
 
 class StreamEnd:
@@ -17,6 +17,23 @@ class StreamEnd:
     HTTP_ERROR = "http_error"  # a non-200 status; the body is the error
     STALL = "stall"  # no byte for the stall timeout
     UNREACHABLE = "unreachable"  # no HTTP response at all (refused, timed out, reset)
+
+
+class Outcome:
+    """What became of a request, one word each: every request is exactly one of these.
+
+    The post's MTP-5 run showed most of them in one sweep: a reply with 0 completion tokens at N=4,
+    HTTP 500s and a refused /health after the engine died at N=8.
+    """
+
+    OK = "ok"
+    HTTP_ERROR = "http_error"  # a non-200 status (see ``status``)
+    INBAND_ERROR = "inband_error"  # HTTP 200, then data: {"error": ...}
+    ZERO_TOKENS = "zero_tokens"  # HTTP 200 and [DONE], but 0 completion tokens and no text
+    CUT = "cut"  # the stream ended without [DONE]
+    STALL = "stall"  # no byte for the stall timeout
+    ABORT = "abort"  # finish_reason "abort": the engine dropped the request
+    UNREACHABLE = "unreachable"  # no HTTP response (refused, timed out, reset)
 
 
 @dataclass(frozen=True)
@@ -67,9 +84,28 @@ class StreamResult:
     # --- figures (DESIGN.md's definitions) ------------------------------------------------------
 
     @property
+    def outcome(self) -> str:
+        """The request's :class:`Outcome`."""
+        if self.ended == StreamEnd.UNREACHABLE:
+            return Outcome.UNREACHABLE
+        if self.ended == StreamEnd.HTTP_ERROR or self.status != 200:
+            return Outcome.HTTP_ERROR
+        if self.ended == StreamEnd.STALL:
+            return Outcome.STALL
+        if self.ended == StreamEnd.ERROR or (self.ended == StreamEnd.DONE and self.error is not None):
+            return Outcome.INBAND_ERROR
+        if self.ended != StreamEnd.DONE:
+            return Outcome.CUT
+        if self.finish_reason == "abort":
+            return Outcome.ABORT
+        if self.completion_tokens == 0 or (self.completion_tokens is None and not self.text):
+            return Outcome.ZERO_TOKENS
+        return Outcome.OK
+
+    @property
     def ok(self) -> bool:
-        """HTTP 200, [DONE] reached, no error frame."""
-        return self.status == 200 and self.ended == StreamEnd.DONE and self.error is None
+        """HTTP 200, [DONE] reached, no error frame, some tokens, not aborted."""
+        return self.outcome == Outcome.OK
 
     @property
     def first_token_ns(self) -> int | None:
@@ -131,13 +167,14 @@ class StreamResult:
             "chunks": self.token_chunks,
             "finish_reason": self.finish_reason,
             "status": self.status,
+            "outcome": self.outcome,
             "ended": self.ended,
             "error": None if self.error is None else str(self.error)[:500],
         }
 
     def describe(self) -> str:
         """One line saying what the server did, for assertion messages."""
-        parts = [f"{self.endpoint} stream: HTTP {self.status}", f"ended {self.ended}"]
+        parts = [f"{self.outcome}: {self.endpoint} stream, HTTP {self.status}", f"ended {self.ended}"]
         if self.finish_reason:
             parts.append(f"finish_reason {self.finish_reason}")
         if self.completion_tokens is not None:

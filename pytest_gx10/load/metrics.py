@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,7 @@ class PointFigures:
     dispatch_skew_ms: float | None
     ok_requests: int
     failed_requests: int
+    outcomes: dict[str, int] = field(default_factory=dict)  # requests by Outcome ("ok": 3, "zero_tokens": 1)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,5 +127,6 @@ def point_figures(concurrency: int, results: Sequence[StreamResult]) -> PointFig
         dispatch_skew_ms=skew,
         ok_requests=len(ok),
         failed_requests=len(results) - len(ok),
+        outcomes=dict(Counter(r.outcome for r in results)),
         requests=[r.summary() for r in results],
     )

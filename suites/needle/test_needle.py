@@ -129,12 +129,20 @@ def test_needle_retrieved(
     prompt = needle_prompt(count, case.length, depth=case.depth, code=code, seed=f"needle {case.id}")
     body = {**prompt.body(), "max_tokens": max_tokens, "temperature": 0}
 
+    live: list[StreamResult] = []  # the request's result, filling in while it streams
+
     def status(elapsed_s: float) -> str:
-        return f"{case.id}: {prompt.tokens} tokens sent, {elapsed_s:.0f} s, waiting for the answer"
+        first = live[0].first_token_ns if live else None
+        if first is None:
+            return f"{case.id}: {prompt.tokens} tokens sent, prefill {elapsed_s:.0f} s, no token yet"
+        prefill_s = (first - live[0].send_ns) / 1e9
+        return f"{case.id}: first token after {prefill_s:.0f} s, answering ({len(live[0].chunks)} chunks)"
 
     with _ticking(gx10_progress, status):
         # A long prefill sends nothing for minutes: the stall timeout must outlast it.
-        result = gx10_client.chat_stream(body, stall_timeout_s=max(_STALL_S, gx10_settings.timeout_s))
+        result = gx10_client.chat_stream(
+            body, stall_timeout_s=max(_STALL_S, gx10_settings.timeout_s), watch=live.append
+        )
 
     found = result.ok and retrieved(result.content, code)
     gx10_record("needle", _figures(case, prompt, result, found))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -77,24 +78,44 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*timeout = 'soon' from --gx10-timeout: not a number of seconds*"])
 
 
+SEES_TWINS = """
+import os
+from pathlib import Path
+
+def test_twin_runs_here(gx10_client):
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+            where = os.readlink(cmdline.parent / "cwd")
+        except OSError:
+            continue
+        if b"pytest_gx10.fake" in text and where == os.getcwd():
+            pids.append(cmdline.parent.name)
+    Path("twins.txt").write_text(" ".join(pids))
+"""
+
+
 def test_default_target_is_the_twin(pytester: pytest.Pytester) -> None:
-    """With no endpoint the session starts the twin of the profile and stops it afterwards."""
-    pytester.makepyfile(USES_CLIENT)
-    before = _twins()
+    """With no endpoint the session starts one twin of the profile and stops it afterwards."""
+    pytester.makepyfile(test_client=USES_CLIENT, test_sees=SEES_TWINS)
+    before = _twins(pytester.path)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
-    assert _twins() - before == set()
+    result.assert_outcomes(passed=3)
+    assert len((pytester.path / "twins.txt").read_text().split()) == 1  # seen while the run went on
+    assert _twins(pytester.path) - before == set()
 
 
-def _twins() -> set[str]:
-    """Command lines (with pid) of the twin processes running now."""
+def _twins(cwd: Path) -> set[str]:
+    """Command lines (with pid) of the twin processes running now in ``cwd`` (one run's, not others')."""
     out = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            where = os.readlink(cmdline.parent / "cwd")
         except OSError:
             continue
-        if "pytest_gx10.fake" in text:
+        if "pytest_gx10.fake" in text and where == str(cwd):
             out.add(f"{cmdline.parent.name} {text}")
     return out
 
@@ -103,14 +124,17 @@ def test_refused_endpoint_fails_fast_with_one_line(pytester: pytest.Pytester) ->
     """Nothing listening: every test errors at once, naming the URL and 'refused', no traceback."""
     url = f"http://127.0.0.1:{_free_port()}"
     start = time.monotonic()
-    result = pytester.runpytest_subprocess(str(HEALTH), f"--gx10-endpoint={url}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        str(HEALTH), f"--gx10-endpoint={url}", "--gx10-timeout=60", "-p", "no:cacheprovider"
+    )
     elapsed = time.monotonic() - start
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 0
     assert outcomes.get("error", 0) + outcomes.get("errors", 0) >= 10
     result.stdout.fnmatch_lines([f"*gx10 endpoint {url}/v1/models: connection refused*"])
     assert "Traceback" not in result.stdout.str()
-    assert elapsed < 15, f"the run took {elapsed:.1f} s"
+    # Not a speed figure: a run that waited out even one --gx10-timeout would take over 60 s.
+    assert elapsed < 60, f"the run took {elapsed:.1f} s"
 
 
 def test_silent_endpoint_times_out_within_the_timeout(pytester: pytest.Pytester) -> None:
@@ -162,10 +186,10 @@ def test_not_a_vllm_api(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_health_suite_same_outcomes_with_xdist(pytester: pytest.Pytester, workers: str) -> None:
     """The health suite passes the same with -n 0 and -n 2; the workers share the controller's twin."""
-    before = _twins()
+    before = _twins(pytester.path)
     result = pytester.runpytest_subprocess(str(HEALTH), "-n", workers, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=_health_test_count())
-    assert _twins() - before == set()
+    assert _twins(pytester.path) - before == set()
 
 
 def _health_test_count() -> int:
