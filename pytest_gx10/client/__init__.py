@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from pytest_gx10.client.http import EndpointError, VllmClient
+from pytest_gx10.client.http import EndpointError, RawResponse, VllmClient
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseEvent, SseParser
 
-__all__ = ["Chunk", "EndpointError", "SseEvent", "SseParser", "StreamEnd", "StreamResult", "VllmClient"]
+__all__ = [
+    "Chunk",
+    "EndpointError",
+    "RawResponse",
+    "SseEvent",
+    "SseParser",
+    "StreamEnd",
+    "StreamResult",
+    "VllmClient",
+]
