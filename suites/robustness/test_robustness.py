@@ -427,7 +427,7 @@ def test_fuzzed_bodies_are_refused_cleanly(
             "robustness",
             {
                 "case": "fuzz",
-                "examples": sum(statuses.values()),
+                "requests": sum(statuses.values()),
                 "statuses": dict(sorted(statuses.items())),
                 "failure": failures[0] if failures else "",
             },
