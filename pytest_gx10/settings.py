@@ -73,6 +73,16 @@ def _depths(value: str) -> tuple[float, ...]:
     return depths
 
 
+def _count(value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("not a whole number, e.g. 50") from None
+    if number <= 0:
+        raise ValueError("must be a positive whole number, e.g. 50")
+    return number
+
+
 def _path(value: str) -> Path:
     return Path(_text(value)).expanduser()
 
@@ -198,6 +208,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _path,
         metavar="PATH",
     ),
+    SettingSpec(
+        "fuzz_examples",
+        "request bodies the robustness suite's fuzz sends (default: the profile's robustness.fuzz_examples)",
+        _count,
+        default=50,
+        profile_key="robustness.fuzz_examples",
+        metavar="N",
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
@@ -218,6 +236,7 @@ class Settings:
     needle_lengths: tuple[int, ...] = (2000,)
     needle_depths: tuple[float, ...] = (0.5,)
     needle_seed: int | None = None
+    fuzz_examples: int = 50
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -306,6 +325,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         needle_lengths=tuple(values["needle_lengths"]),
         needle_depths=tuple(values["needle_depths"]),
         needle_seed=values["needle_seed"][0] if values["needle_seed"] else None,
+        fuzz_examples=int(values["fuzz_examples"]),
         api_key=values["api_key"],
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_gx10.client.http import EndpointError, VllmClient
+from pytest_gx10.client.http import EndpointError, RawResponse, VllmClient
 from pytest_gx10.client.results import Chunk, Outcome, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseEvent, SseParser
 
@@ -10,6 +10,7 @@ __all__ = [
     "Chunk",
     "EndpointError",
     "Outcome",
+    "RawResponse",
     "SseEvent",
     "SseParser",
     "StreamEnd",

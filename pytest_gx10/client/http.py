@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ import requests
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseParser
 
-__all__ = ["EndpointError", "VllmClient"]
+__all__ = ["EndpointError", "RawResponse", "VllmClient"]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
 
@@ -68,6 +69,31 @@ def _error_message(body: str) -> str:
         if isinstance(err, str):
             return err[:300]
     return body[:200]
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What one raw request got: an HTTP answer, or a connection that ended without one.
+
+    ``status`` is None exactly when ``dropped`` says why no response came (closed, reset, timed out);
+    ``body_head`` is the start of the body, decoded leniently.
+    """
+
+    status: int | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body_head: str = ""
+    dropped: str | None = None
+
+    @property
+    def error_message(self) -> str:
+        """The message of a vLLM error body (new and old shapes), or the start of the body."""
+        return _error_message(self.body_head)
+
+    def describe(self, limit: int = 200) -> str:
+        """One line for people: ``HTTP 400: max_tokens must be ...`` or ``no response (reset)``."""
+        if self.status is None:
+            return f"no response ({self.dropped})"
+        return f"HTTP {self.status}: {self.error_message[:limit]!r}"
 
 
 class VllmClient:
@@ -232,6 +258,69 @@ class VllmClient:
             raise EndpointError(self.base_url + path, f"not a vLLM API ({str(data)[:100]})")
         return data
 
+    def raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        *,
+        content_type: str | None = "application/json",
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        max_body_bytes: int = 65536,
+    ) -> RawResponse:
+        """Send exactly these bytes and report what came back, never raising for what the server did.
+
+        For bodies no JSON encoder would write: not an object, malformed, without a content type
+        (``content_type=None``), under huge headers, very large. A server that closes or resets the
+        connection instead of answering gives ``status=None`` and ``dropped`` naming what happened;
+        one that answers while the body is still being sent (an early 413 or 400) is an answer.
+        Only ``max_body_bytes`` of the body are read.
+        """
+        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else (body or b"")
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        url = self.base_url + path
+        parts = urlsplit(self.base_url)
+        lines = [f"{method} {parts.path.rstrip('/')}{path} HTTP/1.1", f"Host: {parts.netloc}"]
+        lines.append("User-Agent: pytest-gx10")
+        if content_type is not None:
+            lines.append(f"Content-Type: {content_type}")
+        if body is not None or method not in ("GET", "HEAD"):
+            lines.append(f"Content-Length: {len(data)}")
+        lines.append("Connection: close")
+        auth = self._session.headers.get("Authorization")
+        if auth:
+            lines.append(f"Authorization: {auth!s}")
+        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            sock = self._connect()
+        except OSError as exc:
+            return RawResponse(None, dropped=_socket_error(url, exc, timeout).what)
+        try:
+            sock.settimeout(timeout)
+            sent_error: BaseException | None = None
+            try:
+                sock.sendall(head + data)
+            except OSError as exc:
+                sent_error = exc  # the server may have answered before it stopped reading
+            response = http.client.HTTPResponse(sock, method=method)
+            try:
+                response.begin()
+            except (OSError, http.client.HTTPException) as exc:
+                return RawResponse(None, dropped=_dropped(sent_error or exc, timeout))
+            try:
+                got = response.read(max_body_bytes)
+            except (OSError, http.client.HTTPException) as exc:
+                got = getattr(exc, "partial", b"") or b""
+            return RawResponse(
+                status=response.status,
+                headers={k.lower(): v for k, v in response.getheaders()},
+                body_head=got.decode("utf-8", "replace"),
+            )
+        finally:
+            sock.close()
+
     # --- streaming ------------------------------------------------------------------------------
 
     def chat_stream(self, body: Mapping[str, Any], **kwargs: Any) -> StreamResult:
@@ -352,6 +441,19 @@ def _socket_error(url: str, exc: BaseException, timeout_s: float) -> EndpointErr
     if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
         return EndpointError(url, "connection closed without a response")
     return EndpointError(url, f"connection failed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _dropped(exc: BaseException, timeout_s: float) -> str:
+    """Why a raw request got no HTTP response, in an operator's words."""
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, BrokenPipeError):
+        return "connection closed while sending"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "connection closed without a response"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _read_error(response: http.client.HTTPResponse, result: StreamResult) -> None:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_gx10.fake import wire
+from pytest_gx10.fake.checks import check_fields, check_prompt_chars, check_text, max_chars_per_token
 from pytest_gx10.fake.engine import Engine, Output, SamplingParams, StepStats
 from pytest_gx10.fake.logs import LogEmitter, StatLog
 from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
@@ -217,6 +218,7 @@ async def tokenize(request: Request) -> Response:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise bad_request("prompt must be a string.", "prompt")
+        check_text(prompt)
         ids = tok.encode(prompt, add_special_tokens=body.get("add_special_tokens", True) is not False)
     token_strs = [tok.token_str(i) for i in ids] if body.get("return_token_strs") is True else None
     return JSONResponse(
@@ -269,13 +271,20 @@ async def _collect(
 async def completions(request: Request) -> Response:
     """``POST /v1/completions``."""
     state = _state(request)
-    parsed = parse_completion(await _json_body(request))
+    raw_body = await _json_body(request)
+    parsed = parse_completion(raw_body)
+    check_fields(raw_body, chat=False, vocab_size=state.tokenizer.vocab_size)
     common = parsed.common
+    echo_only = parsed.echo and common.max_tokens == 0  # vLLM echoes the prompt and generates one token
+    if echo_only:
+        common = dataclasses.replace(common, max_tokens=1)
     _check_model(state, common.model)
     _check_max_tokens(state, common)
     tok = state.tokenizer
     if isinstance(parsed.prompt, str):
         prompt_text = parsed.prompt
+        check_text(prompt_text)
+        check_prompt_chars(prompt_text, state.max_model_len, max_chars_per_token(tok))
         prompt_ids = tok.encode(prompt_text)
     else:
         bad = tok.first_invalid(parsed.prompt)
@@ -298,7 +307,7 @@ async def completions(request: Request) -> Response:
             request_id,
             created,
             model,
-            text=echo + "".join(o.text for o in outs),
+            text=echo + ("" if echo_only else "".join(o.text for o in outs)),
             finish_reason=last.finish_reason or "abort",
             stop_reason=last.stop_reason,
             prompt_tokens=n_prompt,
@@ -313,7 +322,8 @@ async def completions(request: Request) -> Response:
         try:
             async for out in stream:
                 n_out += len(out.token_ids)
-                text = (echo + out.text) if first else out.text
+                text = "" if echo_only else out.text
+                text = (echo + text) if first else text
                 first = False
                 finishing = out.finish_reason is not None
                 chunk = wire.completion_chunk(
@@ -381,7 +391,9 @@ def _reasoning_tokens(tok: Tokenizer, token_ids: list[int]) -> int:
 async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
     state = _state(request)
-    parsed = parse_chat(await _json_body(request))
+    raw_body = await _json_body(request)
+    parsed = parse_chat(raw_body)
+    check_fields(raw_body, chat=True, vocab_size=state.tokenizer.vocab_size)
     common = parsed.common
     _check_model(state, common.model)
     _check_max_tokens(state, common)
@@ -398,6 +410,8 @@ async def chat_completions(request: Request) -> Response:
         parsed.continue_final_message,
         _template_thinking(state, parsed.enable_thinking),
     )
+    check_text(prompt_text)
+    check_prompt_chars(prompt_text, state.max_model_len, max_chars_per_token(tok))
     prompt_ids = tok.encode(prompt_text, add_special_tokens=False)
     params = _sampling(state, common, len(prompt_ids))
     script = write_script(

@@ -25,6 +25,7 @@ __all__ = [
     "PerfSpec",
     "Profile",
     "ProfileError",
+    "RobustnessSpec",
     "SpeculativeSpec",
     "TwinSpec",
     "bundled_profiles",
@@ -125,6 +126,15 @@ class NeedleSpec:
 
 
 @dataclass(frozen=True)
+class RobustnessSpec:
+    """The robustness suite: how much fuzzing, and how big the very large body and header are."""
+
+    fuzz_examples: int = 50  # request bodies the hypothesis fuzz sends (bounded, derandomized)
+    large_body_mb: int = 8  # the very large body: a prompt of this many MiB of text
+    huge_header_kb: int = 64  # the huge header: one header of this many KiB
+
+
+@dataclass(frozen=True)
 class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
 
@@ -150,6 +160,7 @@ class Profile:
     raw: Mapping[str, Any]
     mtp: MtpSpec = field(default_factory=MtpSpec)
     needle: NeedleSpec = field(default_factory=NeedleSpec)
+    robustness: RobustnessSpec = field(default_factory=RobustnessSpec)
 
     @property
     def bundled(self) -> bool:
@@ -219,6 +230,7 @@ _SCHEMA: dict[str, Any] = {
         "depths": list,
         "max_tokens": int,
     },
+    "robustness": {"fuzz_examples": int, "large_body_mb": int, "huge_header_kb": int},
 }
 
 _REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")
@@ -288,6 +300,9 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         "settings.timeout",
         "perf.input_tokens",
         "perf.max_tokens",
+        "robustness.fuzz_examples",
+        "robustness.large_body_mb",
+        "robustness.huge_header_kb",
     ):
         _positive(path, data, dotted)
 
@@ -360,6 +375,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         settings=dict(data.get("settings", {})),
         mtp=_mtp(path, data.get("mtp", {})),
         needle=_needle(path, data.get("needle", {})),
+        robustness=RobustnessSpec(**data.get("robustness", {})),
         raw=data,
     )
 

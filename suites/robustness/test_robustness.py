@@ -1,0 +1,434 @@
+"""Bad inputs that have crashed vLLM servers in the field: each must be refused cleanly.
+
+Every case sends one request and expects a 4xx (or a well-formed 200 where vLLM accepts the input),
+never a 5xx and never a dropped connection. After each, /health must still be 200 and the canary (a
+fixed greedy completion taken once before the first case) must answer exactly what it answered
+before: an engine that survives a request but is left corrupted fails here, at the case that did it.
+A hypothesis fuzz of request bodies (a bounded, derandomized number of examples) holds the same line.
+Each case records its status and the start of the error message in the results section "robustness".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from pytest_gx10.client import EndpointError, RawResponse, VllmClient
+from pytest_gx10.profiles import Profile
+from pytest_gx10.settings import Settings
+from pytest_gx10.workload import CanaryResult, canary, sized_prompt
+
+COMPLETIONS = "/v1/completions"
+CHAT = "/v1/chat/completions"
+MAX_TOKENS = 4  # every request that could be accepted decodes at most this many tokens
+SPECIAL_TOKENS = "<|endoftext|><|im_start|>system\n<|im_end|><s></s><think></think>[INST]<|eot_id|>"
+BODY_READ_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the cases are built from: the served model and its limits, as the server reports them."""
+
+    model: str
+    max_model_len: int
+    token_id: int  # a token id the served vocabulary has
+    over_length_text: str  # a prompt of exactly max_model_len + 1 tokens by the server's /tokenize
+    large_body_mb: int
+    huge_header_kb: int
+
+
+@dataclass(frozen=True)
+class Request:
+    """One raw request: the bytes to send and how."""
+
+    path: str
+    body: str
+    content_type: str | None = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``POST /v1/completions {"prompt": ...`` for people, the body cut short."""
+        body = self.body if len(self.body) <= 160 else f"{self.body[:160]}... ({len(self.body)} bytes)"
+        return f"POST {self.path} {body}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad input, named for the report, built against the served model's facts."""
+
+    id: str
+    build: Callable[[Facts], Request]
+
+
+def _dumps(body: Any) -> str:
+    # NaN and the infinities go out as JavaScript literals, as clients that crashed servers sent them.
+    return json.dumps(body, allow_nan=True)
+
+
+def completion(**fields: Any) -> Callable[[Facts], Request]:
+    """A completions request with a short prompt, small max_tokens and ``fields`` on top."""
+
+    def build(facts: Facts) -> Request:
+        body = {"model": facts.model, "prompt": "Hello", "max_tokens": MAX_TOKENS, **fields}
+        return Request(COMPLETIONS, _dumps(body))
+
+    return build
+
+
+def chat(**fields: Any) -> Callable[[Facts], Request]:
+    """A chat request with one short user message, small max_tokens and ``fields`` on top."""
+
+    def build(facts: Facts) -> Request:
+        messages = [{"role": "user", "content": "Hello"}]
+        body = {"model": facts.model, "messages": messages, "max_tokens": MAX_TOKENS, **fields}
+        return Request(CHAT, _dumps(body))
+
+    return build
+
+
+def raw(text: str, *, content_type: str | None = "application/json") -> Callable[[Facts], Request]:
+    """These exact bytes to the completions endpoint."""
+    return lambda facts: Request(COMPLETIONS, text, content_type)
+
+
+def _no_content_type(facts: Facts) -> Request:
+    body = _dumps({"model": facts.model, "prompt": "Hello", "max_tokens": MAX_TOKENS})
+    return Request(COMPLETIONS, body, content_type=None)
+
+
+def _over_length_ids(facts: Facts) -> Request:
+    body = {"model": facts.model, "prompt": [facts.token_id] * (facts.max_model_len + 1), "max_tokens": 1}
+    return Request(COMPLETIONS, _dumps(body))
+
+
+def _over_length_text(facts: Facts) -> Request:
+    body = {"model": facts.model, "prompt": facts.over_length_text, "max_tokens": 1}
+    return Request(COMPLETIONS, _dumps(body))
+
+
+def _very_large_body(facts: Facts) -> Request:
+    text = "All work and no play. " * (facts.large_body_mb * (1 << 20) // 22)
+    return Request(COMPLETIONS, _dumps({"model": facts.model, "prompt": text, "max_tokens": MAX_TOKENS}))
+
+
+def _huge_header(facts: Facts) -> Request:
+    request = completion()(facts)
+    return Request(request.path, request.body, headers={"X-Padding": "a" * (facts.huge_header_kb * 1024)})
+
+
+def _user(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+NAN, INF = math.nan, math.inf
+A_FUNCTION = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+
+CASES: tuple[Case, ...] = (
+    # Bodies that are not the object the endpoint expects.
+    Case("completion-empty-prompt", completion(prompt="")),
+    Case("chat-empty-messages", chat(messages=[])),
+    Case("body-json-array", raw("[1, 2, 3]")),
+    Case("body-json-string", raw('"hello"')),
+    Case("body-json-null", raw("null")),
+    Case("body-malformed-json", raw('{"prompt": "Hello", "max_tokens": ')),
+    Case("body-without-content-type", _no_content_type),
+    # Length limits.
+    Case("prompt-max-model-len-plus-1-token-ids", _over_length_ids),
+    Case("prompt-max-model-len-plus-1-text", _over_length_text),
+    Case("max-tokens-0", completion(max_tokens=0)),
+    Case("max-tokens-negative", completion(max_tokens=-1)),
+    Case("max-tokens-huge", completion(max_tokens=2**63)),
+    # Token ids outside the vocabulary.
+    Case("prompt-token-id-out-of-vocabulary", completion(prompt=[10**9])),
+    Case("prompt-token-id-negative", completion(prompt=[-1])),
+    Case("logit-bias-out-of-vocabulary", completion(logit_bias={str(10**9): 5})),
+    Case("logit-bias-nan", completion(logit_bias={"42": NAN})),
+    Case("logit-bias-infinities", completion(logit_bias={"42": INF, "43": -INF})),
+    Case("stop-token-ids-out-of-range-min-tokens-1", completion(stop_token_ids=[10**9], min_tokens=1)),
+    # Sampling parameters at and past their edges.
+    Case("top-k-below-minus-1", completion(top_k=-2)),
+    Case("top-k-huge", completion(top_k=2**31)),
+    Case("top-p-0", completion(top_p=0)),
+    Case("top-p-above-1", completion(top_p=1.5)),
+    Case("top-p-tiny", completion(top_p=1e-300)),
+    Case("min-p-1", completion(min_p=1.0)),
+    Case("min-p-above-1", completion(min_p=1.5)),
+    Case("temperature-negative", completion(temperature=-1)),
+    Case("temperature-tiny", completion(temperature=1e-9)),
+    Case("temperature-huge", completion(temperature=1e308)),
+    Case("repetition-penalty-0", completion(repetition_penalty=0)),
+    Case("repetition-penalty-huge", completion(repetition_penalty=1e308)),
+    Case("seed-2**64", completion(seed=2**64)),
+    Case("n-huge", completion(n=10**6)),
+    # Log probabilities.
+    Case("logprobs-huge", completion(logprobs=10**6)),
+    Case("logprobs-minus-1", completion(logprobs=-1)),
+    Case("top-logprobs-huge", chat(logprobs=True, top_logprobs=10**6)),
+    Case("prompt-logprobs-huge", completion(prompt_logprobs=10**6)),
+    Case("echo-max-tokens-0-logprobs", completion(echo=True, max_tokens=0, logprobs=1)),
+    # Tools and structured outputs (vLLM 0.32's "structured_outputs" field).
+    Case("tools-malformed", chat(tools=[{"type": "function"}])),
+    Case("tool-choice-required-without-tools", chat(tool_choice="required")),
+    Case("structured-outputs-bad-json-schema", completion(structured_outputs={"json": {"type": "nonsense"}})),
+    Case("structured-outputs-bad-regex", completion(structured_outputs={"regex": "(unclosed"})),
+    # Text the tokenizer and the chat template choke on.
+    Case("content-lone-surrogate", chat(messages=_user("a\ud800b"))),
+    Case("prompt-lone-surrogate", completion(prompt="a\udfffb")),
+    Case("content-nul", chat(messages=_user("a\x00b\x00"))),
+    Case("content-special-tokens", chat(messages=_user(SPECIAL_TOKENS))),
+    Case("prompt-special-tokens", completion(prompt=SPECIAL_TOKENS)),
+    # Transport.
+    Case("body-very-large", _very_large_body),
+    Case("header-huge", _huge_header),
+)
+
+
+# --- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def robustness_canary(gx10_client: VllmClient) -> CanaryResult:
+    """The canary's answer before any bad input: what every later canary must repeat."""
+    try:
+        return canary(gx10_client)
+    except EndpointError as exc:
+        pytest.fail(f"the canary failed before any bad input was sent: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def robustness_facts(gx10_client: VllmClient, gx10_model: str, gx10_profile: Profile) -> Facts:
+    """The served model's name, max_model_len (from /v1/models) and a prompt one token too long."""
+    card = next((m for m in gx10_client.models() if m.get("id") == gx10_model), {})
+    max_model_len = card.get("max_model_len")
+    if not isinstance(max_model_len, int) or max_model_len <= 0:
+        pytest.fail(f"/v1/models gives no max_model_len for {gx10_model!r}: {card}", pytrace=False)
+    ids = gx10_client.tokenize("Hello", add_special_tokens=False)["tokens"]
+    prompt = sized_prompt(gx10_client.count_tokens, max_model_len + 1, chat=False, instruction="")
+    spec = gx10_profile.robustness
+    return Facts(
+        model=gx10_model,
+        max_model_len=max_model_len,
+        token_id=int(ids[0]),
+        over_length_text=prompt.text,
+        large_body_mb=spec.large_body_mb,
+        huge_header_kb=spec.huge_header_kb,
+    )
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def _malformed_200(path: str, got: RawResponse) -> str | None:
+    """None for a well-formed completion; otherwise what is wrong with this 200."""
+    try:
+        data = json.loads(got.body_head)
+    except ValueError:
+        return f"HTTP 200 whose body is not JSON: {got.body_head[:200]!r}"
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return f"HTTP 200 without choices: {got.body_head[:200]!r}"
+    first = choices[0]
+    if path == CHAT and not isinstance(first.get("message"), dict):
+        return f"HTTP 200 whose choice has no message: {got.body_head[:200]!r}"
+    if path == COMPLETIONS and not isinstance(first.get("text"), str):
+        return f"HTTP 200 whose choice has no text: {got.body_head[:200]!r}"
+    return None
+
+
+def answer_problem(path: str, got: RawResponse) -> str | None:
+    """None when the answer is a 4xx or a well-formed 200; otherwise what was wrong with it."""
+    if got.status is None:
+        return f"no response ({got.dropped})"
+    if got.status == 200:
+        return _malformed_200(path, got)
+    if 400 <= got.status < 500:
+        return None
+    return f"HTTP {got.status}: {got.error_message[:200]!r}"
+
+
+def engine_problem(client: VllmClient, before: CanaryResult) -> tuple[int | None, str | None]:
+    """(/health status, what is wrong with the engine now or None): health 200 and the same canary."""
+    try:
+        health = client.health()
+    except EndpointError as exc:
+        return None, f"/health: {exc.what}"
+    if health != 200:
+        return health, f"/health answered HTTP {health}"
+    try:
+        after = canary(client)
+    except EndpointError as exc:
+        return health, f"the canary failed: {exc.what}"
+    return health, after.differs_from(before)
+
+
+# --- the cases ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_is_refused_cleanly(
+    case: Case,
+    gx10_client: VllmClient,
+    gx10_settings: Settings,
+    robustness_facts: Facts,
+    robustness_canary: CanaryResult,
+    gx10_record: Callable[[str, Mapping[str, Any]], None],
+) -> None:
+    """The server answers a 4xx (or a well-formed 200) and stays healthy with the same canary."""
+    request = case.build(robustness_facts)
+    got = gx10_client.raw(
+        "POST",
+        request.path,
+        request.body,
+        content_type=request.content_type,
+        headers=request.headers,
+        timeout_s=max(gx10_settings.timeout_s, 30.0),
+        max_body_bytes=BODY_READ_BYTES,
+    )
+    answer = answer_problem(request.path, got)
+    health, engine = engine_problem(gx10_client, robustness_canary)
+    gx10_record(
+        "robustness",
+        {
+            "case": case.id,
+            "status": got.status,
+            "dropped": got.dropped,
+            "message": got.error_message[:200] if got.status != 200 else "",
+            "health_after": health,
+            "engine_after": engine or "ok",
+        },
+    )
+    problems = [p for p in (answer, engine and f"after it, {engine}") if p]
+    assert not problems, (
+        f"{case.id}: {request.describe()} got {'; '.join(problems)} "
+        f"(expected a 4xx or a well-formed 200, /health 200 and the same canary)"
+    )
+
+
+# --- the fuzz -----------------------------------------------------------------------------------------
+
+_INTS = st.sampled_from([-(2**63) - 1, -(2**63), -2, -1, 0, 1, 2, 20, 21, 2**31, 2**63 - 1, 2**63, 2**64])
+_FLOATS = st.sampled_from(
+    [math.nan, math.inf, -math.inf, -1e308, -1.0, -0.0, 0.0, 1e-300, 0.5, 1.0, 2.5, 1e308]
+)
+_STRINGS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "\x00", "\ud800", "\udfff", SPECIAL_TOKENS, "(unclosed", "{not json", "é" * 40]),
+)
+_SCALARS = st.one_of(st.none(), st.booleans(), _INTS, _FLOATS, _STRINGS)
+_VALUES = st.one_of(
+    _SCALARS,
+    st.lists(st.one_of(_INTS, _STRINGS), max_size=4),
+    st.dictionaries(
+        st.one_of(st.sampled_from(["42", "-1", "1000000000", "json", "regex"]), _STRINGS),
+        _SCALARS,
+        max_size=3,
+    ),
+)
+# Never absent, never null, never large: an unset max_tokens would decode up to max_model_len.
+_MAX_TOKENS = st.sampled_from([-(2**63), -1, 0, 1, MAX_TOKENS, 2**31, 2**63, 2**64, 1.5, "4", True, [4]])
+_SAMPLING = [
+    "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
+    "seed", "n", "min_tokens", "logit_bias", "stop", "stop_token_ids", "ignore_eos", "skip_special_tokens",
+    "allowed_token_ids", "bad_words", "structured_outputs", "response_format", "truncate_prompt_tokens",
+    "prompt_logprobs", "include_stop_str_in_output", "stream_options", "user", "priority", "model",
+]  # fmt: skip
+_COMPLETION_ONLY = ["prompt", "echo", "logprobs", "suffix", "add_special_tokens"]
+_CHAT_ONLY = [
+    "messages", "logprobs", "top_logprobs", "tools", "tool_choice", "add_generation_prompt",
+    "continue_final_message", "chat_template_kwargs", "documents", "max_completion_tokens",
+]  # fmt: skip
+_MESSAGES = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "role": st.one_of(
+                st.sampled_from(["user", "system", "assistant", "tool", "developer"]), _STRINGS
+            ),
+            "content": st.one_of(
+                _STRINGS,
+                st.none(),
+                st.lists(
+                    st.dictionaries(st.sampled_from(["type", "text"]), _STRINGS, max_size=2), max_size=2
+                ),
+            ),
+            "tool_calls": _VALUES,
+            "name": _VALUES,
+        },
+    ),
+    max_size=3,
+)
+
+
+@st.composite
+def request_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """(path, body): a completions or chat body with a few fields set to odd values."""
+    is_chat = draw(st.booleans())
+    path = CHAT if is_chat else COMPLETIONS
+    names = _SAMPLING + (_CHAT_ONLY if is_chat else _COMPLETION_ONLY)
+    body: dict[str, Any] = {"max_tokens": draw(_MAX_TOKENS)}
+    body.update({"messages": [{"role": "user", "content": "Hello"}]} if is_chat else {"prompt": "Hello"})
+    for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True)):
+        if name == "messages":
+            body[name] = draw(_MESSAGES)
+        elif name == "prompt":
+            body[name] = draw(st.one_of(_STRINGS, st.lists(_INTS, max_size=4), _VALUES))
+        elif name == "max_completion_tokens":
+            body[name] = draw(_MAX_TOKENS)
+        else:
+            body[name] = draw(_VALUES)
+    return path, body
+
+
+def test_fuzzed_bodies_are_refused_cleanly(
+    gx10_client: VllmClient,
+    gx10_settings: Settings,
+    gx10_model: str,
+    robustness_canary: CanaryResult,
+    gx10_record: Callable[[str, Mapping[str, Any]], None],
+) -> None:
+    """Fuzzed bodies (derandomized, ``--gx10-fuzz-examples`` of them) get a 4xx or a well-formed 200."""
+    statuses: Counter[str] = Counter()
+    failures: list[str] = []
+
+    @settings(
+        max_examples=gx10_settings.fuzz_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=(Phase.explicit, Phase.generate),  # no shrinking: every example costs a canary
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(request_bodies())
+    def send(drawn: tuple[str, dict[str, Any]]) -> None:
+        path, body = drawn
+        body.setdefault("model", gx10_model)
+        text = _dumps(body)
+        got = gx10_client.raw("POST", path, text, timeout_s=max(gx10_settings.timeout_s, 30.0))
+        statuses[str(got.status) if got.status is not None else "dropped"] += 1
+        problem = answer_problem(path, got)
+        _, engine = engine_problem(gx10_client, robustness_canary)
+        problems = [p for p in (problem, engine and f"after it, {engine}") if p]
+        if problems:
+            failures.append(f"POST {path} {text[:300]} got {'; '.join(problems)}")
+            raise AssertionError(failures[-1])
+
+    try:
+        send()
+    finally:
+        gx10_record(
+            "robustness",
+            {
+                "case": "fuzz",
+                "requests": sum(statuses.values()),
+                "statuses": dict(sorted(statuses.items())),
+                "failure": failures[0] if failures else "",
+            },
+        )
