@@ -66,6 +66,7 @@ def gx10_target(pytestconfig: pytest.Config, gx10_settings: Settings) -> Target:
         pytest.fail(f"gx10 endpoint {exc}{hint}", pytrace=False)
     finally:
         probe.close()
+    state.watch(target)  # the engine sentinel: from now on a dead or hung engine fails tests fast
     return target
 
 

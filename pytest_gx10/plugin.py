@@ -34,8 +34,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gx10", "pytest-gx10: test a served LLM deployment")
     for spec in SETTINGS:
         help_text = f"{spec.help} (env {spec.env}, ini {spec.ini})"
-        if spec.name == "fake":
-            group.addoption(spec.option, action="store_true", default=None, dest="gx10_fake", help=help_text)
+        if spec.is_flag:
+            group.addoption(
+                spec.option, action="store_true", default=None, dest=f"gx10_{spec.name}", help=help_text
+            )
         else:
             group.addoption(
                 spec.option,
@@ -113,6 +115,51 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail fast: once the engine is dead or hung, a test that needs it errors at once, in one line.
+
+    With ``--gx10-relaunch-on-crash`` a target this run started is started again once instead.
+    """
+    state = item.config.stash.get(GX10_STATE, None)
+    if state is None or state.sentinel is None or "gx10_target" not in getattr(item, "fixturenames", ()):
+        return
+    verdict = state.sentinel.verdict
+    if verdict.alive and state.sentinel.suspect:
+        verdict = state.sentinel.poll(confirm=True)
+    if verdict.alive:
+        return
+    if state.can_relaunch:
+        try:
+            state.relaunch(verdict)
+            return
+        except LaunchError as exc:
+            pytest.fail(f"{verdict.line()}; the relaunch failed: {exc}", pytrace=False)
+    pytest.fail(verdict.line(), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test that fails while the engine dies says so first: the verdict leads its message."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    state = item.config.stash.get(GX10_STATE, None)
+    if state is None or state.sentinel is None or report.when != "call" or not report.failed:
+        return
+    verdict = state.sentinel.poll(
+        confirm=True
+    )  # now, not at the next tick: the failure may be the first sign
+    if verdict.alive:
+        return
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and verdict.line() not in crash.message:
+        crash.message = f"{verdict.line()} | {crash.message}"
+    report.sections.append(("gx10 engine", verdict.line()))
+    report.user_properties.append(
+        (RECORD_PROPERTY, {"section": None, "entry": None, "meta": {"engine": verdict.as_dict()}})
+    )
+
+
 class _Recorder:
     """Folds the figures tests put on their reports into the results (controller side only)."""
 
@@ -126,7 +173,10 @@ class _Recorder:
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY and isinstance(value, dict):
                 self.state.results.update_meta(value.get("meta", {}))
-                self.state.results.add(value["section"], value["entry"])
+                if value.get("section") is not None:
+                    self.state.results.add(value["section"], value["entry"])
+                else:
+                    self.state.results.write()  # facts only (the engine's verdict)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Say where the figures went."""

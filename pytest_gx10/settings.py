@@ -107,6 +107,11 @@ class SettingSpec:
     metavar: str = ""
 
     @property
+    def is_flag(self) -> bool:
+        """A yes/no setting: a flag without a value on the command line."""
+        return self.parse is _flag
+
+    @property
     def option(self) -> str:
         """The command-line flag."""
         return "--gx10-" + self.name.replace("_", "-")
@@ -216,6 +221,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         profile_key="robustness.fuzz_examples",
         metavar="N",
     ),
+    SettingSpec(
+        "relaunch_on_crash",
+        "when the engine the run started dies or hangs, start it again once, record it, and go on",
+        _flag,
+        default=False,
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
@@ -237,6 +248,7 @@ class Settings:
     needle_depths: tuple[float, ...] = (0.5,)
     needle_seed: int | None = None
     fuzz_examples: int = 50
+    relaunch_on_crash: bool = False
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -326,6 +338,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         needle_depths=tuple(values["needle_depths"]),
         needle_seed=values["needle_seed"][0] if values["needle_seed"] else None,
         fuzz_examples=int(values["fuzz_examples"]),
+        relaunch_on_crash=bool(values["relaunch_on_crash"]),
         api_key=values["api_key"],
     )
 

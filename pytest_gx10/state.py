@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from pytest_gx10.client import VllmClient, abort_open_streams
 from pytest_gx10.launch import LaunchError, Target, TwinProcess
+from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import Settings
+from pytest_gx10.workload import canary
 
 __all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State"]
 
@@ -24,6 +30,8 @@ class Gx10State:
     twin: TwinProcess | None = None
     results: ResultsStore = field(default_factory=ResultsStore)
     is_worker: bool = False
+    sentinel: Sentinel | None = None  # watching the target once a test has reached it
+    relaunches: list[dict[str, Any]] = field(default_factory=list)
     _target: Target | None = field(default=None, repr=False)
 
     def target(self) -> Target:
@@ -50,8 +58,72 @@ class Gx10State:
             )
         return self._target
 
+    # --- the engine sentinel ------------------------------------------------------------------------
+
+    def log_source(self, target: Target) -> LogSource | None:
+        """``--gx10-logs``, else the log of the twin or launched server, else None."""
+        if self.settings.logs:
+            try:
+                return open_log_source(self.settings.logs)
+            except LogSourceError:
+                return None  # the gx10_logs fixture reports it; the sentinel goes by /health alone
+        return FileLogSource(target.log_path) if target.log_path is not None else None
+
+    def watch(self, target: Target) -> Sentinel:
+        """Start the sentinel on the target (once per process); it aborts open streams on a verdict."""
+        if self.sentinel is None:
+            crash = self.settings.profile.crash
+            client = VllmClient(
+                target.url, api_key=self.settings.api_key, timeout_s=min(self.settings.timeout_s, 10.0)
+            )
+
+            def on_verdict(verdict: Verdict) -> None:
+                if not verdict.alive:
+                    abort_open_streams(verdict.line())
+
+            self.sentinel = Sentinel(
+                client,
+                self.log_source(target),
+                poll_s=crash.poll_s,
+                hung_after_s=crash.hung_after_s,
+                canary_timeout_s=crash.canary_timeout_s,
+                canary=canary,
+                on_verdict=on_verdict,
+            ).start()
+        return self.sentinel
+
+    @property
+    def can_relaunch(self) -> bool:
+        """True when --gx10-relaunch-on-crash is on, this process started the target, and has not yet."""
+        return self.settings.relaunch_on_crash and self.twin is not None and not self.relaunches
+
+    def relaunch(self, verdict: Verdict) -> Target:
+        """Start the target again on the same URL after ``verdict``; recorded in the results."""
+        assert self.twin is not None
+        assert self._target is not None
+        old = self._target
+        port = urlsplit(old.url).port or 0
+        self.twin.stop()
+        if self.sentinel is not None:
+            self.sentinel.stop()
+            self.sentinel = None
+        twin = TwinProcess(str(self.settings.profile.path), api_key=self.settings.api_key, port=port)
+        url = twin.start()
+        self.twin = twin
+        self._target = Target(url=url, kind=old.kind, description=twin.banner, log_path=twin.log_path)
+        self.relaunches.append(
+            {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": url}
+        )
+        self.results.update_meta({"relaunches": self.relaunches})
+        self.results.write()
+        self.watch(self._target)
+        return self._target
+
     def close(self) -> None:
         """Stop whatever this process started."""
+        if self.sentinel is not None:
+            self.sentinel.stop()
+            self.sentinel = None
         if self.twin is not None:
             self.twin.stop()
             self.twin = None

@@ -9,10 +9,12 @@ error message, a repr or a result.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +26,30 @@ import requests
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseParser
 
-__all__ = ["EndpointError", "RawResponse", "VllmClient"]
+__all__ = ["EndpointError", "RawResponse", "VllmClient", "abort_open_streams"]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
+
+
+# Streams being read right now, by any client in this process: an engine found dead or hung should
+# not leave a test waiting out a stall timeout of minutes on a stream that will never speak again.
+_OPEN_STREAMS: dict[socket.socket, str | None] = {}  # socket -> why it was aborted (None: it was not)
+_OPEN_LOCK = threading.Lock()
+
+
+def abort_open_streams(reason: str) -> int:
+    """End every stream being read in this process now; each result's error says ``reason``.
+
+    Returns how many streams were aborted.
+    """
+    with _OPEN_LOCK:
+        socks = [s for s, why in _OPEN_STREAMS.items() if why is None]
+        for sock in socks:
+            _OPEN_STREAMS[sock] = reason
+    for sock in socks:
+        with contextlib.suppress(OSError):  # already closed by its reader
+            sock.shutdown(socket.SHUT_RDWR)
+    return len(socks)
 
 
 class EndpointError(Exception):
@@ -387,6 +410,8 @@ class VllmClient:
             if sock is not None:
                 sock.close()
             return result
+        with _OPEN_LOCK:
+            _OPEN_STREAMS[sock] = None
         try:
             result.status = response.status
             result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
@@ -397,8 +422,13 @@ class VllmClient:
             else:
                 _read_stream(response, result, stall)
         finally:
+            with _OPEN_LOCK:
+                aborted = _OPEN_STREAMS.pop(sock, None)
             response.close()
             sock.close()
+        if aborted is not None and result.ended != StreamEnd.DONE:
+            result.ended = StreamEnd.CUT
+            result.error = f"aborted by pytest-gx10: {aborted}"
         return result
 
     def _connect(self) -> socket.socket:

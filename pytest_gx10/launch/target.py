@@ -37,7 +37,7 @@ class Target:
 
 
 class TwinProcess:
-    """``python -m pytest_gx10.fake`` on a free loopback port, stopped with its process group."""
+    """``python -m pytest_gx10.fake`` on a loopback port (a free one by default), stopped with its group."""
 
     def __init__(
         self,
@@ -45,12 +45,14 @@ class TwinProcess:
         *,
         api_key: str | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         time_scale: float | None = None,
         log_dir: Path | None = None,
         boot_timeout_s: float = 60.0,
     ) -> None:
         self.profile = profile
         self.host = host
+        self.port = port
         self.time_scale = time_scale
         self.boot_timeout_s = boot_timeout_s
         self._api_key = api_key
@@ -75,7 +77,7 @@ class TwinProcess:
             "--host",
             self.host,
             "--port",
-            "0",
+            str(self.port),
             "--profile",
             self.profile,
             "--log-file",

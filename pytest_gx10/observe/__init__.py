@@ -17,8 +17,10 @@ from pytest_gx10.observe.logs import (
     parse_lines,
 )
 from pytest_gx10.observe.metrics import MetricsError, SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.sentinel import EngineState, Sentinel, Verdict
 from pytest_gx10.observe.signatures import (
     CRASH_SIGNATURES,
+    FATAL_SIGNATURES,
     SIGNATURES,
     EngineConfig,
     EngineThroughput,
@@ -36,19 +38,23 @@ from pytest_gx10.observe.signatures import (
 
 __all__ = [
     "CRASH_SIGNATURES",
+    "FATAL_SIGNATURES",
     "SIGNATURES",
     "DockerLogSource",
     "EngineConfig",
+    "EngineState",
     "EngineThroughput",
     "FileLogSource",
     "LogLine",
     "LogSource",
     "LogSourceError",
     "MetricsError",
+    "Sentinel",
     "Signature",
     "SignatureHit",
     "SpecCounters",
     "SpecDecodingLine",
+    "Verdict",
     "counter",
     "crash_hits",
     "engine_config",

@@ -20,6 +20,7 @@ from pytest_gx10.observe.logs import LogLine
 
 __all__ = [
     "CRASH_SIGNATURES",
+    "FATAL_SIGNATURES",
     "SIGNATURES",
     "EngineConfig",
     "EngineThroughput",
@@ -93,9 +94,18 @@ CRASH_SIGNATURES: tuple[Signature, ...] = (
         r"EngineDeadError|EngineCore encountered (?:an issue|a fatal error)",
         "the engine core died",
     ),
+    _sig(
+        "engine_proc_died",
+        r"Engine core proc \S+ died unexpectedly",
+        "the engine core process died (the API server shuts down after it)",
+    ),
     _sig("cuda_oom", r"CUDA out of memory|OutOfMemoryError", "GPU memory exhausted"),
     _sig("traceback", r"^Traceback \(most recent call last\):", "start of a Python traceback"),
 )
+
+# The crash signatures that mean the engine is gone. A traceback alone does not: vLLM logs one for
+# some requests it refuses and carries on serving.
+FATAL_SIGNATURES: tuple[Signature, ...] = tuple(s for s in CRASH_SIGNATURES if s.name != "traceback")
 
 SIGNATURES: dict[str, Signature] = {
     s.name: s

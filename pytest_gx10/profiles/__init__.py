@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "BUNDLED_DIR",
     "DEFAULT_PROFILE",
+    "CrashSpec",
     "Deployment",
     "MtpSpec",
     "NeedleSpec",
@@ -135,6 +136,24 @@ class RobustnessSpec:
 
 
 @dataclass(frozen=True)
+class CrashSpec:
+    """The crash suite's sustained load, and the engine sentinel's patience."""
+
+    concurrency: int = 4  # requests in flight at once
+    requests: int = 16  # requests in all (waves of ``concurrency``) ...
+    duration_s: float = 0.0  # ... or, when positive, waves until this many seconds have passed
+    input_tokens: int = 256
+    max_tokens: int = 64
+    # The sentinel: /health and the log every poll_s; a request stream silent for stall_timeout_s
+    # ends as a stall; generation tokens frozen for hung_after_s with requests running, and then a
+    # canary unfinished after canary_timeout_s, make the engine hung.
+    poll_s: float = 1.0
+    stall_timeout_s: float = 600.0
+    hung_after_s: float = 60.0
+    canary_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
 
@@ -161,6 +180,7 @@ class Profile:
     mtp: MtpSpec = field(default_factory=MtpSpec)
     needle: NeedleSpec = field(default_factory=NeedleSpec)
     robustness: RobustnessSpec = field(default_factory=RobustnessSpec)
+    crash: CrashSpec = field(default_factory=CrashSpec)
 
     @property
     def bundled(self) -> bool:
@@ -231,6 +251,17 @@ _SCHEMA: dict[str, Any] = {
         "max_tokens": int,
     },
     "robustness": {"fuzz_examples": int, "large_body_mb": int, "huge_header_kb": int},
+    "crash": {
+        "concurrency": int,
+        "requests": int,
+        "duration_s": _NUMBER,
+        "input_tokens": int,
+        "max_tokens": int,
+        "poll_s": _NUMBER,
+        "stall_timeout_s": _NUMBER,
+        "hung_after_s": _NUMBER,
+        "canary_timeout_s": _NUMBER,
+    },
 }
 
 _REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")
@@ -303,6 +334,14 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         "robustness.fuzz_examples",
         "robustness.large_body_mb",
         "robustness.huge_header_kb",
+        "crash.concurrency",
+        "crash.requests",
+        "crash.input_tokens",
+        "crash.max_tokens",
+        "crash.poll_s",
+        "crash.stall_timeout_s",
+        "crash.hung_after_s",
+        "crash.canary_timeout_s",
     ):
         _positive(path, data, dotted)
 
@@ -376,8 +415,14 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         mtp=_mtp(path, data.get("mtp", {})),
         needle=_needle(path, data.get("needle", {})),
         robustness=RobustnessSpec(**data.get("robustness", {})),
+        crash=_crash(data.get("crash", {})),
         raw=data,
     )
+
+
+def _crash(raw: Mapping[str, Any]) -> CrashSpec:
+    seconds: dict[str, Any] = {k: float(v) if k.endswith("_s") else v for k, v in raw.items()}
+    return CrashSpec(**seconds)
 
 
 def _rates(path: Path, key: str, values: list[Any]) -> tuple[float, ...]:

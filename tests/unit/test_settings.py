@@ -40,6 +40,7 @@ def test_defaults() -> None:
         "needle_depths": f"profile {DEFAULT_PROFILE}",
         "needle_seed": "default",
         "fuzz_examples": "default",
+        "relaunch_on_crash": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
