@@ -124,7 +124,7 @@ def _build(spec: str, kind: str, items: Sequence[tuple[str, Any]]) -> Fault:
 def parse_fault(text: str) -> Fault:
     """Read ``KIND[:key=value,...]`` (command line and header); raise FaultSpecError naming the problem."""
     spec = text.strip()
-    kind, _, rest = spec.partition(":")
+    kind, colon, rest = spec.partition(":")
     items: list[tuple[str, str]] = []
     if rest.strip():
         for part in rest.split(","):
@@ -134,7 +134,7 @@ def parse_fault(text: str) -> Fault:
                     f"fault {spec!r}: expected key=value, got {part.strip()!r} (syntax: KIND[:key=value,...])"
                 )
             items.append((key.strip(), value.strip()))
-    elif rest or not kind.strip():
+    elif colon or not kind.strip():
         raise FaultSpecError(f"fault {spec!r}: expected KIND[:key=value,...]; kinds: {', '.join(KINDS)}")
     return _build(spec, kind.strip(), items)
 
