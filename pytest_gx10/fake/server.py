@@ -167,8 +167,16 @@ class FakeServer:
             return
         for listener in server.servers:
             listener.close()
-        for connection in list(server.server_state.connections):
-            connection.shutdown()
+
+        def close_connections() -> None:
+            for connection in list(server.server_state.connections):
+                connection.shutdown()
+
+        close_connections()
+        # A connection accepted just before the close gets its transport a moment later: sweep again.
+        loop = asyncio.get_running_loop()
+        for delay_s in (0.05, 0.5):
+            loop.call_later(delay_s, close_connections)
 
     def stop(self) -> None:
         """Abort in-flight requests, shut down cleanly and join the server thread."""

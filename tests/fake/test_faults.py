@@ -70,7 +70,9 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 def refused(url: str) -> bool:
     try:
-        requests.get(url + "/health", timeout=2)
+        requests.get(url + "/health", timeout=1)
+    except requests.Timeout:
+        return False  # caught in the closing moment; the next attempt tells
     except requests.ConnectionError as exc:
         return "refused" in str(exc).lower()
     return False
