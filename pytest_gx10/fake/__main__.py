@@ -118,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_stream=None if args.log_file else sys.stderr,
         faults=args.fault,
     )
+    # Read before the URL line goes out: a starter killed right after reading it would otherwise
+    # already be gone, and the twin would take its new parent (init) for the one to watch.
+    parent = os.getppid() if args.exit_with_parent else None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -135,7 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(profile {profile.name}, time scale {server.time_scale:g}) at {server.url}",
         flush=True,
     )
-    parent = os.getppid() if args.exit_with_parent else None
     try:
         while not stop.wait(0.5):
             if not server.running:
