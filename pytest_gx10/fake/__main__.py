@@ -1,4 +1,8 @@
-"""``python -m pytest_gx10.fake``: serve the twin until SIGINT or SIGTERM."""
+"""``python -m pytest_gx10.fake``: serve the twin until SIGINT or SIGTERM.
+
+``--fault KIND[:key=value,...]`` (repeatable) injects faults besides the profile's; the syntax and the
+kinds are in :mod:`pytest_gx10.fake.faults` and in ``--help``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from types import FrameType
 
 from pytest_gx10.fake.server import FakeServer
 from pytest_gx10.profiles import DEFAULT_PROFILE, ProfileError, load_profile
+from pytest_gx10.profiles.faults import KINDS, Fault, FaultSpecError, parse_fault
 
 __all__ = ["main"]
 
@@ -26,10 +31,40 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fault(text: str) -> Fault:
+    try:
+        return parse_fault(text)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_FAULT_HELP = """\
+faults (--fault KIND[:key=value,...], repeatable; also [[twin.faults]] in a profile, or the
+x-gx10-fault request header for one request):
+  death           the engine dies: streams get an in-band error frame, other requests HTTP 500,
+                  /health 503 for grace_s, then connections are refused (the process stays up)
+  zombie          /health stays 200 but the engine makes no progress
+  http_500        HTTP 500 instead of the completion (body=json|text|empty)
+  error_fraction  http_500 on a fraction p of requests, seeded (p, seed, body)
+  zero_tokens     HTTP 200 with no generated token (completion_tokens 0, finish_reason stop)
+  abort           finish_reason abort after `tokens` tokens
+  cut             the stream ends after `tokens` tokens without [DONE]
+  stall           after `tokens` tokens nothing for stall_s, then=continue|abort|cut
+  slow_ttft       extra_s more before the first token
+triggers: after=K (let K generation requests through first), running=N (death/zombie: N requests in
+  the running batch; others: a request arriving with N in the engine), count=C (per-request faults:
+  at most C requests), delay_s (death/zombie: simulated seconds from trigger to effect).
+Seconds are simulated (the twin's clock). Examples:
+  --fault death:running=8,delay_s=20   --fault zero_tokens:after=3,count=1   --fault stall:tokens=16,stall_s=60
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_gx10.fake",
         description="Serve the pytest-gx10 twin of a vLLM deployment (vLLM's OpenAI-compatible API).",
+        epilog=_FAULT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
@@ -47,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         default=None,
         help="require 'Authorization: Bearer KEY' on /v1/* (default: $GX10_API_KEY)",
+    )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND[:key=value,...]",
+        help=f"inject a fault (repeatable); kinds: {', '.join(KINDS)}; see below",
     )
     parser.add_argument(
         "--exit-with-parent",
@@ -73,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_path=args.log_file,
         api_key=api_key,
         log_stream=None if args.log_file else sys.stderr,
+        faults=args.fault,
     )
+    # Read before the URL line goes out: a starter killed right after reading it would otherwise
+    # already be gone, and the twin would take its new parent (init) for the one to watch.
+    parent = os.getppid() if args.exit_with_parent else None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -91,7 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(profile {profile.name}, time scale {server.time_scale:g}) at {server.url}",
         flush=True,
     )
-    parent = os.getppid() if args.exit_with_parent else None
     try:
         while not stop.wait(0.5):
             if not server.running:

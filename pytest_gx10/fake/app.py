@@ -2,7 +2,8 @@
 
 Routes: ``/health``, ``/ping``, ``/version``, ``/load``, ``/metrics``, ``/v1/models``, ``/tokenize``,
 ``/detokenize``, ``/v1/completions``, ``/v1/chat/completions``. Every response carries
-``x-gx10-time-scale``; with an API key, ``/v1/*`` requires ``Authorization: Bearer <key>``.
+``x-gx10-time-scale``; with an API key, ``/v1/*`` requires ``Authorization: Bearer <key>``. Faults
+(``pytest_gx10.fake.faults``) come from the profile, the command line or an ``x-gx10-fault`` header.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -19,13 +21,21 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_gx10.fake import wire
 from pytest_gx10.fake.checks import check_fields, check_prompt_chars, check_text, max_chars_per_token
-from pytest_gx10.fake.engine import Engine, Output, SamplingParams, StepStats
+from pytest_gx10.fake.engine import Engine, EngineDeadError, Output, SamplingParams, StepStats
+from pytest_gx10.fake.faults import (
+    FAULT_HEADER,
+    Fault,
+    FaultInjector,
+    FaultSpecError,
+    StreamFault,
+    engine_dead_body,
+)
 from pytest_gx10.fake.logs import LogEmitter, StatLog
 from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
 from pytest_gx10.fake.model import write_script
@@ -56,8 +66,10 @@ class TwinState:
     time_scale: float
     log: LogEmitter
     api_key: str | None = None
+    faults: Sequence[Fault] = ()  # besides the profile's (the command line's)
     tokenizer: Tokenizer = field(default_factory=Tokenizer)
     engine: Engine = field(init=False)
+    injector: FaultInjector = field(init=False)
     metrics: EngineMetrics = field(init=False)
     stat_log: StatLog = field(init=False)
     created: int = field(default_factory=lambda: wire.now_s())
@@ -73,6 +85,9 @@ class TwinState:
         self.stat_log = StatLog(self.log)
         self.ground_truth = GroundTruth()
         self.engine.observers += [self.metrics, self.stat_log, self.ground_truth]
+        self.injector = FaultInjector(
+            [*self.profile.twin.faults, *self.faults], self.engine, self.log, self.time_scale
+        )
 
     @property
     def served_model_name(self) -> str:
@@ -161,8 +176,8 @@ def _state(request: Request) -> TwinState:
 
 
 async def health(request: Request) -> Response:
-    """200 with an empty body while the engine runs."""
-    return Response(status_code=200)
+    """200 with an empty body while the engine runs; 503 once it has died (vLLM's EngineDeadError path)."""
+    return Response(status_code=_state(request).injector.health_status())
 
 
 async def version(request: Request) -> Response:
@@ -247,6 +262,32 @@ async def detokenize(request: Request) -> Response:
 # --- generation ----------------------------------------------------------------------------------------
 
 
+async def _request_fault(state: TwinState, request: Request) -> tuple[Fault | None, Response | None]:
+    """This request's fault, and the response that replaces the completion (HTTP 500 kinds) if any."""
+    try:
+        fault = state.injector.on_request(request.headers.get(FAULT_HEADER))
+    except FaultSpecError as exc:
+        raise bad_request(f"{FAULT_HEADER}: {exc}", FAULT_HEADER) from None
+    if fault is None:
+        return None, None
+    if fault.kind in ("http_500", "error_fraction"):
+        if fault.body == "text":  # uvicorn's answer to an unhandled exception
+            return fault, PlainTextResponse("Internal Server Error", status_code=500)
+        if fault.body == "empty":  # vLLM's launcher's answer to an engine error it catches
+            return fault, Response(status_code=500)
+        err = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal server error", "InternalServerError")
+        return fault, _error(err)
+    if fault.kind == "slow_ttft":
+        await asyncio.sleep(fault.extra_s / state.time_scale)
+    return fault, None
+
+
+def _stream_error_frame(state: TwinState, kind: str) -> bytes:
+    """vLLM's in-band error frame for a stream whose engine died (json.dumps, not pydantic's compact form)."""
+    state.log.stream_error(kind)
+    return f"data: {json.dumps(engine_dead_body())}\n\n".encode()
+
+
 async def _watch_disconnect(request: Request, on_disconnect: Callable[[], None]) -> None:
     while True:
         message = await request.receive()
@@ -293,9 +334,15 @@ async def completions(request: Request) -> Response:
         prompt_ids = list(parsed.prompt)
         prompt_text = tok.decode(prompt_ids) if parsed.echo else ""
     params = _sampling(state, common, len(prompt_ids))
+    fault, replaced = await _request_fault(state, request)
+    if replaced is not None:
+        return replaced
     script = write_script(tok, prompt_ids, prompt_text, kind="completion", reasoning=False, seed=common.seed)
     request_id = wire.new_request_id("cmpl")
-    stream = state.engine.add_request(request_id, prompt_ids, script, params)
+    stream = state.engine.add_request(
+        request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
+    )
+    gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(request_id))
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     echo = prompt_text if parsed.echo else ""
@@ -320,6 +367,8 @@ async def completions(request: Request) -> Response:
         n_out = 0
         first = True
         try:
+            if gate is not None and await gate.cut(0):
+                return
             async for out in stream:
                 n_out += len(out.token_ids)
                 text = "" if echo_only else out.text
@@ -336,14 +385,18 @@ async def completions(request: Request) -> Response:
                     fingerprint=fingerprint if finishing and not common.include_usage else None,
                 )
                 yield wire.sse(chunk)
+                if gate is not None and not finishing and await gate.cut(n_out):
+                    return
             if common.include_usage:
                 usage = wire.usage_chunk(
                     request_id, created, model, "text_completion", n_prompt, n_out, fingerprint
                 )
                 yield wire.sse(usage)
-            yield wire.sse("[DONE]")
+        except EngineDeadError:
+            yield _stream_error_frame(state, "completion")
         finally:
             stream.abort()
+        yield wire.sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -423,8 +476,14 @@ async def chat_completions(request: Request) -> Response:
         seed=common.seed,
         needle_horizon_tokens=state.profile.twin.needle_horizon_tokens,
     )
+    fault, replaced = await _request_fault(state, request)
+    if replaced is not None:
+        return replaced
     request_id = wire.new_request_id("chatcmpl")
-    stream = state.engine.add_request(request_id, prompt_ids, script, params)
+    stream = state.engine.add_request(
+        request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
+    )
+    gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(request_id))
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     parse_reasoning = state.reasoning  # the parser runs whenever the server has one configured
@@ -456,6 +515,8 @@ async def chat_completions(request: Request) -> Response:
         token_ids: list[int] = []
         first = True
         try:
+            if gate is not None and await gate.cut(0):
+                return
             async for out in stream:
                 if first:
                     # vLLM sends the role chunk when the first output arrives, not on accept.
@@ -483,6 +544,8 @@ async def chat_completions(request: Request) -> Response:
                     fingerprint=fingerprint if finishing and not common.include_usage else None,
                 )
                 yield wire.sse(chunk)
+                if gate is not None and not finishing and await gate.cut(len(token_ids)):
+                    return
             if common.include_usage:
                 usage = wire.usage_chunk(
                     request_id,
@@ -495,9 +558,11 @@ async def chat_completions(request: Request) -> Response:
                     _reasoning_tokens(tok, token_ids) if parse_reasoning else None,
                 )
                 yield wire.sse(usage)
-            yield wire.sse("[DONE]")
+        except EngineDeadError:
+            yield _stream_error_frame(state, "chat")
         finally:
             stream.abort()
+        yield wire.sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -546,6 +611,11 @@ class _TwinMiddleware:
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return _error(exc)
+
+
+async def _engine_dead(request: Request, exc: Exception) -> Response:
+    # vLLM's create_error_response of an EngineDeadError: a plain Exception, hence InternalServerError.
+    return JSONResponse(engine_dead_body(), status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -604,6 +674,7 @@ def create_app(state: TwinState) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.engine.start()
+        state.injector.start()
         ticker = asyncio.create_task(_stat_ticker(state))
         try:
             yield
@@ -629,6 +700,7 @@ def create_app(state: TwinState) -> Starlette:
     ]
     handlers: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ApiError: _api_error,
+        EngineDeadError: _engine_dead,
         HTTPException: _http_error,
         Exception: _internal_error,
     }
@@ -655,6 +727,6 @@ def route_table(app: Starlette) -> list[tuple[str, str]]:
 async def _stat_ticker(state: TwinState) -> None:
     """Every ``log_interval_s`` of simulated time, print the throughput (and SpecDecoding) lines."""
     interval_s = state.profile.twin.log_interval_s
-    while True:
+    while not state.engine.dead:  # the stat logger lives in the engine's output handler, which died
         await asyncio.sleep(interval_s / state.time_scale)
         state.stat_log.log(interval_s)

@@ -18,6 +18,11 @@ rate rate[i] / rate[i - 1].
 
 The engine knows tokens, not HTTP: requests come in as token ids plus a :class:`Script` and leave as an
 async iterator of :class:`Output` batches, one per step that produced tokens.
+
+Faults (``pytest_gx10.fake.faults`` decides when) act here through three hooks: :meth:`Engine.die`
+(every stream in flight raises :class:`EngineDeadError`, new requests are refused with it),
+:meth:`Engine.freeze` (the step loop stops for good: no tokens, no counters), and ``finish_at`` on
+:meth:`Engine.add_request` (the request finishes after exactly that many tokens with a given reason).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pytest_gx10.profiles import Profile
 __all__ = [
     "BLOCK_SIZE",
     "Engine",
+    "EngineDeadError",
     "EngineObserver",
     "FinishedRequest",
     "Output",
@@ -49,6 +55,13 @@ __all__ = [
 
 BLOCK_SIZE = 16  # vLLM's default KV block size, in tokens
 _MAX_PACE_DEBT_S = 0.05
+
+
+class EngineDeadError(Exception):
+    """The engine core died: vLLM's ``vllm.v1.engine.exceptions.EngineDeadError``, with its message."""
+
+    def __init__(self) -> None:
+        super().__init__("EngineCore encountered an issue. See stack trace (above) for the root cause.")
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,9 @@ class RequestStream:
         if self._done:
             raise StopAsyncIteration
         out = await self._queue.get()
+        if out is _DEAD:
+            self._done = True
+            raise EngineDeadError()
         if out.finish_reason is not None:
             self._done = True
         return out
@@ -150,6 +166,9 @@ class RequestStream:
 
     def _put(self, out: Output) -> None:
         self._queue.put_nowait(out)
+
+
+_DEAD = Output((), "", "dead")  # put on a stream when the engine dies; never leaves the engine
 
 
 @dataclass
@@ -170,6 +189,7 @@ class _Seq:
     sent_chars: int = 0
     finished: bool = False
     block_hashes: list[int] = field(default_factory=list)
+    finish_at: tuple[int, str] | None = None  # a fault: finish after this many tokens, with this reason
 
     @property
     def prefilling(self) -> bool:
@@ -227,6 +247,8 @@ class Engine:
         self._pace = self._t0
         self._from_idle = False
         self.steps = 0
+        self.dead = False
+        self.frozen = False
 
     # --- clock ---------------------------------------------------------------------------------------
 
@@ -250,6 +272,30 @@ class Engine:
         self._waiting.clear()
         for observer in self.observers:
             observer.on_step(stats)
+
+    def die(self) -> None:
+        """The engine core dies: every stream in flight raises EngineDeadError, and so does every new request.
+
+        Call it from the event loop, outside a step (``loop.call_soon``), as vLLM's output handler
+        learns of the death between steps.
+        """
+        if self.dead:
+            return
+        self.dead = True
+        for seq in [*self._running, *self._waiting]:
+            seq.finished = True
+            seq.stream._put(_DEAD)
+        self._running.clear()
+        self._waiting.clear()
+        self._by_id.clear()
+        if self._task is not None:
+            self._task.cancel()
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def freeze(self) -> None:
+        """The engine hangs: no further step runs (requests queue, no token is produced, counters stand)."""
+        self.frozen = True
 
     async def stop(self) -> None:
         """Abort everything in flight and stop the step loop."""
@@ -278,12 +324,26 @@ class Engine:
     # --- requests ------------------------------------------------------------------------------------
 
     def add_request(
-        self, request_id: str, prompt_ids: Sequence[int], script: Script, params: SamplingParams
+        self,
+        request_id: str,
+        prompt_ids: Sequence[int],
+        script: Script,
+        params: SamplingParams,
+        *,
+        finish_at: tuple[int, str] | None = None,
     ) -> RequestStream:
-        """Queue a request; iterate the returned stream for its outputs."""
+        """Queue a request; iterate the returned stream for its outputs.
+
+        ``finish_at=(n, reason)`` finishes the request after exactly ``n`` tokens with ``reason`` (a
+        fault: ``(0, "stop")`` is an empty completion, ``(8, "abort")`` an abort after 8 tokens).
+        Raises EngineDeadError once the engine has died.
+        """
+        if self.dead:
+            raise EngineDeadError()
         stream = RequestStream(request_id, len(prompt_ids), self)
         seed = script.rng.getrandbits(64) ^ self._seed
         seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), self.now_s())
+        seq.finish_at = finish_at
         self._waiting.append(seq)
         self._by_id[request_id] = seq
         if self._wakeup is not None:
@@ -309,6 +369,8 @@ class Engine:
     async def _loop(self) -> None:
         assert self._wakeup is not None
         while True:
+            if self.frozen:
+                await asyncio.Event().wait()  # hung for good: only stop() (cancel) ends it
             if not self._running and not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -514,6 +576,8 @@ class Engine:
         finish: str | None = None
         stop_reason: int | str | None = None
         cut: int | None = None
+        if seq.finish_at is not None:
+            n = max(0, min(n, seq.finish_at[0] - len(seq.output_ids)))
         for _ in range(n):
             i = len(seq.output_ids)
             script = seq.script
@@ -540,6 +604,8 @@ class Engine:
             if len(seq.output_ids) >= params.max_tokens:
                 finish = "length"
                 break
+        if finish is None and seq.finish_at is not None and len(seq.output_ids) >= seq.finish_at[0]:
+            finish = seq.finish_at[1]
         if cut is not None:
             seq.text = seq.text[:cut]
         # Hold back text that could be the start of a stop string, as vLLM's detokenizer does.

@@ -211,6 +211,67 @@ class LogEmitter:
         info = f"ErrorInfo(message={message!r}, type='NotFoundError', param='model', code=404)"
         self.line(self.api, "serving.py:274", f"Error with model error={info}", level="ERROR")
 
+    def engine_death(self) -> None:
+        """The lines of the reference post's MTP-5 crash, stamped now: every TP rank hits an illegal memory
+        access, NCCL's watchdog tears the process group down, the executor sees its worker die, and the
+        API server's output handler raises EngineDeadError.
+        """
+        dep = self.profile.deployment
+        ray = dep.serve_args.get("distributed_executor_backend") == "ray"
+        cuda_error = "CUDA error: an illegal memory access was encountered"
+        glog = time.strftime("%m%d %H:%M:%S").lstrip("0") + f".{int(time.time() * 1e6) % 1_000_000:06d}"
+        for rank in range(dep.tensor_parallel_size):
+            tag = self.worker(rank)
+            self.line(tag, "worker_base.py:620", "Error executing method 'execute_model'.", level="ERROR")
+            self._write(f"({tag}) Traceback (most recent call last):\n")
+            self._write(f"({tag}) torch.AcceleratorError: {cuda_error}\n")
+            # torch's C++ side logs in glog's format, without the process tag (as the post quotes it).
+            self._write(
+                f"[rank{rank}]:[E{glog} ProcessGroupNCCL.cpp:2119] [PG ID 2 PG GUID 3 Rank {rank}] "
+                f"Process group watchdog thread terminated with exception: {cuda_error}\n"
+            )
+        if ray:
+            self._write(
+                "(raylet) A worker died or was killed while executing a task by an unexpected system error. "
+                "Worker exit type: SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits with a "
+                "connection error code 2. End of file.\n"
+            )
+            self.line(
+                self.engine,
+                "ray_executor_v2.py:464",
+                "RayWorkerProc rank=[0] died unexpectedly, shutting down executor.",
+                level="ERROR",
+            )
+        else:
+            self.line(
+                self.engine,
+                "multiproc_executor.py:154",
+                "Worker proc VllmWorker-0 died unexpectedly, shutting down executor.",
+                level="ERROR",
+            )
+        self.line(self.api, "async_llm.py:704", "AsyncLLM output_handler failed.", level="ERROR")
+        self.line(self.api, "async_llm.py:704", "Traceback (most recent call last):", level="ERROR")
+        self.line(
+            self.api,
+            "async_llm.py:704",
+            "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. "
+            "See stack trace (above) for the root cause.",
+            level="ERROR",
+        )
+
+    def stream_error(self, kind: str) -> None:
+        """The ERROR line vLLM logs when a stream ends in an in-band error frame."""
+        what = "chat completion" if kind == "chat" else "completion"
+        self.line(self.api, "serving.py:1386", f"Error in {what} stream generator.", level="ERROR")
+
+    def api_server_exit(self) -> None:
+        """The API server's watchdog saw the dead engine: uvicorn shuts down and the server process ends."""
+        self.line(self.api, "launcher.py:254", "[shutdown] API server: shutdown triggered")
+        self._write("INFO:     Shutting down\n")
+        self._write("INFO:     Waiting for application shutdown.\n")
+        self._write("INFO:     Application shutdown complete.\n")
+        self._write(f"INFO:     Finished server process [{self.api_pid}]\n")
+
     def shutdown(self) -> None:
         """The lines vLLM and uvicorn print on a clean stop."""
         self.line(self.api, "launcher.py:254", "[shutdown] API server: shutdown triggered")

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -16,6 +17,7 @@ import uvicorn
 from pytest_gx10.fake.app import TwinState, create_app, route_table
 from pytest_gx10.fake.logs import LogEmitter
 from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, load_profile
+from pytest_gx10.profiles.faults import Fault
 
 __all__ = ["FakeServer"]
 
@@ -34,7 +36,10 @@ class FakeServer:
     (default: the profile's) runs the simulation that many times faster than real time; every response
     says so in the ``x-gx10-time-scale`` header. The vLLM-style log goes to ``log_path`` (appended) or
     ``log_stream``; with neither it is discarded. With ``api_key``, ``/v1/*`` requires
-    ``Authorization: Bearer <key>``.
+    ``Authorization: Bearer <key>``. ``faults`` are injected besides the profile's ``[[twin.faults]]``
+    (see :mod:`pytest_gx10.fake.faults`). When an injected engine death closes the listening socket,
+    the server keeps running (``running`` stays True) until :meth:`stop`, like a container whose API
+    server died under a PID 1 that did not.
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class FakeServer:
         api_key: str | None = None,
         *,
         log_stream: TextIO | None = None,
+        faults: Sequence[Fault] = (),
     ) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self.host = host
@@ -57,6 +63,7 @@ class FakeServer:
         self.log_path = Path(log_path) if log_path is not None else None
         self._api_key = api_key
         self._log_stream = log_stream
+        self.faults = tuple(faults)
         self._owned_stream: TextIO | None = None
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
@@ -102,7 +109,8 @@ class FakeServer:
             raise
         self.port = sock.getsockname()[1]
         log = LogEmitter(self.profile, stream)
-        state = TwinState(self.profile, self.time_scale, log, api_key=self._api_key)
+        state = TwinState(self.profile, self.time_scale, log, api_key=self._api_key, faults=self.faults)
+        state.injector.close_listener = self._close_listener
         self.state = state
         app = create_app(state)
         log.boot(self.host, self.port, self.time_scale, state.engine.num_blocks * 16, route_table(app))
@@ -148,6 +156,33 @@ class FakeServer:
             finally:
                 loop.close()
 
+    def _close_listener(self) -> None:
+        """Stop accepting connections (on the server's loop): what a dead vLLM API server leaves behind.
+
+        Idle keep-alive connections close too; new connections are refused. uvicorn itself keeps
+        running, so the process stays up until stop().
+        """
+        server = self._server
+        if server is None:
+            return
+        for listener in server.servers:
+            listener.close()
+
+        def close_connections() -> None:
+            for connection in list(server.server_state.connections):
+                try:
+                    connection.shutdown()
+                except Exception:  # h11 refuses to close a half-received request: drop it
+                    transport = getattr(connection, "transport", None)
+                    if transport is not None:
+                        transport.close()
+
+        close_connections()
+        # A connection accepted just before the close gets its transport a moment later: sweep again.
+        loop = asyncio.get_running_loop()
+        for delay_s in (0.05, 0.5):
+            loop.call_later(delay_s, close_connections)
+
     def stop(self) -> None:
         """Abort in-flight requests, shut down cleanly and join the server thread."""
         thread, server, loop = self._thread, self._server, self._loop
@@ -167,7 +202,7 @@ class FakeServer:
         self._thread = None
         self._server = None
         self._loop = None
-        if state is not None:
+        if state is not None and state.injector.listening:  # a dead engine's server said goodbye already
             state.log.shutdown()
         self._close_log()
 

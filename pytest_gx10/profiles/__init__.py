@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
+
 __all__ = [
     "BUNDLED_DIR",
     "DEFAULT_PROFILE",
@@ -104,6 +106,8 @@ class TwinSpec:
     # The twin finds a needle only in prompts up to this many tokens, and answers a wrong code beyond
     # (as a small model loses track in a long context); None finds it at any length.
     needle_horizon_tokens: int | None = None
+    # Faults the twin injects (``[[twin.faults]]``; see pytest_gx10.fake.faults for the kinds and keys).
+    faults: tuple[Fault, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,7 @@ _SCHEMA: dict[str, Any] = {
         "cold_prefill_factor": _NUMBER,
         "cold_prefill_tokens": int,
         "needle_horizon_tokens": int,
+        "faults": list,
     },
     "perf": {
         "endpoint": str,
@@ -469,6 +474,16 @@ def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:
     ):
         if raw.get(key, 0) < 0:
             raise ProfileError(path, f"twin.{key}", f"must not be negative, got {raw[key]!r}")
+    faults: list[Fault] = []
+    for i, entry in enumerate(raw.pop("faults", [])):
+        if not isinstance(entry, dict):
+            raise ProfileError(
+                path, f"twin.faults[{i}]", f"expected a table ([[twin.faults]]), got {type(entry).__name__}"
+            )
+        try:
+            faults.append(fault_from_table(entry))
+        except FaultSpecError as exc:
+            raise ProfileError(path, f"twin.faults[{i}]", str(exc)) from None
     table = raw.pop("decode_step_s", [])
     pairs: list[tuple[int, float]] = []
     for i, entry in enumerate(table):
@@ -489,7 +504,7 @@ def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:
     sizes = [n for n, _ in pairs]
     if sizes != sorted(set(sizes)):
         raise ProfileError(path, "twin.decode_step_s", f"batch sizes must increase, got {sizes!r}")
-    return TwinSpec(**raw, decode_step_s=tuple(pairs))
+    return TwinSpec(**raw, decode_step_s=tuple(pairs), faults=tuple(faults))
 
 
 def bundled_profiles() -> list[str]:
