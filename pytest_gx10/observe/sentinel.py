@@ -72,8 +72,11 @@ _EXC_PREFIX = re.compile(r"^(?:[a-z_][\w]*\.)+(?=[A-Z]\w*(?:Error|Exception)\b)"
 _ERROR_CLASS = re.compile(r"^[A-Z]\w*(?:Error|Exception): (?=\w)")
 
 
+_PROCESS_TAG = re.compile(r"^\((?:[^()]*)\)\s+")  # "(RayWorkerWrapper pid=7265) " on an unparsed line
+
+
 def _cause(line: LogLine) -> str:
-    text = _EXC_PREFIX.sub("", line.message.strip())
+    text = _EXC_PREFIX.sub("", _PROCESS_TAG.sub("", line.message.strip()))
     if not text.startswith("EngineDeadError"):
         text = _ERROR_CLASS.sub("", text)
     return text[:300]
