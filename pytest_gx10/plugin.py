@@ -14,6 +14,7 @@ import pytest
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.profiles import ProfileError
 from pytest_gx10.report import ResultsStore
+from pytest_gx10.reporting import register_reporting
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
@@ -39,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(
                 spec.option,
-                action="store",
+                action="append" if spec.repeatable else "store",
                 default=None,
                 dest=f"gx10_{spec.name}",
                 metavar=spec.metavar or None,
@@ -74,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Recorder(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
+    register_reporting(config, state)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, lookup
+from pytest_gx10.report.baseline import parse_tolerances
 
 __all__ = ["SETTINGS", "SettingSpec", "Settings", "SettingsError", "resolve_settings"]
 
@@ -77,6 +78,10 @@ def _path(value: str) -> Path:
     return Path(_text(value)).expanduser()
 
 
+def _tolerances(value: str) -> tuple[tuple[str, float], ...]:
+    return parse_tolerances(value)
+
+
 def _text(value: str) -> str:
     text = str(value).strip()
     if not text:
@@ -95,6 +100,7 @@ class SettingSpec:
     profile_key: str | None = None  # dotted key in the profile that supplies a value
     secret: bool = False
     metavar: str = ""
+    repeatable: bool = False  # the flag may be given several times; the values are joined with commas
 
     @property
     def option(self) -> str:
@@ -198,6 +204,33 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _path,
         metavar="PATH",
     ),
+    SettingSpec(
+        "markdown",
+        "write the run's tables in Markdown (laid out like the reference post) to this file",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "save_baseline",
+        "save every figure, the greedy outputs and the run's facts to this baseline file",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "baseline",
+        "compare the run with this baseline file; regressions beyond tolerance fail the run",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "tolerance",
+        "tolerance per figure for --gx10-baseline, e.g. agg_decode_tps=5%,median_ttft_s=20% (repeatable; "
+        "a bare 15% sets the default; the profile's [baseline] table gives more)",
+        _tolerances,
+        default=(),
+        metavar="NAME=PCT",
+        repeatable=True,
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
@@ -218,6 +251,10 @@ class Settings:
     needle_lengths: tuple[int, ...] = (2000,)
     needle_depths: tuple[float, ...] = (0.5,)
     needle_seed: int | None = None
+    markdown: Path | None = None
+    save_baseline: Path | None = None
+    baseline: Path | None = None
+    tolerance: tuple[tuple[str, float], ...] = ()
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -306,6 +343,10 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         needle_lengths=tuple(values["needle_lengths"]),
         needle_depths=tuple(values["needle_depths"]),
         needle_seed=values["needle_seed"][0] if values["needle_seed"] else None,
+        markdown=values["markdown"],
+        save_baseline=values["save_baseline"],
+        baseline=values["baseline"],
+        tolerance=tuple(values["tolerance"]),
         api_key=values["api_key"],
     )
 

@@ -219,6 +219,8 @@ _SCHEMA: dict[str, Any] = {
         "depths": list,
         "max_tokens": int,
     },
+    # Release gating (pytest_gx10.report.baseline checks the values): tolerances per figure, "5%" or 0.05.
+    "baseline": {"greedy_match_min": _NUMBER, "tolerances": {"*": object}},
 }
 
 _REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")
