@@ -24,6 +24,7 @@ pytest_plugins = ["pytest_gx10.fixtures"]
 
 _WORKER_ENDPOINT = "gx10_target_url"
 _WORKER_TARGET = "gx10_target_description"
+_WORKER_KIND = "gx10_target_kind"
 
 
 class Gx10Warning(pytest.PytestWarning):
@@ -68,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and workerinput.get(_WORKER_ENDPOINT):
         state.controller_target = Target(
             url=workerinput[_WORKER_ENDPOINT],
-            kind="controller",
+            kind=workerinput.get(_WORKER_KIND, "controller"),  # the results say "twin" the same with -n 2
             description=workerinput.get(_WORKER_TARGET, ""),
         )
     config.stash[GX10_STATE] = state
@@ -151,3 +152,4 @@ class _XdistHooks:
             return  # each worker then reports the failure itself, once per test
         node.workerinput[_WORKER_ENDPOINT] = target.url
         node.workerinput[_WORKER_TARGET] = target.description
+        node.workerinput[_WORKER_KIND] = target.kind

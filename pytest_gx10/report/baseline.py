@@ -141,9 +141,9 @@ def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
         part = part.strip()
         if not part:
             continue
-        name, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")  # ids hold "=" too: sweep[N=8].wall_s=20%
         if not sep:
-            name, value = "default", name
+            name, value = "default", value
         name = name.strip()
         if not name:
             raise ValueError(f"no figure name in {part!r}; e.g. agg_decode_tps=5%")
@@ -329,7 +329,7 @@ class GateResult:
         """``passed: 12 figures within tolerance`` or ``failed: 3 regressions``."""
         if self.passed:
             return f"passed: {self.checked} figures within tolerance of {self.baseline.path}"
-        n = len(self.regressions)
+        n = sum(1 for r in self.regressions if not r.startswith(" "))  # indented lines detail the one above
         return f"failed: {n} regression{'s' if n != 1 else ''} against {self.baseline.path}"
 
 
@@ -370,8 +370,7 @@ def _check(metric_id: str, base: Any, now: Any, tolerance: float) -> str | None:
 def _short(text: str | None, limit: int = 160) -> str:
     if text is None:
         return "(no output)"
-    flat = text.replace("\n", "\\n")
-    return repr(flat if len(flat) <= limit else flat[:limit] + "...")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def compare(

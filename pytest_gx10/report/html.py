@@ -29,11 +29,14 @@ STYLE = """<style>
 </style>"""
 
 
-def html_table(table: Table) -> str:
-    """One table with its caption, note and verbatim blocks, every text escaped."""
+def html_table(table: Table, *, with_id: bool = False) -> str:
+    """One table with its caption, note and verbatim blocks, every text escaped.
+
+    ``with_id`` gives it its anchor as id (the summary's tables; a test's own tables repeat them).
+    """
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
-    anchor = f' id="{escape(table.anchor)}"' if table.anchor else ""
+    anchor = f' id="{escape(table.anchor)}"' if table.anchor and with_id else ""
     parts = [
         f'<table class="gx10-table" data-table="{escape(table.anchor or table.title)}"{anchor}>'
         f"<caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -104,6 +107,6 @@ def summary_html(
     svgs = plots(doc)
     if svgs:
         parts.append('<div class="gx10-plots">' + "\n".join(svgs) + "</div>")
-    parts += [html_table(t) for t in results_tables(doc)]
+    parts += [html_table(t, with_id=True) for t in results_tables(doc)]
     parts.append("</div>")
     return redactor.text("\n".join(parts))

@@ -79,10 +79,11 @@ def test_figures_are_flattened_by_entry() -> None:
 
 def test_tolerances_parse_and_override() -> None:
     """Percent or fraction, repeatable pairs, a bare value sets the default; ids beat names."""
-    assert parse_tolerances("agg_decode_tps=5%, median_ttft_s=0.2,15%") == (
+    assert parse_tolerances("agg_decode_tps=5%, median_ttft_s=0.2,15%,sweep[N=8].wall_s=1") == (
         ("agg_decode_tps", 0.05),
         ("median_ttft_s", 0.2),
         ("default", 0.15),
+        ("sweep[N=8].wall_s", 1.0),
     )
     tol = Tolerances().with_overrides([("agg_decode_tps", 0.05), ("sweep[N=8].agg_decode_tps", 0.3)])
     assert tol.of("sweep[N=1].agg_decode_tps") == 0.05
