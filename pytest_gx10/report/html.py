@@ -18,7 +18,8 @@ from pytest_gx10.report.tables import Table, entry_tables, facts_table, results_
 __all__ = ["STYLE", "entry_html", "html_table", "summary_html"]
 
 STYLE = """<style>
-.gx10 table { border-collapse: collapse; margin: 4px 0 10px 0; font-size: 12px; }
+.gx10 table { border-collapse: collapse; margin: 4px 0 10px 0; font-size: 12px; width: auto; }
+.gx10 table[data-table="gx10-run"] td { text-align: left; }
 .gx10 th, .gx10 td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 .gx10 th:first-child, .gx10 td:first-child { text-align: left; }
 .gx10 caption { text-align: left; font-weight: bold; padding: 4px 0; }
