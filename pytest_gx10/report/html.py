@@ -26,7 +26,7 @@ STYLE = """<style>
 .gx10 pre { background: #f6f6f6; padding: 4px 8px; white-space: pre-wrap; max-width: 60em; }
 .gx10 .gx10-pass { color: #2a7d2a; font-weight: bold; }
 .gx10 .gx10-fail { color: #c62828; font-weight: bold; }
-.gx10 .gx10-plots svg { margin: 4px 12px 4px 0; border: 1px solid #eee; }
+.gx10 .gx10-plots svg { margin: 4px 12px 4px 0; border: 1px solid #eee; vertical-align: top; }
 </style>"""
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,11 @@ def test_hostile_reply(gx10_client, gx10_record):
 """
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+def _chromium(
+    which: Callable[[str], str | None] = shutil.which, fallback: Path = Path("/usr/bin/chromium")
+) -> str:
+    """Debian's chromium; skips without it, or fails when GX10_REQUIRE_REAL=1 (CI installs it)."""
+    found = which("chromium") or (str(fallback) if fallback.exists() else None)
     if found:
         return found
     why = "chromium not found: install Debian's browser with apt-get install -y chromium"
@@ -121,3 +125,16 @@ def test_self_contained_report_renders_tables_and_plots_and_no_script(
     assert rows.count('data-table="gx10-needle"') >= 2
     assert "suites/perf" in summary
     assert "twin, time scale 15" in summary
+
+
+def test_missing_chromium_fails_when_real_parts_are_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without chromium the browser test skips naming the package, and fails under GX10_REQUIRE_REAL=1."""
+    monkeypatch.delenv("GX10_REQUIRE_REAL", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        _chromium(lambda name: None, tmp_path / "no-chromium")
+    monkeypatch.setenv("GX10_REQUIRE_REAL", "1")
+    with pytest.raises(pytest.fail.Exception, match="GX10_REQUIRE_REAL=1 forbids skipping"):
+        _chromium(lambda name: None, tmp_path / "no-chromium")
+    assert _chromium(lambda name: None, Path(__file__)) == __file__

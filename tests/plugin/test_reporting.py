@@ -204,3 +204,21 @@ def test_without_pytest_html(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=6)
     assert "### Aggregate throughput" in (pytester.path / "r.md").read_text()
+
+
+def test_different_deployment_warns(pytester: pytest.Pytester) -> None:
+    """Comparing against a baseline of another model and profile warns, naming both sides."""
+    _records(pytester)
+    base = pytester.path / "b.json"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--gx10-save-baseline={base}")
+    other = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--gx10-baseline={base}", "--gx10-profile=smollm2-cpu"
+    )
+    other.stdout.fnmatch_lines(
+        [
+            "*Gx10Warning: gx10 baseline: model differs: baseline Qwen3.5-397B-A17B-FP8, this run SmolLM2-135M-Instruct",
+            "*Gx10Warning: gx10 baseline: profile differs: baseline qwen3.5-397b-fp8-mtp2-gx10x4, this run smollm2-cpu",
+        ],
+        consecutive=False,
+    )
+    other.stdout.fnmatch_lines(["warning: model differs: *"])
