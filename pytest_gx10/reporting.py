@@ -64,6 +64,7 @@ class Gx10Reporting:
         self.suites: dict[str, Counter[str]] = {}
         self.gate: GateResult | None = None
         self.saved: Path | None = None
+        self.saved_after_failures = 0
         self.greedy: GreedyOutputs | None = None
         self.baseline: Baseline | None = None
         try:
@@ -115,6 +116,7 @@ class Gx10Reporting:
         if settings.save_baseline is not None:
             save_baseline(settings.save_baseline, document, self.greedy, self.redactor)
             self.saved = settings.save_baseline
+            self.saved_after_failures = session.testsfailed
         if self.baseline is not None:
             self.gate = compare(
                 self.baseline,
@@ -123,12 +125,21 @@ class Gx10Reporting:
                 greedy=self.greedy,
                 greedy_min=self.greedy_min,
             )
-            if not self.gate.passed:
-                session.testsfailed += 1
             from pytest_gx10.plugin import Gx10Warning  # the plugin module imports this one
 
             for warning in self.gate.warnings:
-                self.config.issue_config_time_warning(Gx10Warning(f"gx10 baseline: {warning}"), stacklevel=2)
+                try:
+                    self.config.issue_config_time_warning(
+                        Gx10Warning(f"gx10 baseline: {warning}"), stacklevel=2
+                    )
+                except Gx10Warning:
+                    # The warning filters make it an error (-W error, filterwarnings = error): it fails
+                    # the gate like a regression instead of crashing the run.
+                    self.gate.regressions.append(
+                        f"{warning} (a warning the warning filters turn into an error)"
+                    )
+            if not self.gate.passed:
+                session.testsfailed += 1
         self.write_markdown()
 
     def _collect_greedy(self) -> GreedyOutputs:
@@ -237,6 +248,10 @@ class Gx10Reporting:
                     f" (greedy outputs not collected: {self.greedy.error})"
                     if self.greedy.error
                     else f" with {len(self.greedy.outputs)} greedy outputs"
+                )
+            if self.saved_after_failures:
+                extra += (
+                    f"; {self.saved_after_failures} tests failed in this run: their figures may be missing"
                 )
             write(f"gx10: baseline saved to {self.saved}{self.redactor.text(extra)}")
         if self.state.settings.markdown is not None:

@@ -4,8 +4,9 @@ Each gated figure has a direction read from its name: throughput (``_tps``) and 
 better higher, times (``_s``, ``_ms``) better lower, and ``retrieved`` must stay true. A figure is a
 regression when it moves the wrong way by more than its tolerance (default 10 %, overridden per
 figure name or per figure id), when the baseline has it and the new run does not (a point that
-crashed), and, for greedy outputs, when the exact-match rate falls below ``greedy_match_min``.
-Every regression is listed together. This module imports nothing from pytest.
+crashed), and, for greedy outputs, when the exact-match rate falls below ``greedy_match_min``. Tail
+figures (TTFT and inter-token percentiles) are kept and gated only when given a tolerance of their
+own. Every regression is listed together. This module imports nothing from pytest.
 """
 
 from __future__ import annotations

@@ -99,8 +99,8 @@ def test_baseline_gate_passes_then_fails_listing_every_regression(pytester: pyte
     doc["figures"]["sweep[N=8].agg_decode_tps"] = 300.0  # a point this run never measured
     doc["greedy"]["outputs"][:3] = ["other", "other", "other"]
     base.write_text(json.dumps(doc))
-    worse = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--gx10-baseline={base}")
-    assert worse.ret == pytest.ExitCode.TESTS_FAILED
+    worse = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", f"--gx10-baseline={base}")
+    assert worse.ret == pytest.ExitCode.TESTS_FAILED  # the controller gates, with its own greedy outputs
     worse.assert_outcomes(passed=6)  # the tests themselves passed: the gate failed the run
     worse.stdout.fnmatch_lines(
         [
@@ -222,3 +222,9 @@ def test_different_deployment_warns(pytester: pytest.Pytester) -> None:
         consecutive=False,
     )
     other.stdout.fnmatch_lines(["warning: model differs: *"])
+    strict = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error", f"--gx10-baseline={base}", "--gx10-profile=smollm2-cpu"
+    )
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED  # warnings as errors: the gate fails, nothing crashes
+    strict.stdout.fnmatch_lines(["  model differs: *(a warning the warning filters turn into an error)"])
+    assert "INTERNALERROR" not in strict.stdout.str() + strict.stderr.str()
