@@ -22,6 +22,7 @@ from pytest_gx10.report.baseline import (
 )
 from pytest_gx10.report.greedy import GreedyOutputs, collect_greedy, match_greedy
 from pytest_gx10.report.redact import Redactor
+from pytest_gx10.settings import SettingsError, resolve_settings
 
 
 def _doc(
@@ -240,3 +241,15 @@ def test_profile_baseline_table(tmp_path: Path) -> None:
     )
     with pytest.raises(ProfileError, match=r"key 'baseline.tolerances.wall_s': not a tolerance"):
         profile_gate(load_profile(bad))
+
+
+def test_tolerance_setting_repeats_and_comes_from_the_environment() -> None:
+    """Repeated flags join; the environment gives a comma-separated list; a bad one names its source."""
+    cli = resolve_settings({"tolerance": ["agg_decode_tps=5%", "wall_s=20%"]}, {}, {})
+    assert cli.tolerance == (("agg_decode_tps", 0.05), ("wall_s", 0.2))
+    assert cli.sources["tolerance"] == "--gx10-tolerance"
+    env = resolve_settings({}, {"GX10_TOLERANCE": "15%", "GX10_BASELINE": "old.json"}, {})
+    assert env.tolerance == (("default", 0.15),)
+    assert env.baseline == Path("old.json")
+    with pytest.raises(SettingsError, match="from env GX10_TOLERANCE: not a tolerance"):
+        resolve_settings({}, {"GX10_TOLERANCE": "wall_s=slow"}, {})
