@@ -24,6 +24,7 @@ __all__ = [
     "num",
     "request_table",
     "results_tables",
+    "section_table",
 ]
 
 AGGREGATE_HEADERS = (
@@ -226,7 +227,7 @@ def entry_tables(section: str, entry: Mapping[str, Any]) -> list[Table]:
         return [needle_table([entry])]
     if section == "mtp":
         return [mtp_table([entry])]
-    return [Table(section, ("Figure", "Value"), [[str(k), str(v)] for k, v in entry.items()])]
+    return [Table(section, ("Figure", "Value"), [[str(k), _plain(v)] for k, v in entry.items()])]
 
 
 def results_tables(document: Mapping[str, Any]) -> list[Table]:
@@ -242,4 +243,24 @@ def results_tables(document: Mapping[str, Any]) -> list[Table]:
     mtp = list(document.get("mtp") or [])
     if mtp:
         tables.append(mtp_table(mtp))
+    for name, value in document.items():
+        if name not in ("sweep", "needle", "mtp") and isinstance(value, list) and value:
+            rows = [e for e in value if isinstance(e, Mapping)]
+            if rows:
+                tables.append(section_table(name, rows))
     return tables
+
+
+def section_table(section: str, entries: Sequence[Mapping[str, Any]]) -> Table:
+    """Any other section a suite records into: one row per entry, one column per plain figure."""
+    columns: list[str] = []
+    for entry in entries:
+        columns += [k for k, v in entry.items() if k not in columns and not isinstance(v, list | dict)]
+    rows = [[_plain(e.get(c)) for c in columns] for e in entries]
+    return Table(section.replace("_", " ").capitalize(), tuple(columns), rows, anchor=f"gx10-{section}")
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return num(value, 3 if abs(value) < 10 else 1)
+    return MISSING if value is None else str(value)

@@ -138,3 +138,12 @@ def test_redactor_masks_key_and_secret_environment() -> None:
     assert redactor.value(value) == {"a": [f"{MASK} and {MASK}"], "b": "us-international /work/somewhere 1"}
     assert not Redactor()
     assert Redactor().text("x") == "x"
+
+
+def test_other_sections_get_a_table_of_their_own() -> None:
+    """A suite recording into a section of its own shows up without a writer of its own."""
+    doc = {"crash": [{"name": "engine death", "detected_s": 1.25, "recovered": True, "lines": ["x"]}]}
+    text = markdown_document(doc)
+    assert "### Crash" in text
+    assert "| name | detected_s | recovered |" in text
+    assert "| engine death | 1.250 | True |" in text
