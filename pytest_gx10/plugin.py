@@ -14,6 +14,7 @@ import pytest
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.profiles import ProfileError
 from pytest_gx10.report import ResultsStore
+from pytest_gx10.reporting import register_reporting
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
@@ -23,6 +24,7 @@ pytest_plugins = ["pytest_gx10.fixtures"]
 
 _WORKER_ENDPOINT = "gx10_target_url"
 _WORKER_TARGET = "gx10_target_description"
+_WORKER_KIND = "gx10_target_kind"
 
 
 class Gx10Warning(pytest.PytestWarning):
@@ -41,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(
                 spec.option,
-                action="store",
+                action="append" if spec.repeatable else "store",
                 default=None,
                 dest=f"gx10_{spec.name}",
                 metavar=spec.metavar or None,
@@ -69,13 +71,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and workerinput.get(_WORKER_ENDPOINT):
         state.controller_target = Target(
             url=workerinput[_WORKER_ENDPOINT],
-            kind="controller",
+            kind=workerinput.get(_WORKER_KIND, "controller"),  # the results say "twin" the same with -n 2
             description=workerinput.get(_WORKER_TARGET, ""),
         )
     config.stash[GX10_STATE] = state
     config.pluginmanager.register(_Recorder(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
+    register_reporting(config, state)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -199,3 +202,4 @@ class _XdistHooks:
             return  # each worker then reports the failure itself, once per test
         node.workerinput[_WORKER_ENDPOINT] = target.url
         node.workerinput[_WORKER_TARGET] = target.description
+        node.workerinput[_WORKER_KIND] = target.kind

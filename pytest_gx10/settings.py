@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, lookup
+from pytest_gx10.report.baseline import parse_tolerances
 
 __all__ = ["SETTINGS", "SettingSpec", "Settings", "SettingsError", "resolve_settings"]
 
@@ -87,6 +88,10 @@ def _path(value: str) -> Path:
     return Path(_text(value)).expanduser()
 
 
+def _tolerances(value: str) -> tuple[tuple[str, float], ...]:
+    return parse_tolerances(value)
+
+
 def _text(value: str) -> str:
     text = str(value).strip()
     if not text:
@@ -105,6 +110,7 @@ class SettingSpec:
     profile_key: str | None = None  # dotted key in the profile that supplies a value
     secret: bool = False
     metavar: str = ""
+    repeatable: bool = False  # the flag may be given several times; the values are joined with commas
 
     @property
     def is_flag(self) -> bool:
@@ -227,6 +233,33 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _flag,
         default=False,
     ),
+    SettingSpec(
+        "markdown",
+        "write the run's tables in Markdown (laid out like the reference post) to this file",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "save_baseline",
+        "save every figure, the greedy outputs and the run's facts to this baseline file",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "baseline",
+        "compare the run with this baseline file; regressions beyond tolerance fail the run",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "tolerance",
+        "tolerance per figure for --gx10-baseline, e.g. agg_decode_tps=5%,median_ttft_s=20% (repeatable; "
+        "a bare 15% sets the default; the profile's [baseline] table gives more)",
+        _tolerances,
+        default=(),
+        metavar="NAME=PCT",
+        repeatable=True,
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
@@ -249,6 +282,10 @@ class Settings:
     needle_seed: int | None = None
     fuzz_examples: int = 50
     relaunch_on_crash: bool = False
+    markdown: Path | None = None
+    save_baseline: Path | None = None
+    baseline: Path | None = None
+    tolerance: tuple[tuple[str, float], ...] = ()
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -339,6 +376,10 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         needle_seed=values["needle_seed"][0] if values["needle_seed"] else None,
         fuzz_examples=int(values["fuzz_examples"]),
         relaunch_on_crash=bool(values["relaunch_on_crash"]),
+        markdown=values["markdown"],
+        save_baseline=values["save_baseline"],
+        baseline=values["baseline"],
+        tolerance=tuple(values["tolerance"]),
         api_key=values["api_key"],
     )
 

@@ -267,6 +267,8 @@ _SCHEMA: dict[str, Any] = {
         "hung_after_s": _NUMBER,
         "canary_timeout_s": _NUMBER,
     },
+    # Release gating (pytest_gx10.report.baseline checks the values): tolerances per figure, "5%" or 0.05.
+    "baseline": {"greedy_match_min": _NUMBER, "tolerances": {"*": object}},
 }
 
 _REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10.report.redact import Redactor
+
 __all__ = ["SCHEMA_VERSION", "ResultsStore"]
 
 SCHEMA_VERSION = 1
@@ -33,6 +35,7 @@ class ResultsStore:
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self.sections: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+        self.redactor: Redactor | None = None  # applied to everything written
 
     def update_meta(self, meta: Mapping[str, Any]) -> None:
         """Add run facts (target, model, profile, server version, time scale)."""
@@ -60,6 +63,9 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".gx10-", suffix=".json", dir=self.path.parent)
         with os.fdopen(fd, "w") as out:
-            json.dump(self.document(), out, indent=2, default=str)
+            document = self.document()
+            json.dump(
+                self.redactor.value(document) if self.redactor else document, out, indent=2, default=str
+            )
             out.write("\n")
         os.replace(tmp, self.path)

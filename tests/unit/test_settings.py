@@ -41,6 +41,10 @@ def test_defaults() -> None:
         "needle_seed": "default",
         "fuzz_examples": "default",
         "relaunch_on_crash": "default",
+        "markdown": "default",
+        "save_baseline": "default",
+        "baseline": "default",
+        "tolerance": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))

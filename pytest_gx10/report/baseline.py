@@ -1,0 +1,428 @@
+"""Baselines: every figure of a run saved with its software and hardware facts, and a later run held to it.
+
+Each gated figure has a direction read from its name: throughput (``_tps``) and acceptance are
+better higher, times (``_s``, ``_ms``) better lower, and ``retrieved`` must stay true. A figure is a
+regression when it moves the wrong way by more than its tolerance (default 10 %, overridden per
+figure name or per figure id), when the baseline has it and the new run does not (a point that
+crashed), and, for greedy outputs, when the exact-match rate falls below ``greedy_match_min``. Tail
+figures (TTFT and inter-token percentiles) are kept and gated only when given a tolerance of their
+own. Every regression is listed together. This module imports nothing from pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_gx10.profiles import Profile, ProfileError
+from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
+from pytest_gx10.report.redact import Redactor
+from pytest_gx10.report.results import SECTIONS
+
+__all__ = [
+    "BASELINE_FORMAT",
+    "BASELINE_VERSION",
+    "DEFAULT_GREEDY_MATCH_MIN",
+    "DEFAULT_TOLERANCE",
+    "Baseline",
+    "BaselineError",
+    "GateResult",
+    "Tolerances",
+    "compare",
+    "direction",
+    "figures",
+    "hardware_facts",
+    "load_baseline",
+    "parse_tolerance",
+    "parse_tolerances",
+    "profile_gate",
+    "save_baseline",
+]
+
+BASELINE_FORMAT = "pytest-gx10-baseline"
+BASELINE_VERSION = 1
+DEFAULT_TOLERANCE = 0.10
+DEFAULT_GREEDY_MATCH_MIN = 0.8
+
+# Measured by the client about itself, not the server: kept in the file, never gated.
+UNGATED = frozenset({"dispatch_skew_ms"})
+# Tail figures (a percentile of a few requests, or of inter-token gaps) swing by tens of percent between
+# two runs of the same build on a busy machine: kept in the file, gated only when given a tolerance.
+TAILS = re.compile(r"^(p\d+_|itl_)")
+# Facts that, when they differ, make the comparison one of different things: a warning, not a failure.
+COMPARED_FACTS = ("model", "profile", "target_kind", "time_scale")
+
+
+class BaselineError(ValueError):
+    """A baseline file or tolerance that cannot be used; the message names it and the problem."""
+
+
+def direction(name: str, value: Any = None) -> str | None:
+    """``higher``, ``lower``, ``true`` (must stay true) or None (kept, not gated) for a figure name."""
+    if name in UNGATED:
+        return None
+    if isinstance(value, bool) or name == "retrieved":
+        return "true"
+    if name.endswith("_tps") or "acceptance" in name or name.startswith("per_position"):
+        return "higher"
+    if name.endswith(("_s", "_ms")):
+        return "lower"
+    return None
+
+
+def _entry_label(section: str, entry: Mapping[str, Any]) -> str | None:
+    key = SECTIONS.get(section)
+    if key is None or key not in entry:
+        return None
+    value = entry[key]
+    return f"N={value}" if section == "sweep" else str(value)
+
+
+def figures(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Every gated figure of a results document by id (``sweep[N=8].agg_decode_tps``); per-request rows stay out."""
+    out: dict[str, Any] = {}
+    for section in SECTIONS:
+        for entry in document.get(section) or []:
+            if not isinstance(entry, Mapping):
+                continue
+            label = _entry_label(section, entry)
+            if label is None:
+                continue
+            for name, value in entry.items():
+                if name == "per_position" and isinstance(value, list):
+                    for i, rate in enumerate(value):
+                        out[f"{section}[{label}].per_position[{i}]"] = rate
+                elif direction(name, value) is not None and (value is None or isinstance(value, int | float)):
+                    out[f"{section}[{label}].{name}"] = value
+    return out
+
+
+def _name(metric_id: str) -> str:
+    return metric_id.rsplit(".", 1)[-1].split("[", 1)[0]
+
+
+def _unit(name: str) -> str:
+    if name.endswith("_tps"):
+        return " tok/s"
+    if name.endswith("_ms"):
+        return " ms"
+    if name.endswith("_s"):
+        return " s"
+    return ""
+
+
+def parse_tolerance(text: Any) -> float:
+    """``5%`` -> 0.05; a plain number is a fraction (``0.05``). Raises ValueError."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a tolerance: {text!r}")
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(
+            f"not a tolerance: {raw!r} (use a percentage like 5% or a fraction like 0.05)"
+        ) from None
+    if not value >= 0:
+        raise ValueError(f"a tolerance must not be negative, got {raw!r}")
+    return value
+
+
+def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
+    """``agg_decode_tps=5%,median_ttft_s=20%`` (a bare ``15%`` sets the default). Raises ValueError."""
+    pairs: list[tuple[str, float]] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.rpartition("=")  # ids hold "=" too: sweep[N=8].wall_s=20%
+        if not sep:
+            name, value = "default", value
+        name = name.strip()
+        if not name:
+            raise ValueError(f"no figure name in {part!r}; e.g. agg_decode_tps=5%")
+        pairs.append((name, parse_tolerance(value)))
+    if not pairs:
+        raise ValueError("no tolerance given; e.g. agg_decode_tps=5%")
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Tolerance per figure: by id, then by name, then the default."""
+
+    default: float = DEFAULT_TOLERANCE
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, metric_id: str) -> float:
+        """The tolerance that applies to a figure id."""
+        if metric_id in self.overrides:
+            return self.overrides[metric_id]
+        return self.overrides.get(_name(metric_id), self.default)
+
+    def explicit(self, metric_id: str) -> bool:
+        """True when a tolerance was given for this figure (by id or name), not just the default."""
+        return metric_id in self.overrides or _name(metric_id) in self.overrides
+
+    def with_overrides(self, pairs: Sequence[tuple[str, float]]) -> Tolerances:
+        """These tolerances with ``pairs`` on top (``default`` replaces the default)."""
+        default = self.default
+        overrides = dict(self.overrides)
+        for name, value in pairs:
+            if name == "default":
+                default = value
+            else:
+                overrides[name] = value
+        return Tolerances(default, overrides)
+
+
+def profile_gate(profile: Profile) -> tuple[Tolerances, float]:
+    """The profile's ``[baseline]`` table: tolerances and ``greedy_match_min``. Raises ProfileError."""
+    raw = profile.raw.get("baseline") or {}
+    pairs: list[tuple[str, float]] = []
+    for name, value in (raw.get("tolerances") or {}).items():
+        try:
+            pairs.append((name, parse_tolerance(value)))
+        except ValueError as exc:
+            raise ProfileError(profile.path, f"baseline.tolerances.{name}", str(exc)) from None
+    minimum = raw.get("greedy_match_min", DEFAULT_GREEDY_MATCH_MIN)
+    if isinstance(minimum, bool) or not isinstance(minimum, int | float) or not 0 <= minimum <= 1:
+        raise ProfileError(
+            profile.path, "baseline.greedy_match_min", f"expected a rate between 0 and 1, got {minimum!r}"
+        )
+    return Tolerances().with_overrides(pairs), float(minimum)
+
+
+def hardware_facts() -> dict[str, Any]:
+    """The machine that ran the client: Python, platform, CPU count."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def software_facts(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The target's facts a results document carries."""
+    keys = ("server_version", "model", "profile", "target_kind", "time_scale", "launch_recipe", "serve_flags")
+    return {k: document.get(k) for k in keys if document.get(k) is not None}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A loaded baseline file."""
+
+    path: Path
+    created_at: str
+    software: Mapping[str, Any]
+    hardware: Mapping[str, Any]
+    figures: Mapping[str, Any]
+    greedy: GreedyOutputs | None
+    results: Mapping[str, Any]
+
+    def describe(self) -> str:
+        """One line for people: file, date, server version, model, profile."""
+        sw = self.software
+        return (
+            f"{self.path} (saved {self.created_at}, server {sw.get('server_version', '?')}, "
+            f"model {sw.get('model', '?')}, profile {sw.get('profile', '?')})"
+        )
+
+
+def save_baseline(
+    path: Path, document: Mapping[str, Any], greedy: GreedyOutputs | None, redactor: Redactor | None = None
+) -> dict[str, Any]:
+    """Write a versioned baseline of the run (atomically, redacted); returns what was written."""
+    doc: dict[str, Any] = {
+        "format": BASELINE_FORMAT,
+        "version": BASELINE_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "software": software_facts(document),
+        "hardware": hardware_facts(),
+        "figures": figures(document),
+        "greedy": None if greedy is None else greedy.as_dict(),
+        "results": dict(document),
+    }
+    if redactor is not None:
+        doc = redactor.value(doc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gx10-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as out:
+        json.dump(doc, out, indent=2, default=str)
+        out.write("\n")
+    os.replace(tmp, path)
+    return doc
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read and check a baseline file; raises :class:`BaselineError` naming the file and the problem."""
+
+    def bad(problem: str) -> BaselineError:
+        return BaselineError(
+            f"malformed baseline {path}: {problem}; write one with --gx10-save-baseline={path}"
+        )
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise bad(f"not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise bad(f'not a pytest-gx10 baseline (no "format": "{BASELINE_FORMAT}")')
+    if data.get("version") != BASELINE_VERSION:
+        raise bad(f"version {data.get('version')!r}, this pytest-gx10 reads version {BASELINE_VERSION}")
+    for key in ("software", "hardware", "figures"):
+        if not isinstance(data.get(key), dict):
+            raise bad(f"'{key}' is not an object")
+    for metric_id, value in data["figures"].items():
+        if value is not None and not isinstance(value, bool | int | float):
+            raise bad(f"figure '{metric_id}' is {value!r}, not a number")
+    greedy = None
+    if data.get("greedy") is not None:
+        try:
+            greedy = GreedyOutputs.from_dict(data["greedy"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"'greedy' is malformed ({exc})") from None
+    return Baseline(
+        path=path,
+        created_at=str(data.get("created_at", "?")),
+        software=data["software"],
+        hardware=data["hardware"],
+        figures=data["figures"],
+        greedy=greedy,
+        results=data.get("results") or {},
+    )
+
+
+@dataclass
+class GateResult:
+    """The comparison: every regression, every warning, how much was checked."""
+
+    baseline: Baseline
+    regressions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: int = 0
+    greedy: GreedyMatch | None = None
+    greedy_min: float = DEFAULT_GREEDY_MATCH_MIN
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing regressed."""
+        return not self.regressions
+
+    @property
+    def headline(self) -> str:
+        """``passed: 12 figures within tolerance`` or ``failed: 3 regressions``."""
+        if self.passed:
+            return f"passed: {self.checked} figures within tolerance of {self.baseline.path}"
+        n = sum(1 for r in self.regressions if not r.startswith(" "))  # indented lines detail the one above
+        return f"failed: {n} regression{'s' if n != 1 else ''} against {self.baseline.path}"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _check(metric_id: str, base: Any, now: Any, tolerance: float) -> str | None:
+    name = _name(metric_id)
+    rule = direction(name, base)
+    unit = _unit(name)
+    if now is None:
+        return f"{metric_id}: missing from this run (baseline {_fmt(base)}{unit}): not measured, crashed or not run"
+    if rule == "true":
+        return (
+            None if (now is True or base is not True) else f"{metric_id}: was true in the baseline, now {now}"
+        )
+    if not isinstance(base, int | float) or not isinstance(now, int | float):
+        return None
+    change = (now - base) / base if base else 0.0
+    if rule == "higher" and now < base * (1 - tolerance):
+        limit = base * (1 - tolerance)
+        return (
+            f"{metric_id}: {_fmt(now)}{unit} < baseline {_fmt(base)}{unit} - {tolerance:.0%} "
+            f"({_fmt(limit)}{unit}), {change:+.1%}"
+        )
+    if rule == "lower" and now > base * (1 + tolerance):
+        limit = base * (1 + tolerance)
+        return (
+            f"{metric_id}: {_fmt(now)}{unit} > baseline {_fmt(base)}{unit} + {tolerance:.0%} "
+            f"({_fmt(limit)}{unit}), {change:+.1%}"
+        )
+    return None
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    if text is None:
+        return "(no output)"
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def compare(
+    baseline: Baseline,
+    document: Mapping[str, Any],
+    *,
+    tolerances: Tolerances,
+    greedy: GreedyOutputs | None = None,
+    greedy_min: float = DEFAULT_GREEDY_MATCH_MIN,
+) -> GateResult:
+    """Hold a run's results document (and greedy outputs) to a baseline."""
+    result = GateResult(baseline=baseline, greedy_min=greedy_min)
+    now = figures(document)
+    for metric_id, base in baseline.figures.items():
+        if base is None or direction(_name(metric_id), base) is None:
+            continue
+        if TAILS.match(_name(metric_id)) and not tolerances.explicit(metric_id):
+            continue
+        result.checked += 1
+        problem = _check(metric_id, base, now.get(metric_id), tolerances.of(metric_id))
+        if problem is not None:
+            result.regressions.append(problem)
+    if baseline.greedy is not None:
+        if greedy is None or greedy.error is not None:
+            why = "not collected" if greedy is None else greedy.error
+            result.regressions.append(f"greedy outputs: could not be collected in this run: {why}")
+        else:
+            match = match_greedy(baseline.greedy, greedy)
+            result.greedy = match
+            result.checked += 1
+            line = (
+                f"greedy outputs: {match.matched}/{match.compared} exact matches ({match.rate:.0%}), "
+                f"minimum {greedy_min:.0%}"
+            )
+            sides = [
+                f"  prompt {prompt!r}: baseline {_short(expected)} | this run {_short(got)}"
+                for prompt, expected, got in match.differing
+            ]
+            target = result.regressions if match.rate < greedy_min else result.notes
+            target += [line, *sides]
+    facts_now = {**software_facts(document)}
+    for key in COMPARED_FACTS:
+        before, after = baseline.software.get(key), facts_now.get(key)
+        if before is not None and after is not None and before != after:
+            result.warnings.append(f"{key} differs: baseline {before}, this run {after}")
+    hw_now = hardware_facts()
+    for key in ("machine", "cpu_count", "platform", "python"):
+        before, after = baseline.hardware.get(key), hw_now.get(key)
+        if before is not None and before != after:
+            result.warnings.append(f"hardware {key} differs: baseline {before}, this run {after}")
+    before_v, after_v = baseline.software.get("server_version"), facts_now.get("server_version")
+    if before_v != after_v:
+        result.notes.append(f"server version: baseline {before_v}, this run {after_v}")
+    return result

@@ -1,0 +1,321 @@
+"""pytest hooks of the reporting side: HTML extras and summary, Markdown, baselines, redaction.
+
+Registered from :func:`pytest_gx10.plugin.pytest_configure` with :func:`register_reporting`. Only the
+controller (or a run without xdist) writes files and compares baselines; figures reach it on the
+test reports. The pytest-html hooks are registered only when pytest-html is active, so the plugin
+works without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Generator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_gx10.launch import LaunchError
+from pytest_gx10.profiles import ProfileError
+from pytest_gx10.report.baseline import (
+    Baseline,
+    BaselineError,
+    GateResult,
+    compare,
+    load_baseline,
+    profile_gate,
+    save_baseline,
+)
+from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
+from pytest_gx10.report.markdown import markdown_document
+from pytest_gx10.report.redact import Redactor
+from pytest_gx10.state import RECORD_PROPERTY, Gx10State
+
+__all__ = ["Gx10Reporting", "register_reporting"]
+
+_SUITE = re.compile(r"(?:^|/)suites/([^/]+)/")
+
+
+def suite_of(nodeid: str) -> str:
+    """``suites/perf`` for a test under suites/perf/, else the test file's directory (or file)."""
+    path = nodeid.split("::", 1)[0]
+    match = _SUITE.search(path)
+    if match:
+        return f"suites/{match.group(1)}"
+    parent = path.rsplit("/", 1)[0] if "/" in path else path
+    return parent
+
+
+def _records(report: pytest.TestReport) -> list[dict[str, Any]]:
+    return [v for name, v in report.user_properties if name == RECORD_PROPERTY and isinstance(v, dict)]
+
+
+class Gx10Reporting:
+    """Suite verdicts, the Markdown file, the baseline save and gate (controller side)."""
+
+    def __init__(self, config: pytest.Config, state: Gx10State) -> None:
+        self.config = config
+        self.state = state
+        settings = state.settings
+        self.redactor = Redactor.for_run(settings.api_key, os.environ)
+        state.results.redactor = self.redactor
+        self.suites: dict[str, Counter[str]] = {}
+        self.gate: GateResult | None = None
+        self.saved: Path | None = None
+        self.saved_after_failures = 0
+        self.greedy: GreedyOutputs | None = None
+        self.baseline: Baseline | None = None
+        try:
+            tolerances, self.greedy_min = profile_gate(settings.profile)
+        except ProfileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.tolerances = tolerances.with_overrides(settings.tolerance)
+        if settings.baseline is not None and not state.is_worker:
+            try:
+                self.baseline = load_baseline(settings.baseline)
+            except BaselineError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
+    # --- per test --------------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count each test's outcome under its suite (a setup error or skip counts once)."""
+        if self.state.is_worker:
+            return
+        counts = self.suites.setdefault(suite_of(report.nodeid), Counter())
+        if report.when == "call":
+            counts["xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome] += 1
+        elif report.failed:
+            counts["error"] += 1
+        elif report.skipped:
+            counts["skipped"] += 1
+
+    # --- end of the run --------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """After the tests: greedy outputs, baseline save and gate, Markdown; a regression fails the run.
+
+        The gate counts as one failed test (``session.testsfailed``), so the exit code is 1 and the
+        tests' own outcomes are left as they were.
+        """
+        try:
+            return (yield)
+        finally:
+            if not self.state.is_worker and not session.config.option.collectonly:
+                self._finish(session)
+
+    def _finish(self, session: pytest.Session) -> None:
+        settings = self.state.settings
+        document = self.state.results.document()
+        gating = settings.baseline is not None or settings.save_baseline is not None
+        if gating and session.testscollected:
+            self.greedy = self._collect_greedy()
+        if settings.save_baseline is not None:
+            save_baseline(settings.save_baseline, document, self.greedy, self.redactor)
+            self.saved = settings.save_baseline
+            self.saved_after_failures = session.testsfailed
+        if self.baseline is not None:
+            self.gate = compare(
+                self.baseline,
+                document,
+                tolerances=self.tolerances,
+                greedy=self.greedy,
+                greedy_min=self.greedy_min,
+            )
+            from pytest_gx10.plugin import Gx10Warning  # the plugin module imports this one
+
+            for warning in self.gate.warnings:
+                try:
+                    self.config.issue_config_time_warning(
+                        Gx10Warning(f"gx10 baseline: {warning}"), stacklevel=2
+                    )
+                except Gx10Warning:
+                    # The warning filters make it an error (-W error, filterwarnings = error): it fails
+                    # the gate like a regression instead of crashing the run.
+                    self.gate.regressions.append(
+                        f"{warning} (a warning the warning filters turn into an error)"
+                    )
+            if not self.gate.passed:
+                session.testsfailed += 1
+        self.write_markdown()
+
+    def _collect_greedy(self) -> GreedyOutputs:
+        from pytest_gx10.client import EndpointError, VllmClient
+
+        settings = self.state.settings
+        try:
+            target = self.state.target()
+        except LaunchError as exc:
+            return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=f"no target: {exc}")
+        client = VllmClient(
+            target.url,
+            api_key=settings.api_key,
+            timeout_s=max(settings.timeout_s, 60.0),
+            model=settings.model,
+        )
+        try:
+            client.served_model()
+            return collect_greedy(lambda body: client.complete(body, chat=True))
+        except EndpointError as exc:
+            return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=str(exc))
+        finally:
+            client.close()
+
+    def write_markdown(self) -> None:
+        """Write ``--gx10-markdown`` (controller only), redacted."""
+        path = self.state.settings.markdown
+        if path is None or self.state.is_worker:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown_document(self.state.results.document(), self.redactor), encoding="utf-8")
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(label, value) rows of the run's facts for the report's summary."""
+        settings = self.state.settings
+        meta: Mapping[str, Any] = self.state.results.meta
+        profile = settings.profile
+        dep = profile.deployment
+        rows: list[tuple[str, str]] = []
+        target = meta.get("target_label")
+        if target is None:
+            target = "twin (embedded)" if settings.use_twin else f"attach {settings.endpoint}"
+        rows.append(("Target", f"{target}" + (f" at {meta['target']}" if meta.get("target") else "")))
+        rows.append(("Model", str(meta.get("model") or settings.model or dep.served_model_name)))
+        rows.append(
+            ("Server version", str(meta.get("server_version") or "unknown (no test reached the server)"))
+        )
+        rows.append(
+            ("Profile", f"{profile.name}: {profile.description}" if profile.description else profile.name)
+        )
+        spec = dep.speculative
+        rows.append(
+            (
+                "Deployment (profile)",
+                f"TP={dep.tensor_parallel_size}, max_model_len={dep.max_model_len}, max_num_seqs={dep.max_num_seqs}, "
+                f"kv_cache_dtype={dep.kv_cache_dtype}, "
+                + (f"{spec.method} k={spec.num_speculative_tokens}" if spec else "no speculative decoding"),
+            )
+        )
+        if meta.get("launch_recipe"):
+            rows.append(("Launch recipe", str(meta["launch_recipe"])))
+        flags = meta.get("serve_flags")
+        if flags:
+            rows.append(("Serve flags", " ".join(map(str, flags)) if isinstance(flags, list) else str(flags)))
+        elif dep.serve_args:
+            rows.append(("Serve args (profile)", ", ".join(f"{k}={v}" for k, v in dep.serve_args.items())))
+        return rows
+
+    def suite_counts(self) -> dict[str, dict[str, int]]:
+        """Outcome counts per suite, in the order suites first ran."""
+        return {name: dict(counts) for name, counts in self.suites.items()}
+
+    def gate_summary(self) -> tuple[bool, str, list[str], list[str]] | None:
+        """(passed, headline, regressions, warnings) for the report, or None without a baseline."""
+        if self.gate is None:
+            return None
+        return (
+            self.gate.passed,
+            self.gate.headline,
+            self.gate.regressions,
+            self.gate.warnings + self.gate.notes,
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The gate's verdict with every regression listed together; where files went."""
+        if self.state.is_worker:
+            return
+        write = terminalreporter.write_line
+        if self.gate is not None:
+            terminalreporter.section("gx10 release gate", red=not self.gate.passed, green=self.gate.passed)
+            write(f"baseline: {self.redactor.text(self.gate.baseline.describe())}")
+            for note in self.gate.notes:
+                write(self.redactor.text(note))
+            for warning in self.gate.warnings:
+                write(f"warning: {self.redactor.text(warning)}")
+            if self.gate.regressions:
+                write(f"FAILED: {self.gate.headline.removeprefix('failed: ')}", red=True, bold=True)
+                for line in self.gate.regressions:
+                    write(f"  {self.redactor.text(line)}")
+            else:
+                write(self.gate.headline, green=True)
+        if self.saved is not None:
+            extra = ""
+            if self.greedy is not None:
+                extra = (
+                    f" (greedy outputs not collected: {self.greedy.error})"
+                    if self.greedy.error
+                    else f" with {len(self.greedy.outputs)} greedy outputs"
+                )
+            if self.saved_after_failures:
+                extra += (
+                    f"; {self.saved_after_failures} tests failed in this run: their figures may be missing"
+                )
+            write(f"gx10: baseline saved to {self.saved}{self.redactor.text(extra)}")
+        if self.state.settings.markdown is not None:
+            write(f"gx10: Markdown tables written to {self.state.settings.markdown}")
+
+
+class Gx10HtmlHooks:
+    """pytest-html integration: per-test tables and JSON extras, the summary block, redacted logs."""
+
+    def __init__(self, reporting: Gx10Reporting) -> None:
+        self.reporting = reporting
+        self._attached: set[str] = set()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Put a test's figures on its report before pytest-html reads it (call phase, else teardown)."""
+        from pytest_html import extras
+
+        if self.reporting.state.is_worker or report.nodeid in self._attached:
+            return
+        if report.when not in ("call", "teardown"):
+            return
+        records = _records(report)
+        if not records:
+            return
+        self._attached.add(report.nodeid)
+        from pytest_gx10.report.html import entry_html
+
+        redactor = self.reporting.redactor
+        added = []
+        for record in records:
+            section, entry = str(record.get("section")), record.get("entry") or {}
+            added.append(extras.html(entry_html(section, entry, record.get("meta") or {}, redactor)))
+            added.append(
+                extras.json(redactor.value({"section": section, **entry}), name=f"gx10 {section} figures")
+            )
+        report.extras = [*getattr(report, "extras", []), *added]  # type: ignore[attr-defined]
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
+    ) -> None:
+        """Run facts, a verdict per suite, the gate, the tables and the plots, at the top of the report."""
+        from pytest_gx10.report.html import summary_html
+
+        r = self.reporting
+        prefix.append(
+            summary_html(
+                r.state.results.document(),
+                facts=r.facts(),
+                suites=r.suite_counts(),
+                gate=r.gate_summary(),
+                redactor=r.redactor,
+            )
+        )
+
+    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+        """Captured output and tracebacks can quote a secret too: redact them."""
+        data[:] = [self.reporting.redactor.text(d) for d in data]
+
+
+def register_reporting(config: pytest.Config, state: Gx10State) -> Gx10Reporting:
+    """Register the reporting hooks (and the pytest-html ones when pytest-html is active)."""
+    reporting = Gx10Reporting(config, state)
+    config.pluginmanager.register(reporting, "gx10-reporting")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(Gx10HtmlHooks(reporting), "gx10-html")
+    return reporting
