@@ -23,6 +23,9 @@ __all__ = ["ProcessLauncher", "processes_of"]
 
 RECIPE_ENV = "GX10_LAUNCH_RECIPE"
 RUN_ENV = "GX10_LAUNCH_RUN"
+# Servers left running on purpose (keep): holding their Popen objects keeps Python from warning that
+# a child it still runs was forgotten.
+_KEPT: list[subprocess.Popen[bytes]] = []
 
 
 def processes_of(recipe_name: str, run_id: str | None = None) -> list[int]:
@@ -148,7 +151,9 @@ class ProcessLauncher:
 
     def stop(self) -> None:
         """Stop the server's process group (SIGTERM, then SIGKILL); with ``keep`` leave it running."""
-        if self.keep and self.alive:
+        if self.keep and self.alive and self._proc is not None:
+            _KEPT.append(self._proc)
+            self._proc = None
             return
         self._stop_now()
 
