@@ -46,6 +46,7 @@ def docker_client(base_url: str | None = None) -> Any:
         docker: Any = importlib.import_module("docker")
     except ImportError:
         raise LaunchError("the docker SDK is not installed (pip install docker)") from None
+    client = None
     try:
         if base_url is None:
             client = docker.from_env()
@@ -53,6 +54,8 @@ def docker_client(base_url: str | None = None) -> Any:
             client = docker.DockerClient(base_url=base_url, use_ssh_client=base_url.startswith("ssh://"))
         client.ping()
     except Exception as exc:  # the SDK raises its own and requests' errors
+        if client is not None:
+            client.close()
         where = base_url or "the local engine (DOCKER_HOST)"
         raise LaunchError(
             f"cannot reach the docker engine at {where}: {type(exc).__name__}: {exc}; "
@@ -163,20 +166,20 @@ class DockerLauncher:
         """Reap leftovers, start the containers (and Ray), start the server, wait for /health."""
         started = time.perf_counter_ns()
         clients: dict[str | None, Any] = {}
-        for i, spec in enumerate(self.recipe.nodes):
-            if spec.docker_url not in clients:
-                clients[spec.docker_url] = docker_client(spec.docker_url)
-            self._nodes.append(_Node(spec, self._name(i, spec), clients[spec.docker_url]))
-        self.reap()
-        for node in self._nodes:
-            self._check_ready(node)
-        port = self.recipe.serve.port or free_port()
-        head = self.recipe.head
-        host = head.address if head.docker_url else "127.0.0.1"
-        self.url = self.recipe.url or f"http://{host}:{port}"
-        environment = {k: expand(v) for k, v in self.docker.environment.items()}
-        argv = self.recipe.serve_argv(port, environment | {"GX10_LAUNCH_RUN": self.run_id})
         try:
+            for i, spec in enumerate(self.recipe.nodes):
+                if spec.docker_url not in clients:
+                    clients[spec.docker_url] = docker_client(spec.docker_url)
+                self._nodes.append(_Node(spec, self._name(i, spec), clients[spec.docker_url]))
+            self.reap()
+            for node in self._nodes:
+                self._check_ready(node)
+            port = self.recipe.serve.port or free_port()
+            head = self.recipe.head
+            host = head.address if head.docker_url else "127.0.0.1"
+            self.url = self.recipe.url or f"http://{host}:{port}"
+            environment = {k: expand(v) for k, v in self.docker.environment.items()}
+            argv = self.recipe.serve_argv(port, environment)
             if self.recipe.ray is None:
                 node = self._nodes[0]
                 node.container = node.client.containers.run(
@@ -200,6 +203,9 @@ class DockerLauncher:
             )
         except BaseException:  # KeyboardInterrupt included: never leave half a cluster running
             self._remove_all()
+            for client in clients.values():
+                with contextlib.suppress(Exception):
+                    client.close()
             raise
         return Target(
             url=self.url,
@@ -336,9 +342,11 @@ class DockerLauncher:
 
     def stop(self) -> None:
         """Stop and remove the containers in reverse order (workers, then the head); ``keep`` leaves them."""
-        if self.keep:
-            return
-        self._remove_all()
+        if not self.keep:
+            self._remove_all()
+        for client in self._clients().values():
+            with contextlib.suppress(Exception):
+                client.close()
 
     def _remove_all(self) -> None:
         for node in reversed(self._nodes):

@@ -24,16 +24,20 @@ from pytest_gx10.launch.process import processes_of
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> Any:
+def docker_engine() -> Iterator[Any]:
     """A docker SDK client of the engine at DOCKER_HOST."""
-    try:
-        import docker
+    import docker
 
+    client = None
+    try:
         client = docker.from_env()
         client.ping()
     except Exception as exc:
+        if client is not None:
+            client.close()
         not_ready(f"no container engine ({type(exc).__name__}: {exc})")
-    return client
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

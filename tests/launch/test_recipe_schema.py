@@ -163,7 +163,9 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
 def test_launch_option_with_a_bad_recipe_is_a_usage_error(pytester: pytest.Pytester) -> None:
     """--gx10-launch with a malformed recipe stops the run before any test, naming file and key."""
     bad = pytester.path / "bad.toml"
-    bad.write_text('[recipe]\nkind = "docker"\n[docker]\nimage = "i"\ncontainer_name = "c"\nshm_sise = "1g"\n')
+    bad.write_text(
+        '[recipe]\nkind = "docker"\n[docker]\nimage = "i"\ncontainer_name = "c"\nshm_sise = "1g"\n'
+    )
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest(f"--gx10-launch={bad}")
     result.stderr.fnmatch_lines(
