@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +48,11 @@ def docker_client(base_url: str | None = None) -> Any:
         docker: Any = importlib.import_module("docker")
     except ImportError:
         raise LaunchError("the docker SDK is not installed (pip install docker)") from None
+    where = base_url or "the local engine (DOCKER_HOST)"
+    hint = "start one with scripts/dockerd start and export DOCKER_HOST"
+    problem = _unix_socket_problem(base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    if problem:
+        raise LaunchError(f"cannot reach the docker engine at {where}: {problem}; {hint}")
     client = None
     try:
         if base_url is None:
@@ -56,12 +63,25 @@ def docker_client(base_url: str | None = None) -> Any:
     except Exception as exc:  # the SDK raises its own and requests' errors
         if client is not None:
             client.close()
-        where = base_url or "the local engine (DOCKER_HOST)"
         raise LaunchError(
-            f"cannot reach the docker engine at {where}: {type(exc).__name__}: {exc}; "
-            "start one with scripts/dockerd start and export DOCKER_HOST"
+            f"cannot reach the docker engine at {where}: {type(exc).__name__}: {exc}; {hint}"
         ) from None
     return client
+
+
+def _unix_socket_problem(url: str) -> str | None:
+    # The SDK asks a unix socket for its API version while it builds a client, and a refused
+    # connection leaves that client's socket open; asking first, with a socket we close, avoids it.
+    if not url.startswith("unix://"):
+        return None
+    path = url[len("unix://") :]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            return f"{path}: {exc.strerror or exc}"
+    return None
 
 
 def ray_alive_nodes(container: Any, python: str = "python3") -> int:

@@ -20,22 +20,18 @@ from typing import Any
 import pytest
 from dockerkit import RAY_IMAGE, REFERENCE, TWIN_IMAGE, RecipeFactory, not_ready, ours
 
+from pytest_gx10.launch import LaunchError
+from pytest_gx10.launch.docker import docker_client
 from pytest_gx10.launch.process import processes_of
 
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Any]:
     """A docker SDK client of the engine at DOCKER_HOST."""
-    import docker
-
-    client = None
     try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        if client is not None:
-            client.close()
-        not_ready(f"no container engine ({type(exc).__name__}: {exc})")
+        client = docker_client()
+    except LaunchError as exc:
+        not_ready(f"no container engine: {exc}")
     yield client
     client.close()
 
@@ -46,7 +42,7 @@ def twin_image(docker_engine: Any) -> str:
     try:
         docker_engine.images.get(TWIN_IMAGE)
     except Exception:
-        not_ready(f"image {TWIN_IMAGE} is not built")
+        not_ready(f"image {TWIN_IMAGE} is not built: run scripts/dockerd image")
     return TWIN_IMAGE
 
 
@@ -56,7 +52,7 @@ def ray_image(docker_engine: Any) -> str:
     try:
         docker_engine.images.get(RAY_IMAGE)
     except Exception:
-        not_ready(f"image {RAY_IMAGE} is not built")
+        not_ready(f"image {RAY_IMAGE} is not built: run scripts/dockerd image")
     return RAY_IMAGE
 
 
