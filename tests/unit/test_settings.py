@@ -39,6 +39,8 @@ def test_defaults() -> None:
         "needle_lengths": f"profile {DEFAULT_PROFILE}",
         "needle_depths": f"profile {DEFAULT_PROFILE}",
         "needle_seed": "default",
+        "launch": "default",
+        "keep": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
