@@ -9,7 +9,7 @@ import pytest
 from dockerkit import RecipeFactory, ours
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.launch import LaunchError, load_recipe
+from pytest_gx10.launch import BootProgress, LaunchError, load_recipe
 from pytest_gx10.launch.docker import LABEL_RECIPE, LABEL_RUN, DockerLauncher
 from pytest_gx10.observe import DockerLogSource
 
@@ -37,9 +37,15 @@ def test_boot_timeout_names_url_budget_and_log_tail(docker_recipe: RecipeFactory
         budget=3,
     )
     recipe = load_recipe(path)
+    seen: list[BootProgress] = []
     with pytest.raises(LaunchError) as info:
-        DockerLauncher(recipe, run_id="run-t").start()
+        DockerLauncher(recipe, run_id="run-t").start(seen.append)
     message = str(info.value)
+    assert seen, "no progress was reported during a 3 s boot"
+    assert seen[-1].phase == "serve"
+    assert seen[-1].budget_s == 3
+    assert seen[-1].last_line == "loading weights 2/8"
+    assert [p.elapsed_s for p in seen] == sorted(p.elapsed_s for p in seen)
     assert "did not answer GET http://127.0.0.1:" in message
     assert "/health with 200 within the boot budget of 3 s" in message
     assert "loading weights 2/8" in message

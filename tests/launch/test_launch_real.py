@@ -14,9 +14,18 @@ from pytest_gx10.launch.process import processes_of
 pytestmark = pytest.mark.real
 
 
-def test_health_suite_against_the_launched_cpu_server(pytester: pytest.Pytester) -> None:
+@pytest.fixture(scope="session")
+def real_cache() -> Path:
+    """Where scripts/real-vllm keeps its venv and model, read before pytester moves HOME."""
+    return cache_dir()
+
+
+def test_health_suite_against_the_launched_cpu_server(
+    real_cache: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`pytest suites/health --gx10-launch=recipes/smollm2-cpu.toml` starts vLLM, passes, and stops it."""
-    venv, model = cache_dir() / "vllm-venv", cache_dir() / "models" / "SmolLM2-135M-Instruct"
+    monkeypatch.setenv("GX10_CACHE", str(real_cache))
+    venv, model = real_cache / "vllm-venv", real_cache / "models" / "SmolLM2-135M-Instruct"
     if not (venv / ".ready").exists() or not (model / ".ready").exists():
         reason = f"the real vLLM server is not set up ({venv}, {model})"
         if os.environ.get("GX10_REQUIRE_REAL") == "1":
@@ -34,5 +43,5 @@ def test_health_suite_against_the_launched_cpu_server(pytester: pytest.Pytester)
     )
     result.assert_outcomes(passed=17)
     assert processes_of("smollm2-cpu") == []
-    log = Path(cache_dir() / "run" / "launch-smollm2-cpu.log").read_text()
+    log = (real_cache / "run" / "launch-smollm2-cpu.log").read_text()
     assert "Starting vLLM API server" in log or "Uvicorn running" in log or "Application startup" in log

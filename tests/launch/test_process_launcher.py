@@ -8,7 +8,7 @@ import pytest
 from dockerkit import RecipeFactory
 
 from pytest_gx10.client import VllmClient
-from pytest_gx10.launch import LaunchError, load_recipe
+from pytest_gx10.launch import BootProgress, LaunchError, load_recipe
 from pytest_gx10.launch.process import ProcessLauncher, processes_of
 from pytest_gx10.observe import FileLogSource
 
@@ -36,9 +36,12 @@ def test_process_boot_timeout_names_url_and_log_tail(process_recipe: RecipeFacto
     """A process that never serves fails the launch with its URL, the budget and its last log lines."""
     script = "import time; print('loading shard 3 of 9', flush=True); time.sleep(300)"
     recipe = load_recipe(process_recipe(entrypoint=[sys.executable, "-c", script], budget=2))
+    seen: list[BootProgress] = []
     with pytest.raises(LaunchError) as info:
-        ProcessLauncher(recipe, run_id="run-t").start()
+        ProcessLauncher(recipe, run_id="run-t").start(seen.append)
     message = str(info.value)
+    assert seen, "no progress was reported during a 2 s boot"
+    assert seen[-1].last_line == "loading shard 3 of 9"
     assert "did not answer GET http://127.0.0.1:" in message
     assert "within the boot budget of 2 s" in message
     assert "loading shard 3 of 9" in message
