@@ -33,6 +33,7 @@ class Gx10State:
     controller_error: str | None = None  # set on xdist workers when the controller's launch failed
     launcher: Launcher | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     _target: Target | None = field(default=None, repr=False)
 
     def target(self) -> Target:
@@ -56,9 +57,16 @@ class Gx10State:
                 url=url, kind="twin", description=self.twin.banner, log_path=self.twin.log_path
             )
         elif self.settings.launch is not None:
+            if self.launch_error is not None:
+                raise LaunchError(self.launch_error)
             self.launcher = make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
             _stop_on_sigterm()
-            self._target = self.launcher.start(_progress_printer())
+            try:
+                self._target = self.launcher.start(_progress_printer())
+            except LaunchError as exc:
+                self.launch_error = str(exc)
+                self.launcher = None
+                raise
         else:
             assert self.settings.endpoint is not None
             self._target = Target(

@@ -163,3 +163,21 @@ def test_keep_leaves_the_target_and_the_next_run_reaps_it(
     second = pytester.runpytest_subprocess(f"--gx10-launch={recipe.path}", "-p", "no:cacheprovider")
     second.assert_outcomes(passed=1)
     assert ours(docker_engine, recipe.name) == []
+
+
+def test_failed_launch_is_tried_once_and_fails_every_test(
+    process_recipe: RecipeFactory, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A server that dies while booting is launched once; each test that needs it errors with the reason."""
+    attempts = tmp_path / "attempts"
+    script = (
+        f"import sys; open({str(attempts)!r}, 'a').write('x\\n'); "
+        "print('OSError: weights not found', file=sys.stderr); sys.exit(2)"
+    )
+    recipe = load_recipe(process_recipe(entrypoint=[sys.executable, "-c", script]))
+    pytester.makepyfile("def test_a(gx10_target):\n    pass\n\ndef test_b(gx10_client):\n    pass\n")
+    result = pytester.runpytest_subprocess(f"--gx10-launch={recipe.path}", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*gx10 target did not start: the server of recipe * exited with status 2*"])
+    assert "OSError: weights not found" in result.stdout.str()
+    assert attempts.read_text().count("x") == 1
