@@ -181,3 +181,22 @@ def test_failed_launch_is_tried_once_and_fails_every_test(
     result.stdout.fnmatch_lines(["*gx10 target did not start: the server of recipe * exited with status 2*"])
     assert "OSError: weights not found" in result.stdout.str()
     assert attempts.read_text().count("x") == 1
+
+
+def test_mtp_suite_reads_the_container_log(
+    docker_engine: Any, twin_image: str, pytester: pytest.Pytester
+) -> None:
+    """The MTP suite's log checks pass on the head container's log (docker://NAME), not a file."""
+    recipe = ROOT / "recipes" / "twin-docker.toml"
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "mtp"), f"--gx10-launch={recipe}", "-p", "no:cacheprovider", "-rA"
+    )
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED *test_mtp.py::test_mtp_detected_once_per_tp_rank",
+            "PASSED *test_mtp.py::test_spec_decoding_log_agrees_with_metrics",
+        ],
+        consecutive=False,
+    )
+    assert ours(docker_engine, "twin-docker") == []
