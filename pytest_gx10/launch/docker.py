@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import socket
 import time
@@ -392,7 +391,3 @@ def _indent(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return "\n".join("    " + line for line in lines) if lines else "    (the log is empty)"
 
-
-def describe_argv(argv: list[str]) -> str:
-    """The command as one shell-like line (JSON arguments quoted)."""
-    return " ".join(json.dumps(a) if (" " in a or "{" in a) else a for a in argv)
