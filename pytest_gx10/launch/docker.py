@@ -390,4 +390,3 @@ def _logs(container: Any, lines: int = 40) -> str:
 def _indent(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return "\n".join("    " + line for line in lines) if lines else "    (the log is empty)"
-
