@@ -8,6 +8,7 @@ networking, each its own Ray node. The head serves the twin, as vLLM would serve
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,7 +18,7 @@ from dockerkit import RecipeFactory, ours
 from pytest_gx10.client import VllmClient
 from pytest_gx10.launch import load_recipe
 from pytest_gx10.launch.boot import free_port
-from pytest_gx10.launch.docker import DockerLauncher
+from pytest_gx10.launch.docker import DockerLauncher, ray_alive_nodes
 from pytest_gx10.observe import DockerLogSource
 
 RAY_ARGS = '["--num-cpus=1", "--object-store-memory=100000000"]'
@@ -26,6 +27,8 @@ HEAD_ARGS = '["--num-cpus=1", "--object-store-memory=100000000", "--include-dash
 
 def _active_nodes(status: str) -> int:
     """Nodes listed under 'Active:' in `ray status`."""
+    if "Active:" not in status:
+        return 0  # "No cluster status" while the autoscaler's view is not there yet
     section = status.split("Active:", 1)[1].split("Pending:", 1)[0]
     return len(re.findall(r"^\s*\d+\s+node_[0-9a-f]+", section, re.M))
 
@@ -65,9 +68,17 @@ address = "127.0.0.1"
     seen: dict[str, Any] = {}
 
     def before_serve(launcher: DockerLauncher) -> None:
-        code, output = launcher.head_container.exec_run(["ray", "status"])
-        seen["status"] = bytes(output).decode("utf-8", "replace")
-        seen["code"] = code
+        # The server starts only when this returns. `ray status` reads the autoscaler's view, which
+        # trails the cluster's own node table by a few seconds: ask it again until it lists both.
+        deadline = time.monotonic() + 60
+        while True:
+            code, output = launcher.head_container.exec_run(["ray", "status"])
+            seen["status"] = bytes(output).decode("utf-8", "replace")
+            seen["code"] = code
+            if code != 0 or _active_nodes(seen["status"]) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        seen["ray_nodes"] = ray_alive_nodes(launcher.head_container)
         seen["health"] = _health(str(launcher.url))
         seen["containers"] = len(ours(docker_engine, recipe.name))
 
@@ -79,6 +90,7 @@ address = "127.0.0.1"
         assert seen["health"].startswith("no answer"), "the server answered before the cluster was complete"
         assert seen["containers"] == 2
         assert launcher.ray_nodes_before_serve == 2
+        assert seen["ray_nodes"] == 2
         roles = sorted(c.labels["gx10.role"] for c in ours(docker_engine, recipe.name))
         assert roles == ["head", "worker"]
         with VllmClient(target.url, timeout_s=10) as client:
