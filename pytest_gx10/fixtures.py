@@ -181,6 +181,11 @@ def gx10_logs(request: pytest.FixtureRequest, gx10_settings: Settings) -> LogSou
         except LogSourceError as exc:
             pytest.fail(f"--gx10-logs: {exc}", pytrace=False)
     target: Target = request.getfixturevalue("gx10_target")
+    if target.log_uri is not None:
+        try:
+            return open_log_source(target.log_uri)
+        except LogSourceError as exc:
+            pytest.fail(f"log of the launched target: {exc}", pytrace=False)
     if target.log_path is not None:
         return FileLogSource(target.log_path)
     pytest.skip(NO_LOG_SOURCE)

@@ -25,6 +25,8 @@ pytest_plugins = ["pytest_gx10.fixtures"]
 _WORKER_ENDPOINT = "gx10_target_url"
 _WORKER_TARGET = "gx10_target_description"
 _WORKER_KIND = "gx10_target_kind"
+_WORKER_LOGS = "gx10_target_logs"
+_WORKER_ERROR = "gx10_target_error"
 
 
 class Gx10Warning(pytest.PytestWarning):
@@ -73,7 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
             url=workerinput[_WORKER_ENDPOINT],
             kind=workerinput.get(_WORKER_KIND, "controller"),  # the results say "twin" the same with -n 2
             description=workerinput.get(_WORKER_TARGET, ""),
+            log_uri=workerinput.get(_WORKER_LOGS),
         )
+    elif workerinput is not None:
+        state.controller_error = workerinput.get(_WORKER_ERROR)
     config.stash[GX10_STATE] = state
     config.pluginmanager.register(_Recorder(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
@@ -100,6 +105,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"embedded twin of profile {s.profile.name} (twin, time scale {s.profile.twin.time_scale:g}) "
             f"on a free loopback port [{why}]"
         )
+    elif s.launch is not None:
+        target = f"launched from {s.describe('launch')}" + (", kept running after the run" if s.keep else "")
     else:
         target = s.describe("endpoint")
     model = s.describe("model") if s.model else f"the only served model [{s.sources['model']}]"
@@ -198,8 +205,12 @@ class _XdistHooks:
         """Controller side: start or attach the one target, hand its URL to the worker."""
         try:
             target = self.state.target()
-        except LaunchError:
-            return  # each worker then reports the failure itself, once per test
+        except LaunchError as exc:
+            node.workerinput[_WORKER_ERROR] = str(exc)  # each worker reports it, never launches its own
+            return
         node.workerinput[_WORKER_ENDPOINT] = target.url
         node.workerinput[_WORKER_TARGET] = target.description
         node.workerinput[_WORKER_KIND] = target.kind
+        node.workerinput[_WORKER_LOGS] = target.log_uri or (
+            target.log_path.as_uri() if target.log_path is not None else None
+        )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
 from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, lookup
 from pytest_gx10.report.baseline import parse_tolerances
 
@@ -260,6 +261,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="NAME=PCT",
         repeatable=True,
     ),
+    SettingSpec(
+        "launch",
+        "start the deployment from this recipe (TOML path or bundled name), test it, tear it down",
+        _text,
+        metavar="RECIPE",
+    ),
+    SettingSpec(
+        "keep",
+        "leave a launched deployment running after the run (the next launch of its recipe removes it)",
+        _flag,
+        default=False,
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
@@ -287,17 +300,21 @@ class Settings:
     baseline: Path | None = None
     tolerance: tuple[tuple[str, float], ...] = ()
     api_key: str | None = field(default=None, repr=False)
+    launch: Recipe | None = None
+    keep: bool = False
 
     @property
     def use_twin(self) -> bool:
         """True when the embedded twin is the target."""
-        return self.fake or self.endpoint is None
+        return self.fake or (self.endpoint is None and self.launch is None)
 
     def describe(self, name: str) -> str:
         """The setting's value for people: secrets masked, unset shown as such."""
         value = getattr(self, "timeout_s" if name == "timeout" else name)
         if name == "profile":
             value = self.profile.name + ("" if self.profile.bundled else f" ({self.profile.path})")
+        elif name == "launch" and self.launch is not None:
+            value = f"recipe {self.launch.name} ({self.launch.path})"
         elif _BY_NAME[name].secret:
             value = "set" if value else "not set"
         elif value is None:
@@ -340,14 +357,17 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
 
+    recipe, sources["launch"] = _recipe(cli, env, ini)
     found = _raw_value(_BY_NAME["profile"], cli, env, ini)
+    if found is None and recipe is not None and recipe.profile is not None:
+        found = (recipe.profile, f"recipe {recipe.name}")
     profile_ref, profile_source = found if found else (DEFAULT_PROFILE, "default")
     values["profile"] = _parse(_BY_NAME["profile"], profile_ref, profile_source)
     sources["profile"] = profile_source
     profile = load_profile(values["profile"])
 
     for spec in SETTINGS:
-        if spec.name == "profile":
+        if spec.name in ("profile", "launch"):
             continue
         found = _raw_value(spec, cli, env, ini)
         if found is not None:
@@ -381,7 +401,22 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         baseline=values["baseline"],
         tolerance=tuple(values["tolerance"]),
         api_key=values["api_key"],
+        launch=recipe,
+        keep=bool(values["keep"]),
     )
+
+
+def _recipe(
+    cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]
+) -> tuple[Recipe | None, str]:
+    found = _raw_value(_BY_NAME["launch"], cli, env, ini)
+    if found is None:
+        return None, "default"
+    ref = _parse(_BY_NAME["launch"], found[0], found[1])
+    try:
+        return load_recipe(ref), found[1]
+    except RecipeError as exc:
+        raise SettingsError(f"{exc} (from {found[1]})") from None
 
 
 __all__ += ["ProfileError"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pytest_gx10.client import VllmClient, abort_open_streams
-from pytest_gx10.launch import LaunchError, Target, TwinProcess
+from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinProcess, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.settings import Settings
@@ -32,6 +37,10 @@ class Gx10State:
     is_worker: bool = False
     sentinel: Sentinel | None = None  # watching the target once a test has reached it
     relaunches: list[dict[str, Any]] = field(default_factory=list)
+    controller_error: str | None = None  # set on xdist workers when the controller's launch failed
+    launcher: Launcher | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     _target: Target | None = field(default=None, repr=False)
 
     def target(self) -> Target:
@@ -40,6 +49,9 @@ class Gx10State:
             return self._target
         if self.controller_target is not None:
             self._target = self.controller_target
+        elif self.is_worker and self.settings.launch is not None:
+            # Only the controller launches; a worker never starts (or reaps) a deployment of its own.
+            raise LaunchError(self.controller_error or "the xdist controller did not launch the recipe")
         elif self.settings.use_twin:
             profile = self.settings.profile
             self.twin = TwinProcess(str(profile.path), api_key=self.settings.api_key)
@@ -51,6 +63,17 @@ class Gx10State:
             self._target = Target(
                 url=url, kind="twin", description=self.twin.banner, log_path=self.twin.log_path
             )
+        elif self.settings.launch is not None:
+            if self.launch_error is not None:
+                raise LaunchError(self.launch_error)
+            self.launcher = make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
+            _stop_on_sigterm()
+            try:
+                self._target = self.launcher.start(_progress_printer())
+            except LaunchError as exc:
+                self.launch_error = str(exc)
+                self.launcher = None
+                raise
         else:
             assert self.settings.endpoint is not None
             self._target = Target(
@@ -62,9 +85,10 @@ class Gx10State:
 
     def log_source(self, target: Target) -> LogSource | None:
         """``--gx10-logs``, else the log of the twin or launched server, else None."""
-        if self.settings.logs:
+        uri = self.settings.logs or target.log_uri
+        if uri:
             try:
-                return open_log_source(self.settings.logs)
+                return open_log_source(uri)
             except LogSourceError:
                 return None  # the gx10_logs fixture reports it; the sentinel goes by /health alone
         return FileLogSource(target.log_path) if target.log_path is not None else None
@@ -95,24 +119,31 @@ class Gx10State:
     @property
     def can_relaunch(self) -> bool:
         """True when --gx10-relaunch-on-crash is on, this process started the target, and has not yet."""
-        return self.settings.relaunch_on_crash and self.twin is not None and not self.relaunches
+        started = self.twin is not None or self.launcher is not None
+        return self.settings.relaunch_on_crash and started and not self.relaunches
 
     def relaunch(self, verdict: Verdict) -> Target:
-        """Start the target again on the same URL after ``verdict``; recorded in the results."""
-        assert self.twin is not None
+        """Start the target again after ``verdict`` (the twin on the same URL); recorded in the results."""
         assert self._target is not None
         old = self._target
-        port = urlsplit(old.url).port or 0
-        self.twin.stop()
         if self.sentinel is not None:
             self.sentinel.stop()
             self.sentinel = None
-        twin = TwinProcess(str(self.settings.profile.path), api_key=self.settings.api_key, port=port)
-        url = twin.start()
-        self.twin = twin
-        self._target = Target(url=url, kind=old.kind, description=twin.banner, log_path=twin.log_path)
+        if self.twin is not None:
+            self.twin.stop()
+            port = urlsplit(old.url).port or 0
+            twin = TwinProcess(str(self.settings.profile.path), api_key=self.settings.api_key, port=port)
+            url = twin.start()
+            self.twin = twin
+            self._target = Target(url=url, kind=old.kind, description=twin.banner, log_path=twin.log_path)
+        else:
+            assert self.launcher is not None
+            assert self.settings.launch is not None
+            self.launcher.stop()
+            self.launcher = make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
+            self._target = self.launcher.start(_progress_printer())
         self.relaunches.append(
-            {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": url}
+            {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": self._target.url}
         )
         self.results.update_meta({"relaunches": self.relaunches})
         self.results.write()
@@ -127,6 +158,42 @@ class Gx10State:
         if self.twin is not None:
             self.twin.stop()
             self.twin = None
+        if self.launcher is not None:
+            launcher, self.launcher = self.launcher, None
+            launcher.stop()
+            if launcher.keep and self._target is not None and sys.__stderr__ is not None:
+                sys.__stderr__.write(
+                    f"gx10: --gx10-keep: {self._target.description} left running at {self._target.url}\n"
+                )
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run as Ctrl-C does, so the launched deployment is torn down, not orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _progress_printer(every_s: float = 15.0) -> Any:
+    """A progress callback that writes one line to the real stderr every ``every_s`` of a long boot."""
+    last = time.monotonic()
+
+    def show(p: BootProgress) -> None:
+        nonlocal last
+        if time.monotonic() - last < every_s or sys.__stderr__ is None:
+            return
+        last = time.monotonic()
+        sys.__stderr__.write(
+            f"gx10 launch [{p.phase}] {p.elapsed_s:.0f} s of {p.budget_s:g} s: {p.last_line[:120]}\n"
+        )
+        sys.__stderr__.flush()
+
+    return show
 
 
 GX10_STATE = pytest.StashKey[Gx10State]()

@@ -31,9 +31,10 @@ class Target:
     """Where the run's requests go and what stands behind that URL."""
 
     url: str
-    kind: str  # "attach" | "twin" | "launch"
+    kind: str  # "attach" | "twin" | "launch" | "controller"
     description: str
     log_path: Path | None = None
+    log_uri: str | None = None  # a log source URI (docker://NAME[@ssh://...]) when not a local file
 
 
 class TwinProcess:

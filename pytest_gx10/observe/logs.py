@@ -209,17 +209,17 @@ class DockerLogSource(LogSource):
         self.container = container
         self.base_url = base_url
         self.uri = f"docker://{container}" + (f"@{base_url}" if base_url else "")
-        self._handle: Any = None
 
-    def _container(self) -> Any:
-        if self._handle is not None:
-            return self._handle
+    def _logs(self, **kwargs: Any) -> str:
+        # A client per read, closed after it: a source lives as long as a test session and must not
+        # hold a socket to the engine (or an ssh process) open all that time.
         try:
             docker: Any = importlib.import_module("docker")
         except ImportError:
             raise LogSourceError(
                 f"log {self.uri}: the docker SDK is not installed (pip install docker)"
             ) from None
+        client = None
         try:
             if self.base_url is None:
                 client = docker.from_env()
@@ -227,18 +227,14 @@ class DockerLogSource(LogSource):
                 client = docker.DockerClient(
                     base_url=self.base_url, use_ssh_client=self.base_url.startswith("ssh://")
                 )
-            self._handle = client.containers.get(self.container)
+            data = client.containers.get(self.container).logs(stdout=True, stderr=True, **kwargs)
         except Exception as exc:  # the SDK raises its own and requests' errors
             raise LogSourceError(f"log {self.uri}: {type(exc).__name__}: {exc}") from None
-        return self._handle
-
-    def _logs(self, **kwargs: Any) -> str:
-        try:
-            data = self._container().logs(stdout=True, stderr=True, **kwargs)
-        except LogSourceError:
-            raise
-        except Exception as exc:
-            raise LogSourceError(f"log {self.uri}: {type(exc).__name__}: {exc}") from None
+        finally:
+            if client is not None:
+                client.close()
+        # The engine hands back bytes, not lines; a multi-byte character split across its frames
+        # decodes whole here because the frames are joined first.
         return bytes(data).decode("utf-8", "replace")
 
     def text(self) -> str:

@@ -22,7 +22,13 @@ __all__ = ["SCHEMA_VERSION", "ResultsStore"]
 SCHEMA_VERSION = 1
 
 # Sections a test may record into, and the key that identifies an entry within each.
-SECTIONS: dict[str, str] = {"sweep": "concurrency", "mtp": "name", "needle": "case", "robustness": "case", "crash": "name"}
+SECTIONS: dict[str, str] = {
+    "sweep": "concurrency",
+    "mtp": "name",
+    "needle": "case",
+    "robustness": "case",
+    "crash": "name",
+}
 
 
 class ResultsStore:

@@ -45,6 +45,8 @@ def test_defaults() -> None:
         "save_baseline": "default",
         "baseline": "default",
         "tolerance": "default",
+        "launch": "default",
+        "keep": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))

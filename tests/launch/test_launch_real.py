@@ -1,0 +1,47 @@
+"""The CPU vLLM server launched from the bundled smollm2-cpu recipe (a local process)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from dockerkit import ROOT
+
+from pytest_gx10.launch.boot import cache_dir
+from pytest_gx10.launch.process import processes_of
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="session")
+def real_cache() -> Path:
+    """Where scripts/real-vllm keeps its venv and model, read before pytester moves HOME."""
+    return cache_dir()
+
+
+def test_health_suite_against_the_launched_cpu_server(
+    real_cache: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pytest suites/health --gx10-launch=recipes/smollm2-cpu.toml` starts vLLM, passes, and stops it."""
+    monkeypatch.setenv("GX10_CACHE", str(real_cache))
+    venv, model = real_cache / "vllm-venv", real_cache / "models" / "SmolLM2-135M-Instruct"
+    if not (venv / ".ready").exists() or not (model / ".ready").exists():
+        reason = f"the real vLLM server is not set up ({venv}, {model})"
+        if os.environ.get("GX10_REQUIRE_REAL") == "1":
+            pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
+        pytest.skip(f"{reason}; run scripts/real-vllm setup")
+    recipe = ROOT / "recipes" / "smollm2-cpu.toml"
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "health"), f"--gx10-launch={recipe}", "-p", "no:cacheprovider"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"gx10 target: launched from recipe smollm2-cpu ({recipe}) [[]--gx10-launch[]]",
+            "gx10 profile: smollm2-cpu [[]recipe smollm2-cpu[]]",
+        ]
+    )
+    result.assert_outcomes(passed=17)
+    assert processes_of("smollm2-cpu") == []
+    log = (real_cache / "run" / "launch-smollm2-cpu.log").read_text()
+    assert "Starting vLLM API server" in log or "Uvicorn running" in log or "Application startup" in log
