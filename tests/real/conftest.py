@@ -40,6 +40,12 @@ def start_real_vllm() -> Iterator[Callable[..., RealServer]]:
 
 
 @pytest.fixture(scope="session")
-def real_vllm(start_real_vllm: Callable[..., RealServer]) -> str:
-    """URL of a real vLLM server (default flags) on a free loopback port."""
-    return start_real_vllm().url
+def real_vllm_server(start_real_vllm: Callable[..., RealServer]) -> RealServer:
+    """A real vLLM server (default flags) on a free loopback port, shared by the session."""
+    return start_real_vllm()
+
+
+@pytest.fixture(scope="session")
+def real_vllm(real_vllm_server: RealServer) -> str:
+    """URL of the shared real vLLM server."""
+    return real_vllm_server.url
