@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,7 +140,12 @@ class Gx10State:
             assert self.launcher is not None
             assert self.settings.launch is not None
             self.launcher.stop()
-            self.launcher = make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
+            # On the port it had (a recipe may say "any free port"): the run's clients keep their URL.
+            recipe = self.settings.launch
+            old_port = urlsplit(old.url).port
+            if old_port is not None and recipe.url is None:
+                recipe = replace(recipe, serve=replace(recipe.serve, port=old_port))
+            self.launcher = make_launcher(recipe, run_id=self.run_id, keep=self.settings.keep)
             self._target = self.launcher.start(_progress_printer())
         self.relaunches.append(
             {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": self._target.url}

@@ -151,7 +151,11 @@ class FakeServer:
             self._error = exc
         finally:
             sock.close()
+            # A connection still open now (a request the server gave up on after its graceful
+            # shutdown timeout) would otherwise be collected later as an unclosed transport.
+            _drop_connections(self._server)
             try:
+                loop.run_until_complete(asyncio.sleep(0))  # let the transports' close callbacks run
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -168,20 +172,11 @@ class FakeServer:
         for listener in server.servers:
             listener.close()
 
-        def close_connections() -> None:
-            for connection in list(server.server_state.connections):
-                try:
-                    connection.shutdown()
-                except Exception:  # h11 refuses to close a half-received request: drop it
-                    transport = getattr(connection, "transport", None)
-                    if transport is not None:
-                        transport.close()
-
-        close_connections()
+        _close_connections(server)
         # A connection accepted just before the close gets its transport a moment later: sweep again.
         loop = asyncio.get_running_loop()
         for delay_s in (0.05, 0.5):
-            loop.call_later(delay_s, close_connections)
+            loop.call_later(delay_s, _close_connections, server)
 
     def stop(self) -> None:
         """Abort in-flight requests, shut down cleanly and join the server thread."""
@@ -197,6 +192,11 @@ class FakeServer:
         server.should_exit = True
         thread.join(_STOP_TIMEOUT_S)
         if thread.is_alive():
+            # Requests a frozen engine (a zombie) never finishes hold the shutdown open: drop their
+            # connections, so that no transport outlives the server unclosed.
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_drop_connections, server)
             server.force_exit = True
             thread.join(_STOP_TIMEOUT_S)
         self._thread = None
@@ -222,3 +222,22 @@ class FakeServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<FakeServer {self.profile.name} {self.url} time_scale={self.time_scale:g} {state}>"
+
+
+def _close_connections(server: uvicorn.Server) -> None:
+    """Close every open connection politely, or drop it when h11 refuses (a half-received request)."""
+    for connection in list(server.server_state.connections):
+        try:
+            connection.shutdown()
+        except Exception:
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+
+
+def _drop_connections(server: uvicorn.Server) -> None:
+    """Close every open connection's transport now, mid-response or not."""
+    for connection in list(server.server_state.connections):
+        transport = getattr(connection, "transport", None)
+        if transport is not None:
+            transport.close()

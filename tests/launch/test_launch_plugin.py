@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -200,3 +201,57 @@ def test_mtp_suite_reads_the_container_log(
         consecutive=False,
     )
     assert ours(docker_engine, "twin-docker") == []
+
+
+KILLS_CONTAINER = """
+import pytest
+
+from pytest_gx10.state import GX10_STATE
+
+
+def test_1_before(gx10_client):
+    assert gx10_client.health() == 200
+
+
+def test_2_kills_the_container(pytestconfig, gx10_client):
+    pytestconfig.stash[GX10_STATE].launcher.head_container.kill()
+    assert gx10_client.health() == 200
+
+
+@pytest.mark.parametrize("i", range(3))
+def test_3_later(gx10_client, i):
+    assert gx10_client.health() == 200
+"""
+
+
+def test_killed_container_is_engine_death(
+    docker_recipe: RecipeFactory, docker_engine: Any, pytester: pytest.Pytester
+) -> None:
+    """A container killed mid-run: the test that meets it fails with the verdict, later ones error at once."""
+    recipe = load_recipe(docker_recipe())
+    pytester.makepyfile(test_kill=KILLS_CONTAINER)
+    result = pytester.runpytest_subprocess(f"--gx10-launch={recipe.path}", "-p", "no:cacheprovider", "-vv")
+    result.assert_outcomes(passed=1, failed=1, errors=3)
+    result.stdout.fnmatch_lines(["FAILED *test_2_kills_the_container - engine dead since ??:??:??: *"])
+    result.stdout.fnmatch_lines(["ERROR *test_3_later?0? - Failed: engine dead since ??:??:??: *"])
+    assert ours(docker_engine, recipe.name) == []
+
+
+def test_killed_container_is_relaunched_once(
+    docker_recipe: RecipeFactory, docker_engine: Any, pytester: pytest.Pytester
+) -> None:
+    """With --gx10-relaunch-on-crash the recipe is launched again and the later tests pass."""
+    recipe = load_recipe(docker_recipe())
+    pytester.makepyfile(test_kill=KILLS_CONTAINER)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        f"--gx10-launch={recipe.path}",
+        "--gx10-relaunch-on-crash",
+        f"--gx10-json={out}",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=4, failed=1)
+    (relaunch,) = json.loads(out.read_text())["relaunches"]
+    assert relaunch["after"]["state"] == "dead"
+    assert ours(docker_engine, recipe.name) == []
