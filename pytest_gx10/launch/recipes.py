@@ -16,11 +16,12 @@ import difflib
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pytest_gx10.tomlfile import read_toml
 
 __all__ = [
     "BUNDLED_RECIPES_DIR",
@@ -450,12 +451,5 @@ def load_recipe(path: str | Path) -> Recipe:
         bundled = BUNDLED_RECIPES_DIR / f"{text}.toml"
         if bundled.exists():
             candidate = bundled
-    try:
-        raw = candidate.read_bytes()
-    except OSError as exc:
-        raise RecipeError(candidate, "", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RecipeError(candidate, "", f"not valid TOML: {exc}") from None
+    data = read_toml(candidate, RecipeError)
     return _build(candidate.resolve(), data)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
+from pytest_gx10.tomlfile import read_toml
 
 __all__ = [
     "BUNDLED_DIR",
@@ -527,12 +527,5 @@ def load_profile(name_or_path: str | Path) -> Profile:
             raise ProfileError(
                 text, "", f"no such profile; bundled profiles: {known}; or give a path to a .toml file"
             )
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProfileError(path, "", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProfileError(path, "", f"not valid TOML: {exc}") from None
+    data = read_toml(path, ProfileError)
     return _build(path.resolve(), data)
