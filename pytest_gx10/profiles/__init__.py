@@ -150,11 +150,13 @@ class CrashSpec:
     max_tokens: int = 64
     # The sentinel: /health and the log every poll_s; a request stream silent for stall_timeout_s
     # ends as a stall; generation tokens frozen for hung_after_s with requests running, and then a
-    # canary unfinished after canary_timeout_s, make the engine hung.
+    # canary unfinished after canary_timeout_s, make the engine hung. A long prefill generates no
+    # token either (the reference cluster takes about two minutes over a 200k-token prompt, and a
+    # canary queued behind it waits), so hung_after_s must outlast the longest prefill.
     poll_s: float = 1.0
     stall_timeout_s: float = 600.0
-    hung_after_s: float = 60.0
-    canary_timeout_s: float = 30.0
+    hung_after_s: float = 300.0
+    canary_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
