@@ -1,9 +1,10 @@
 """Release gating on the post's own story: a baseline from the MTP-2 twin holds the MTP-5 run back.
 
-The baseline is saved from suites/perf against the twin of the MTP-2 deployment; the MTP-5 twin then
-runs the same sweep against it. The gate fails the run (exit code 1) and lists every regression
-together: N=2 aggregate decode about 14 % down (the post: 54.4 against 63.6 tok/s), and the N=8 and
-N=16 points missing because the engine died.
+The baseline is saved from suites/perf against the twin of the MTP-2 deployment. A second MTP-2 run
+passes it (on a quiet machine its 26 gated figures repeat within 2 %, against the 10 % default
+tolerance). The MTP-5 twin then runs the same sweep against it: the gate fails the run (exit code 1)
+and lists every regression together: N=2 aggregate decode about 14 % down (the post: 54.4 against
+63.6 tok/s), and the N=8 and N=16 points missing because the engine died.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 PERF = Path(__file__).resolve().parents[2] / "suites" / "perf"
 
 
-def test_mtp5_run_fails_the_mtp2_baseline(pytester: pytest.Pytester) -> None:
+def test_mtp2_rerun_passes_and_mtp5_run_fails_the_mtp2_baseline(pytester: pytest.Pytester) -> None:
     baseline = pytester.path / "mtp2-baseline.json"
     saved = pytester.runpytest_subprocess(
         str(PERF), f"--gx10-save-baseline={baseline}", "-p", "no:cacheprovider"
@@ -25,6 +26,10 @@ def test_mtp5_run_fails_the_mtp2_baseline(pytester: pytest.Pytester) -> None:
     saved.assert_outcomes(passed=5)
     assert saved.ret == 0
     assert json.loads(baseline.read_text())  # a real document, not an empty file
+
+    again = pytester.runpytest_subprocess(str(PERF), f"--gx10-baseline={baseline}", "-p", "no:cacheprovider")
+    assert again.ret == 0, again.stdout.str()[-3000:]
+    again.stdout.fnmatch_lines(["passed: * figures within tolerance of *", "*5 passed*"])
 
     gated = pytester.runpytest_subprocess(
         str(PERF),
