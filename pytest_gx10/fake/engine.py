@@ -387,7 +387,9 @@ class Engine:
             self._from_idle = False
             n_prefill = sum(n for _, n in prefill)
             stats.num_scheduled_tokens = n_prefill + sum(n for _, n in decode)
-            stats.step_s = self.step_time.step_s(StepWork(n_prefill, len(prefill), len(decode)))
+            context = sum(n * (seq.num_computed + (n - 1) / 2) for seq, n in prefill)
+            work = StepWork(n_prefill, len(prefill), len(decode), prefill_context=context)
+            stats.step_s = self.step_time.step_s(work)
             # Pace against a running timeline rather than each step's start: the event loop wakes up to
             # a millisecond late, and at high time scales that would otherwise slow the twin down.
             # A bounded debt keeps an overloaded twin from bursting to catch up.

@@ -10,7 +10,9 @@ Two models ship:
   Profiles without a calibration use it.
 - :class:`CalibratedStepTime`: what the reference profile uses, fitted to the reference post's
   concurrency sweep (see ``docs/twin-calibration.md``). A step costs the decode step of its batch size
-  (a table by batch size, linearly interpolated) plus its prefill tokens at the warm per-token cost.
+  (a table by batch size, linearly interpolated) plus its prefill tokens at the warm per-token cost
+  and, for attention over the context, a cost per token-position (a token deep in a long prompt costs
+  more than one near its start).
   Two start-up effects sit on top, both tied to *long* prefill steps (steps with at least
   ``warmup_min_prefill_tokens`` prefill tokens) so that short requests (a health check) neither pay nor
   use them up: a one-time warm-up charged to the first long prefill step, and a surcharge on prefill
@@ -47,6 +49,9 @@ class StepWork:
     prefill_tokens: int = 0  # prompt tokens computed this step, over all prefilling sequences
     prefill_seqs: int = 0  # sequences with a prefill chunk in this step
     decode_seqs: int = 0  # sequences decoding (1 + draft tokens each)
+    # Token-positions: each prefill chunk's tokens times their mean position in the prompt, summed.
+    # Attention over the context grows with it: the 1 000th token of a prompt attends to 1 000 keys.
+    prefill_context: float = 0.0
 
 
 class StepTimeModel(Protocol):
@@ -98,6 +103,7 @@ class CalibratedStepTime:
 
     decode_step_s: Sequence[tuple[int, float]]
     prefill_token_s: float
+    prefill_context_s: float = 0.0  # seconds per token-position (attention over the context so far)
     warmup_s: float = 0.0
     warmup_min_prefill_tokens: int = 1
     cold_prefill_factor: float = 0.0
@@ -123,6 +129,7 @@ class CalibratedStepTime:
         return cls(
             decode_step_s=twin.decode_step_s,
             prefill_token_s=twin.prefill_token_s or 1.0 / twin.prefill_tps,
+            prefill_context_s=twin.prefill_context_s,
             warmup_s=twin.warmup_s,
             warmup_min_prefill_tokens=twin.warmup_min_prefill_tokens,
             cold_prefill_factor=twin.cold_prefill_factor,
@@ -158,9 +165,10 @@ class CalibratedStepTime:
         seconds = self.decode_s(work.decode_seqs)
         if work.prefill_tokens <= 0:
             return seconds
+        prefill_s = self.prefill_token_s * work.prefill_tokens + self.prefill_context_s * work.prefill_context
         if not self.is_long(work):
-            return seconds + self.prefill_token_s * work.prefill_tokens
-        seconds += self.prefill_token_s * work.prefill_tokens * self.cold_factor()
+            return seconds + prefill_s
+        seconds += prefill_s * self.cold_factor()
         if not self.warm:
             seconds += self.warmup_s
             self.warm = True

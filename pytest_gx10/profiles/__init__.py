@@ -99,6 +99,7 @@ class TwinSpec:
     # decode_step_s table the twin uses the linear model built from prefill_tps and decode_tps.
     decode_step_s: tuple[tuple[int, float], ...] = ()  # (decode batch size, seconds per step)
     prefill_token_s: float = 0.0  # warm seconds per prefill token; 0 means 1 / prefill_tps
+    prefill_context_s: float = 0.0  # warm seconds per token-position of context (attention)
     warmup_s: float = 0.0  # once, on the first long prefill step
     warmup_min_prefill_tokens: int = 1  # prefill tokens that make a step a long prefill step
     cold_prefill_factor: float = 0.0  # extra prefill cost at start, fading to 0 ...
@@ -230,6 +231,7 @@ _SCHEMA: dict[str, Any] = {
         "max_num_partial_prefills": int,
         "decode_step_s": list,
         "prefill_token_s": _NUMBER,
+        "prefill_context_s": _NUMBER,
         "warmup_s": _NUMBER,
         "warmup_min_prefill_tokens": int,
         "cold_prefill_factor": _NUMBER,
@@ -472,6 +474,7 @@ def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:
     for key in (
         "max_num_partial_prefills",
         "prefill_token_s",
+        "prefill_context_s",
         "warmup_s",
         "cold_prefill_factor",
         "cold_prefill_tokens",

@@ -205,6 +205,33 @@ def test_decode_step_table_is_interpolated() -> None:
     assert model.step_s(StepWork(decode_seqs=2)) == pytest.approx(0.08)
 
 
+def test_context_cost_grows_with_position() -> None:
+    """The same chunk costs more deep in a prompt: attention over the context so far."""
+    model = CalibratedStepTime(decode_step_s=((1, 0.06),), prefill_token_s=1e-5, prefill_context_s=1e-9)
+    early = StepWork(prefill_tokens=100, prefill_seqs=1, prefill_context=100 * 49.5)
+    late = StepWork(prefill_tokens=100, prefill_seqs=1, prefill_context=100 * (10_000 + 49.5))
+    assert model.step_s(late) - model.step_s(early) == pytest.approx(1e-9 * 100 * 10_000)
+
+
+def test_reference_twin_prefills_the_posts_needle_in_its_time() -> None:
+    """Warm, 199 402 tokens in chunks of 8 192 take the post's 125.9 s; a sweep prompt keeps its cost."""
+    model = step_time_from_profile(REFERENCE)
+    assert isinstance(model, CalibratedStepTime)
+    model.warm, model.long_prefill_tokens_seen = True, 10**9  # after the sweep, as in the post
+
+    def prefill_s(tokens: int) -> float:
+        seconds, done = 0.0, 0
+        while done < tokens:
+            n = min(8192, tokens - done)
+            seconds += model.step_s(StepWork(n, 1, 0, prefill_context=n * (done + (n - 1) / 2)))
+            done += n
+        return seconds
+
+    assert prefill_s(199_402) == pytest.approx(125.9, rel=0.02)
+    per_token = (prefill_s(9818) - 2 * model.decode_s(1)) / 9818
+    assert per_token == pytest.approx(5.0e-5, rel=0.02)  # the sweep's fitted average
+
+
 def test_warm_up_is_paid_once_on_the_first_long_prefill() -> None:
     model = _model()
     short = StepWork(prefill_tokens=200, prefill_seqs=1)
