@@ -154,8 +154,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     state = item.config.stash.get(GX10_STATE, None)
-    if state is None or state.sentinel is None or report.when != "call" or not report.failed:
-        return
+    if state is None or state.sentinel is None or report.when == "teardown" or not report.failed:
+        return  # a setup failure counts too: a module fixture that met the dead engine
     verdict = state.sentinel.poll(
         confirm=True
     )  # now, not at the next tick: the failure may be the first sign

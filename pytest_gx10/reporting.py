@@ -146,10 +146,20 @@ class Gx10Reporting:
         from pytest_gx10.client import EndpointError, VllmClient
 
         settings = self.state.settings
-        try:
-            target = self.state.target()
-        except LaunchError as exc:
-            return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=f"no target: {exc}")
+        sentinel = self.state.sentinel
+        if sentinel is not None and not sentinel.verdict.alive:
+            return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=sentinel.verdict.line())
+        target = self.state.existing_target
+        if target is None:
+            if settings.launch is not None or self.state.launch_error is not None:
+                # Never boot a deployment at the end of a run (after Ctrl-C, or one no test reached).
+                return GreedyOutputs(
+                    GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error="the recipe's target is not running"
+                )
+            try:
+                target = self.state.target()
+            except LaunchError as exc:
+                return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=f"no target: {exc}")
         client = VllmClient(
             target.url,
             api_key=settings.api_key,

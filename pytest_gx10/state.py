@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pytest_gx10.client import VllmClient, abort_open_streams
+from pytest_gx10.client import VllmClient, abort_open_streams, resume_streams
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinProcess, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
@@ -37,11 +37,17 @@ class Gx10State:
     is_worker: bool = False
     sentinel: Sentinel | None = None  # watching the target once a test has reached it
     relaunches: list[dict[str, Any]] = field(default_factory=list)
+    relaunch_tried: bool = False
     controller_error: str | None = None  # set on xdist workers when the controller's launch failed
     launcher: Launcher | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     _target: Target | None = field(default=None, repr=False)
+
+    @property
+    def existing_target(self) -> Target | None:
+        """The target if this process has started or attached it already; never starts one."""
+        return self._target
 
     def target(self) -> Target:
         """The run's one target; starts the embedded twin on first use when it is the target."""
@@ -96,9 +102,11 @@ class Gx10State:
     def watch(self, target: Target) -> Sentinel:
         """Start the sentinel on the target (once per process); it aborts open streams on a verdict."""
         if self.sentinel is None:
-            crash = self.settings.profile.crash
-            client = VllmClient(
-                target.url, api_key=self.settings.api_key, timeout_s=min(self.settings.timeout_s, 10.0)
+            settings, crash = self.settings, self.settings.profile.crash
+            client = VllmClient(target.url, api_key=settings.api_key, timeout_s=settings.timeout_s)
+            # The canary has its own client: it may wait behind a long prefill for canary_timeout_s.
+            canary_client = VllmClient(
+                target.url, api_key=settings.api_key, timeout_s=crash.canary_timeout_s, model=settings.model
             )
 
             def on_verdict(verdict: Verdict) -> None:
@@ -111,7 +119,7 @@ class Gx10State:
                 poll_s=crash.poll_s,
                 hung_after_s=crash.hung_after_s,
                 canary_timeout_s=crash.canary_timeout_s,
-                canary=canary,
+                canary=lambda _client: canary(canary_client),
                 on_verdict=on_verdict,
             ).start()
         return self.sentinel
@@ -120,11 +128,12 @@ class Gx10State:
     def can_relaunch(self) -> bool:
         """True when --gx10-relaunch-on-crash is on, this process started the target, and has not yet."""
         started = self.twin is not None or self.launcher is not None
-        return self.settings.relaunch_on_crash and started and not self.relaunches
+        return self.settings.relaunch_on_crash and started and not self.relaunch_tried
 
     def relaunch(self, verdict: Verdict) -> Target:
         """Start the target again after ``verdict`` (the twin on the same URL); recorded in the results."""
         assert self._target is not None
+        self.relaunch_tried = True  # once, even when it fails: a later test must not boot it again
         old = self._target
         if self.sentinel is not None:
             self.sentinel.stop()
@@ -139,6 +148,7 @@ class Gx10State:
         else:
             assert self.launcher is not None
             assert self.settings.launch is not None
+            self.launcher.keep = False  # --gx10-keep keeps a healthy deployment, not a dead one
             self.launcher.stop()
             # On the port it had (a recipe may say "any free port"): the run's clients keep their URL.
             recipe = self.settings.launch
@@ -152,6 +162,7 @@ class Gx10State:
         )
         self.results.update_meta({"relaunches": self.relaunches})
         self.results.write()
+        resume_streams()
         self.watch(self._target)
         return self._target
 

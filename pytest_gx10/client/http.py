@@ -26,7 +26,7 @@ import requests
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseParser
 
-__all__ = ["EndpointError", "RawResponse", "VllmClient", "abort_open_streams"]
+__all__ = ["EndpointError", "RawResponse", "VllmClient", "abort_open_streams", "resume_streams"]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
 
@@ -37,19 +37,34 @@ _OPEN_STREAMS: dict[socket.socket, str | None] = {}  # socket -> why it was abor
 _OPEN_LOCK = threading.Lock()
 
 
-def abort_open_streams(reason: str) -> int:
-    """End every stream being read in this process now; each result's error says ``reason``.
+class _Aborted:
+    reason: str | None = None  # set: streams started from now on end at once with this reason
 
-    Returns how many streams were aborted.
+
+_ABORTED = _Aborted()
+
+
+def abort_open_streams(reason: str) -> int:
+    """End every stream being read in this process now, and every stream started later, until
+    :func:`resume_streams`; each result's error says ``reason``. Returns how many were open.
     """
     with _OPEN_LOCK:
+        _ABORTED.reason = reason
         socks = [s for s, why in _OPEN_STREAMS.items() if why is None]
         for sock in socks:
             _OPEN_STREAMS[sock] = reason
     for sock in socks:
-        with contextlib.suppress(OSError):  # already closed by its reader
-            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError, ValueError):  # already closed by its reader
+            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would tear down the
+            # TLS object under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
     return len(socks)
+
+
+def resume_streams() -> None:
+    """Let streams run again (a relaunched target)."""
+    with _OPEN_LOCK:
+        _ABORTED.reason = None
 
 
 class EndpointError(Exception):
@@ -393,42 +408,52 @@ class VllmClient:
         result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
         if watch is not None:
             watch(result)
-        try:
-            if connect_error is not None or sock is None:
-                raise connect_error or EndpointError(url, "no connection")
-            try:
-                sock.sendall(request_bytes)
-                sock.settimeout(stall)
-                response = http.client.HTTPResponse(sock, method="POST")
-                response.begin()
-            except (OSError, http.client.HTTPException) as exc:
-                raise _socket_error(url, exc, stall) from None
-        except EndpointError as exc:
-            result.end_ns = time.perf_counter_ns()
-            result.ended = StreamEnd.UNREACHABLE
-            result.error = str(exc)
+        if _ABORTED.reason is not None:  # the engine is gone: do not wait a stall timeout to learn it
             if sock is not None:
                 sock.close()
-            return result
-        with _OPEN_LOCK:
-            _OPEN_STREAMS[sock] = None
-        try:
-            result.status = response.status
-            result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
-            if response.status != 200 or "text/event-stream" not in (
-                response.getheader("content-type") or ""
-            ):
-                _read_error(response, result)
-            else:
-                _read_stream(response, result, stall)
-        finally:
-            with _OPEN_LOCK:
-                aborted = _OPEN_STREAMS.pop(sock, None)
-            response.close()
-            sock.close()
-        if aborted is not None and result.ended != StreamEnd.DONE:
+            result.end_ns = time.perf_counter_ns()
             result.ended = StreamEnd.CUT
-            result.error = f"aborted by pytest-gx10: {aborted}"
+            result.error = f"aborted by pytest-gx10: {_ABORTED.reason}"
+            return result
+        if sock is not None:
+            with _OPEN_LOCK:  # from here on the sentinel can end it, headers or not
+                _OPEN_STREAMS[sock] = None
+        try:
+            try:
+                if connect_error is not None or sock is None:
+                    raise connect_error or EndpointError(url, "no connection")
+                try:
+                    sock.sendall(request_bytes)
+                    sock.settimeout(stall)
+                    response = http.client.HTTPResponse(sock, method="POST")
+                    response.begin()
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    raise _socket_error(url, exc, stall) from None
+            except EndpointError as exc:
+                result.end_ns = time.perf_counter_ns()
+                result.ended = StreamEnd.UNREACHABLE
+                result.error = str(exc)
+                return result
+            try:
+                result.status = response.status
+                result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
+                if response.status != 200 or "text/event-stream" not in (
+                    response.getheader("content-type") or ""
+                ):
+                    _read_error(response, result)
+                else:
+                    _read_stream(response, result, stall)
+            finally:
+                response.close()
+        finally:
+            aborted = None
+            if sock is not None:
+                with _OPEN_LOCK:
+                    aborted = _OPEN_STREAMS.pop(sock, None)
+                sock.close()
+            if aborted is not None and result.ended != StreamEnd.DONE:
+                result.ended = StreamEnd.CUT
+                result.error = f"aborted by pytest-gx10: {aborted}"
         return result
 
     def _connect(self) -> socket.socket:
@@ -525,8 +550,9 @@ def _read_stream(response: http.client.HTTPResponse, result: StreamResult, stall
         result.ended = StreamEnd.STALL
         result.error = result.error or f"no byte for {stall_s:g} s"
         return
-    except (OSError, http.client.HTTPException) as exc:
-        # IncompleteRead: the server closed mid-chunk; reset: it went away.
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # IncompleteRead: the server closed mid-chunk; reset: it went away; ValueError: a TLS socket
+        # shut down under the reader.
         result.end_ns = time.perf_counter_ns()
         result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
         result.error = result.error or f"stream broke: {type(exc).__name__}"

@@ -376,6 +376,15 @@ class DockerLauncher:
                 container.stop(timeout=self.docker.stop_timeout_s)
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+        # And whatever carries this run's label without a handle here: a container created whose start
+        # then failed, say.
+        for client in self._clients().values():
+            with contextlib.suppress(Exception):
+                for container in client.containers.list(
+                    all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}
+                ):
+                    with contextlib.suppress(Exception):
+                        container.remove(force=True)
 
 
 def _logs(container: Any, lines: int = 40) -> str:

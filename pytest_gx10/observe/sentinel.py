@@ -110,7 +110,8 @@ class Sentinel:
         self._lock = threading.Lock()
         self._verdict = ALIVE
         self._log_offset = logs.mark() if logs is not None else 0
-        self._failed_health: tuple[str, str] | None = None  # (first seen, what) of a refused /health
+        self._failed_health: tuple[str, str] | None = None  # (first seen, what) of a failed /health
+        self._health_failures = 0  # in a row
         self._tokens: float | None = None
         self._tokens_moved_at = time.monotonic()
         self._stop = threading.Event()
@@ -150,7 +151,9 @@ class Sentinel:
         if fatal is not None:
             return self._conclude(fatal)
         by_health = self._check_health()
-        if by_health is None and confirm and self.suspect:
+        for _ in range(2):  # settle a suspicion now rather than at the next tick
+            if by_health is not None or not (confirm and self.suspect):
+                break
             time.sleep(min(self.poll_s, 0.5))
             by_health = self._check_health()
         if by_health is not None:
@@ -172,9 +175,10 @@ class Sentinel:
             if isinstance(self.logs, FileLogSource):
                 lines, self._log_offset = self.logs.follow(self._log_offset)
             else:
-                text = self.logs.text_since(self._log_offset)
-                self._log_offset = self.logs.mark()
-                lines = parse_lines(text)
+                # Mark first: a line written while a slow (ssh) read runs is read twice, not lost.
+                mark = self.logs.mark()
+                lines = parse_lines(self.logs.text_since(self._log_offset))
+                self._log_offset = mark
         except LogSourceError:
             return None  # an unreadable log is no evidence either way; /health still speaks
         for line in lines:
@@ -188,13 +192,18 @@ class Sentinel:
         try:
             status = self.client.health()
         except EndpointError as exc:
-            # Once may be a blip; twice in a row is an engine that has gone.
+            # Once may be a blip; a refused or dropped connection twice in a row is an engine that has
+            # gone. A slow answer is weaker evidence (a server under heavy load): three timeouts in a row.
             if self._failed_health is None:
                 self._failed_health = (_clock(), exc.what)
+            self._health_failures += 1
+            needed = 3 if exc.what.startswith("timed out") else 2
+            if self._health_failures < needed:
                 return None
             since, what = self._failed_health
             return Verdict(EngineState.DEAD, since, f"/health {what}")
         self._failed_health = None
+        self._health_failures = 0
         if status == 503:
             return Verdict(EngineState.DEAD, _clock(), "/health answered 503 (the engine is dead)")
         return None

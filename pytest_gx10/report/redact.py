@@ -40,7 +40,9 @@ class Redactor:
     """Replaces known secret strings by :data:`MASK` in text and in JSON-like values."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        found = {s.strip() for s in secrets if s and len(s.strip()) >= _MIN_SECRET_CHARS}
+        # Every secret given is masked, however short (an API key is one on purpose); the length floor
+        # applies only to environment values guessed to be secrets by their names.
+        found = {s.strip() for s in secrets if s and s.strip()}
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(found, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None

@@ -115,6 +115,14 @@ def test_needle_retrieved(
     max_tokens = gx10_profile.needle.max_tokens
     max_model_len = _served_max_model_len(gx10_client, gx10_model)
     if max_model_len is not None and case.length + max_tokens > max_model_len:
+        expected = gx10_profile.deployment.max_model_len
+        if case.length + max_tokens <= expected:
+            # The profile says the deployment takes this prompt: a server that shrank is a failure.
+            pytest.fail(
+                f"{case.id}: the server serves max_model_len {max_model_len}, the profile expects "
+                f"{expected}: {case.length} prompt tokens + {max_tokens} max_tokens no longer fit",
+                pytrace=False,
+            )
         # Not a failure: the deployment cannot take this prompt at all, by configuration.
         pytest.skip(
             f"{case.length} prompt tokens + {max_tokens} max_tokens exceed the served max_model_len "
