@@ -9,6 +9,7 @@ image, and the message says not to distribute it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,11 @@ class ImageFacts:
     torch_error: str | None = None
 
 
-def probe_image(recipe: Recipe, client: Any | None = None) -> ImageFacts:
-    """Run the recipe's image once (on the head's engine) and read the versions it holds."""
+def probe_image(recipe: Recipe, client: Any | None = None, timeout_s: float = 120.0) -> ImageFacts:
+    """Run the recipe's image once (on the head's engine) and read the versions it holds.
+
+    The probe container is removed whatever happens; a probe silent for ``timeout_s`` is an error.
+    """
     if recipe.docker is None:
         raise LaunchError(f"recipe {recipe.name} is of kind {recipe.kind!r}: it has no image to check")
     image = recipe.docker.image
@@ -76,21 +80,38 @@ def probe_image(recipe: Recipe, client: Any | None = None) -> ImageFacts:
         raise LaunchError(
             f"image {image} of recipe {recipe.name} is not on the engine; build or load it"
         ) from None
+    container = None
     try:
-        output = client.containers.run(
+        container = client.containers.run(
             image,
             command=["-c", _PROBE],
             entrypoint=[python],
             network_mode="none",
-            remove=True,
-            stdout=True,
-            stderr=True,
+            detach=True,
             labels={LABEL_RECIPE: recipe.name, LABEL_ROLE: "image-probe"},
         )
-    except Exception as exc:  # ContainerError carries the container's stderr
+        try:
+            status = container.wait(timeout=timeout_s)
+        except Exception:  # requests' ReadTimeout: the probe hangs (an import that never returns)
+            raise LaunchError(
+                f"probing image {image} with {python}: no answer within {timeout_s:g} s"
+            ) from None
+        output = container.logs(stdout=True, stderr=True)
+        if status.get("StatusCode") != 0:
+            tail = bytes(output)[-500:].decode("utf-8", "replace")
+            raise LaunchError(
+                f"probing image {image} with {python} failed (exit {status.get('StatusCode')}): {tail}"
+            )
+    except LaunchError:
+        raise
+    except Exception as exc:
         raise LaunchError(
             f"probing image {image} with {python} failed: {type(exc).__name__}: {exc}"
         ) from None
+    finally:
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
     for line in bytes(output).decode("utf-8", "replace").splitlines():
         if line.startswith("GX10-IMAGE "):
             found = json.loads(line[len("GX10-IMAGE ") :])
