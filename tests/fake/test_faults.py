@@ -7,6 +7,7 @@ twin runs fast; where a fault needs a request to be in flight, the request asks 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -346,6 +347,10 @@ def test_death_sequence(tmp_path: Path) -> None:
     assert "Error in chat completion stream generator." in text
 
 
+# A frozen engine never answers the request the client gave up on; the server's side of that
+# connection can be left to the garbage collector at stop, which reports it as an unclosed transport.
+# That is the zombie's own doing, and this test collects it here rather than in whichever test runs next.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_zombie_keeps_health_but_makes_no_progress() -> None:
     with FakeServer(CPU, time_scale=FAST) as server:
         assert post(server, chat(max_tokens=4, stream=False), "zombie:delay_s=50").status_code == 200
@@ -360,6 +365,7 @@ def test_zombie_keeps_health_but_makes_no_progress() -> None:
             post(server, chat(max_tokens=4, stream=False), timeout=(5, 0.5))
         assert requests.get(server.url + "/health", timeout=5).status_code == 200
         assert generated() == before
+    gc.collect()  # the abandoned connection's transport, collected under this test's filter
 
 
 # --- selection: profile, command line ---------------------------------------------------------------------
