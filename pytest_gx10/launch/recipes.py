@@ -12,7 +12,6 @@ This module is core: it imports nothing from pytest.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_gx10.tomlfile import read_toml
+from pytest_gx10.tomlfile import NUMBER, check_schema, read_toml
 
 __all__ = [
     "BUNDLED_RECIPES_DIR",
@@ -52,7 +51,7 @@ class RecipeError(ValueError):
         super().__init__(f"malformed recipe {where}: {problem}")
 
 
-_NUMBER: tuple[type, ...] = (int, float)
+_NUMBER = NUMBER
 _SCALAR: tuple[type, ...] = (str, int, float, bool)
 
 # The typed vLLM flags of [serve]; their order in the file is the order on the command line.
@@ -257,41 +256,8 @@ def expand(text: str, env: Mapping[str, str] | None = None) -> str:
 # --- schema ---------------------------------------------------------------------------------------
 
 
-def _type_name(t: Any) -> str:
-    if isinstance(t, tuple):
-        return "number" if t == _NUMBER else "string, number or boolean"
-    names: dict[Any, str] = {str: "string", int: "integer", list: "array", bool: "boolean", dict: "table"}
-    return names.get(t, str(t.__name__))
-
-
 def _check(path: Path, data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        expected = schema.get(key, schema.get("*"))
-        if expected is None:
-            hint = difflib.get_close_matches(key, [k for k in schema if k != "*"], n=1)
-            extra = f"; did you mean '{prefix}{hint[0]}'?" if hint else ""
-            known = ", ".join(sorted(k for k in schema if k != "*"))
-            raise RecipeError(
-                path, dotted, f"unknown key (known here: {known}){extra}{_HINTS.get(prefix.rstrip('.'), '')}"
-            )
-        if isinstance(expected, dict):
-            if not isinstance(value, dict):
-                raise RecipeError(path, dotted, f"expected a table, got {type(value).__name__}")
-            _check(path, value, expected, dotted + ".")
-            continue
-        if expected is object:
-            continue
-        if (
-            isinstance(value, bool) and expected is not bool and bool not in _as_tuple(expected)
-        ) or not isinstance(value, expected):
-            raise RecipeError(
-                path, dotted, f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
-            )
-
-
-def _as_tuple(t: Any) -> tuple[type, ...]:
-    return t if isinstance(t, tuple) else (t,)
+    check_schema(path, data, schema, RecipeError, prefix=prefix, hints=_HINTS)
 
 
 def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:

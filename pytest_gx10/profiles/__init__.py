@@ -8,7 +8,6 @@ setting. This module is core: it imports nothing from pytest.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
-from pytest_gx10.tomlfile import read_toml
+from pytest_gx10.tomlfile import NUMBER, check_schema, read_toml
 
 __all__ = [
     "BUNDLED_DIR",
@@ -197,8 +196,7 @@ class Profile:
 
 # --- schema -------------------------------------------------------------------------------------
 
-_Scalar = type | tuple[type, ...]
-_NUMBER: tuple[type, ...] = (int, float)
+_NUMBER = NUMBER
 
 # table -> key -> type; a dict value is a nested table. "*" stands for any key.
 _SCHEMA: dict[str, Any] = {
@@ -278,35 +276,6 @@ _SCHEMA: dict[str, Any] = {
 _REQUIRED = ("deployment.served_model_name", "deployment.max_model_len")
 
 
-def _type_name(t: _Scalar) -> str:
-    if isinstance(t, tuple):
-        return "number" if t == _NUMBER else " or ".join(x.__name__ for x in t)
-    return {str: "string", int: "integer", list: "array", bool: "boolean"}.get(t, t.__name__)
-
-
-def _check(path: Path, data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        expected = schema.get(key, schema.get("*"))
-        if expected is None:
-            hint = difflib.get_close_matches(key, [k for k in schema if k != "*"], n=1)
-            extra = f"; did you mean '{prefix}{hint[0]}'?" if hint else ""
-            known = ", ".join(sorted(k for k in schema if k != "*"))
-            raise ProfileError(path, dotted, f"unknown key (known here: {known}){extra}")
-        if isinstance(expected, dict):
-            if not isinstance(value, dict):
-                raise ProfileError(path, dotted, f"expected a table, got {type(value).__name__}")
-            _check(path, value, expected, dotted + ".")
-            continue
-        if expected is object:
-            continue
-        # bool is an int subclass in Python; TOML keeps them apart and so do we.
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise ProfileError(
-                path, dotted, f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}"
-            )
-
-
 def lookup(data: Mapping[str, Any], dotted: str) -> Any:
     """The value at a dotted key (``perf.concurrency``) of a nested mapping, or None."""
     node: Any = data
@@ -324,7 +293,7 @@ def _positive(path: Path, data: Mapping[str, Any], dotted: str) -> None:
 
 
 def _build(path: Path, data: Mapping[str, Any]) -> Profile:
-    _check(path, data, _SCHEMA, "")
+    check_schema(path, data, _SCHEMA, ProfileError)
     for dotted in _REQUIRED:
         if lookup(data, dotted) is None:
             raise ProfileError(path, dotted, "required key is missing")
