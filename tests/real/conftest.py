@@ -8,9 +8,13 @@ they fail instead, so the real tier can never turn green by skipping.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import speed
 from realserver import RealServer, free_port, not_ready, real_paths, run_script
+
+MACHINE_JSON = Path(__file__).resolve().parents[2] / "out" / "real-machine.json"
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +53,15 @@ def real_vllm_server(start_real_vllm: Callable[..., RealServer]) -> RealServer:
 def real_vllm(real_vllm_server: RealServer) -> str:
     """URL of the shared real vLLM server."""
     return real_vllm_server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_speed(real_vllm: str) -> speed.MachineSpeed:
+    """This machine's class and the real server's speed, measured once before the first real test.
+
+    Every real-tier figure that depends on the machine's speed is judged against this, never against
+    a number measured on another machine. Saved to ``out/real-machine.json`` for ``.ci/run``.
+    """
+    measured = speed.measure(real_vllm)
+    speed.write(measured, MACHINE_JSON)
+    return measured

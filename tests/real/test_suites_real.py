@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+import speed
 from realserver import RealServer
+
+from pytest_gx10.profiles import BUNDLED_DIR as BUNDLED
 
 pytestmark = pytest.mark.real
 
@@ -26,23 +30,58 @@ def test_health_suite_passes_on_real_vllm(pytester: pytest.Pytester, real_vllm: 
     result.assert_outcomes(passed=17)
 
 
-def test_perf_sweep_on_real_vllm(pytester: pytest.Pytester, real_vllm: str) -> None:
-    """A small sweep (1 000-token prompts, 64 tokens out, N = 1, 2, 4) meets the smollm2-cpu floors."""
+def test_perf_sweep_on_real_vllm(
+    pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
+) -> None:
+    """A small sweep (1 000-token prompts, 64 tokens out, N = 1, 2, 4) meets floors from this machine.
+
+    The bundled smollm2-cpu profile has no floors (its server's speed is the machine's); the floors
+    here come from the run's own measurement of one request (tests/real/speed.py).
+    """
+    floors = speed.sweep_floors(real_speed, [1, 2, 4], input_tokens=1000, max_tokens=64)
+    profile = pytester.path / "smollm2-cpu-here.toml"
+    bundled = (BUNDLED / "smollm2-cpu.toml").read_text()
+    assert "[perf.floors" not in bundled
+    profile.write_text(bundled + speed.floors_toml(floors))
     out = Path(__file__).resolve().parents[2] / "out" / "real-perf.json"
     result = pytester.runpytest_subprocess(
         str(SUITES / "perf"),
         f"--gx10-endpoint={real_vllm}",
-        "--gx10-profile=smollm2-cpu",
+        f"--gx10-profile={profile}",
         f"--gx10-json={out}",
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=3)
     sweep = json.loads(out.read_text())["sweep"]
+    measured = {p["concurrency"]: {k: p[k] for k in floors[1]} for p in sweep}
+    assert result.ret == 0, f"floors {floors} (from {real_speed.line()}); measured {measured}"
+    result.assert_outcomes(passed=3)
     assert [p["concurrency"] for p in sweep] == [1, 2, 4]
     for point in sweep:
         assert point["ok_requests"] == point["concurrency"]
         assert all(r["prompt_tokens"] == 1000 and r["completion_tokens"] == 64 for r in point["requests"])
+
+
+def test_perf_floors_from_the_machine_fail_a_slower_server(
+    pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
+) -> None:
+    """The same floors, from a machine measured twenty times faster, fail N=1 by name: they gate."""
+    faster = dataclasses.replace(
+        real_speed, prefill_tps=real_speed.prefill_tps * 20, decode_tps=real_speed.decode_tps * 20
+    )
+    floors = speed.sweep_floors(faster, [1], input_tokens=1000, max_tokens=64)
+    profile = pytester.path / "smollm2-cpu-faster.toml"
+    profile.write_text((BUNDLED / "smollm2-cpu.toml").read_text() + speed.floors_toml(floors))
+    result = pytester.runpytest_subprocess(
+        str(SUITES / "perf"),
+        f"--gx10-endpoint={real_vllm}",
+        f"--gx10-profile={profile}",
+        "--gx10-concurrency=1",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*N=1 aggregate prefill * tok/s < floor *"])
 
 
 def test_crash_suite_on_real_vllm(pytester: pytest.Pytester, real_vllm_server: RealServer) -> None:
