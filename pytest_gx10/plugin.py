@@ -6,8 +6,13 @@ views of it. Under pytest-xdist the controller owns the one target and hands its
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from typing import Any
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -27,6 +32,13 @@ _WORKER_TARGET = "gx10_target_description"
 _WORKER_KIND = "gx10_target_kind"
 _WORKER_LOGS = "gx10_target_logs"
 _WORKER_ERROR = "gx10_target_error"
+_WORKER_LOAD_LOCK = "gx10_load_lock"
+
+LOAD_MARK = "gx10_load"
+_MARKERS = (
+    f"{LOAD_MARK}: a load test (a sweep point, the crash load, a needle, the speculative-decoding "
+    "window); under pytest-xdist it never runs beside another, whatever --dist says",
+)
 
 
 class Gx10Warning(pytest.PytestWarning):
@@ -37,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """The ``gx10`` option group; every option is also a GX10_* variable and a gx10_* ini key."""
     group = parser.getgroup("gx10", "pytest-gx10: test a served LLM deployment")
     for spec in SETTINGS:
-        help_text = f"{spec.help} (env {spec.env}, ini {spec.ini})"
+        # argparse %-formats option help: a literal percent sign must be doubled.
+        help_text = f"{spec.help} (env {spec.env}, ini {spec.ini})".replace("%", "%%")
         if spec.is_flag:
             group.addoption(
                 spec.option, action="store_true", default=None, dest=f"gx10_{spec.name}", help=help_text
@@ -65,6 +78,8 @@ def _settings(config: pytest.Config) -> Settings:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the settings once; a bad profile or value stops the run before any test."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
     settings = _settings(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     state = Gx10State(
@@ -80,6 +95,8 @@ def pytest_configure(config: pytest.Config) -> None:
     elif workerinput is not None:
         state.controller_error = workerinput.get(_WORKER_ERROR)
     config.stash[GX10_STATE] = state
+    if workerinput is not None and workerinput.get(_WORKER_LOAD_LOCK):
+        config.pluginmanager.register(_LoadLock(Path(workerinput[_WORKER_LOAD_LOCK])), "gx10-load-lock")
     config.pluginmanager.register(_Recorder(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
@@ -94,10 +111,66 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Target, model, profile and timeout, each with where it came from."""
+    """Target, model, profile and timeout, each with where it came from, when a gx10 setting is given.
+
+    A session that sets nothing of ours hears from us only if it collects a test that uses our
+    fixtures (see :func:`pytest_collection_finish`).
+    """
     state = config.stash.get(GX10_STATE, None)
-    if state is None:
+    if state is None or not state.settings.explicit:
         return []
+    return _header_lines(state)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """No gx10 setting, but tests that use the target: say what they will run against."""
+    state = session.config.stash.get(GX10_STATE, None)
+    if state is None or state.is_worker or state.settings.explicit:
+        return
+    if any(_uses_gx10(item) for item in session.items):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for line in _header_lines(state):
+                reporter.write_line(line)
+
+
+# Non-destructive first: what may kill or wedge an engine (the crash load, bad inputs) runs last.
+SUITE_ORDER = ("health", "image", "mtp", "perf", "needle", "crash", "robustness")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the shipped suites' tests in :data:`SUITE_ORDER`, however the paths were given.
+
+    Only the places the suites' tests occupy are reordered (stably); any other test keeps its place.
+    """
+
+    def rank(item: pytest.Item) -> int | None:
+        suite = suite_of(Path(str(item.path)).resolve())
+        if suite is None:
+            return None
+        return SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
+
+    ranked = [(i, r) for i, item in enumerate(items) if (r := rank(item)) is not None]
+    ordered = sorted((items[i] for i, _ in ranked), key=lambda item: rank(item) or 0)
+    for (i, _), item in zip(ranked, ordered, strict=True):
+        items[i] = item
+
+
+def suite_of(path: Path) -> str | None:
+    """The shipped suite a test file belongs to (``perf``), or None for any other file."""
+    from pytest_gx10 import suites_dirs
+
+    for d in suites_dirs():
+        if d in path.parents:
+            return path.relative_to(d).parts[0]
+    return None
+
+
+def _uses_gx10(item: pytest.Item) -> bool:
+    return any(name.startswith("gx10_") for name in getattr(item, "fixturenames", ()))
+
+
+def _header_lines(state: Gx10State) -> list[str]:
     s = state.settings
     if s.use_twin:
         why = "--gx10-fake" if s.fake else "no --gx10-endpoint"
@@ -200,9 +273,19 @@ class _XdistHooks:
 
     def __init__(self, state: Gx10State) -> None:
         self.state = state
+        self.lock_dir: Path | None = None
 
     def pytest_configure_node(self, node: Any) -> None:
-        """Controller side: start or attach the one target, hand its URL to the worker."""
+        """Controller side: start or attach the one target, hand its URL to the worker.
+
+        Only in a session that is ours (a gx10 setting given, or the shipped suites among its
+        paths): an unrelated project run with ``-n 2`` starts nothing.
+        """
+        if self.lock_dir is None:
+            self.lock_dir = Path(tempfile.mkdtemp(prefix="gx10-xdist-"))
+        node.workerinput[_WORKER_LOAD_LOCK] = str(self.lock_dir / "load.lock")
+        if not (self.state.settings.explicit or _names_our_suites(node.config)):
+            return
         try:
             target = self.state.target()
         except LaunchError as exc:
@@ -214,3 +297,60 @@ class _XdistHooks:
         node.workerinput[_WORKER_LOGS] = target.log_uri or (
             target.log_path.as_uri() if target.log_path is not None else None
         )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``--dist load`` (plain ``-n N``) or ``loadgroup``: the suites on one worker, in order."""
+        if config.getvalue("dist") not in ("load", "loadgroup"):
+            return None  # loadscope and loadfile keep a module together; the load lock does the rest
+        from pytest_gx10.xdist_scheduling import SuitesScheduling
+
+        return SuitesScheduling(config, log, is_suite=lambda path: suite_of(path) is not None)
+
+    def pytest_unconfigure(self) -> None:
+        """Remove the load lock's directory."""
+        if self.lock_dir is not None:
+            shutil.rmtree(self.lock_dir, ignore_errors=True)
+
+
+def _names_our_suites(config: pytest.Config) -> bool:
+    """True when the run's arguments point into the shipped suites (a path or ``--pyargs``)."""
+    from pytest_gx10 import suites_dirs
+
+    for arg in config.args:
+        name = str(arg).split("::", 1)[0]
+        if name.startswith("pytest_gx10.suites"):
+            return True
+        path = (Path(config.invocation_params.dir) / name).resolve()
+        if any(path == d or d in path.parents for d in suites_dirs()):
+            return True
+    return False
+
+
+class _LoadLock:
+    """Worker side: a load test holds a lock shared by every worker of the run from setup to teardown.
+
+    Under plain ``-n N`` the scheduler (:mod:`pytest_gx10.xdist_scheduling`) already keeps the suites
+    on one worker; other modes (worksteal, each, loadscope with a second suite on another worker) and
+    a user's own ``gx10_load`` tests could still run two at once, so the lock is what keeps them apart.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held: IO[bytes] | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Take the lock before any fixture of a load test runs (a wait is not measured)."""
+        if item.get_closest_marker(LOAD_MARK) is not None and self._held is None:
+            self._held = self.path.open("ab")
+            fcntl.flock(self._held, fcntl.LOCK_EX)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """Release it after the test's fixtures are torn down."""
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(held, fcntl.LOCK_UN)
+            held.close()

@@ -26,10 +26,17 @@ class SettingsError(ValueError):
 
 
 def _endpoint(value: str) -> str:
-    parts = urlsplit(value.strip())
+    """The server's base URL; the OpenAI SDK's base URL (``.../v1``) is accepted and cut to it."""
+    text = value.strip()
+    parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("not an http(s) URL with a host, e.g. http://head:8000")
-    return value.strip().rstrip("/")
+        fix = f"; did you mean http://{text.split('://')[-1]}?" if "://" not in text and text else ""
+        raise ValueError(f"not an http(s) URL with a host, e.g. http://head:8000{fix}")
+    return _drop_v1(text.rstrip("/"))
+
+
+def _drop_v1(url: str) -> str:
+    return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
 def _seconds(value: str) -> float:
@@ -287,6 +294,7 @@ class Settings:
     timeout_s: float
     fake: bool
     sources: Mapping[str, str]
+    endpoint_given: str | None = None  # as the user wrote it (``http://head:8000/v1``)
     concurrency: tuple[int, ...] = (1,)
     json: Path | None = None
     logs: str | None = None
@@ -304,6 +312,11 @@ class Settings:
     keep: bool = False
 
     @property
+    def explicit(self) -> bool:
+        """True when any gx10 setting was given (option, environment variable, ini key or recipe)."""
+        return any(source.startswith(("--", "env ", "ini ", "recipe ")) for source in self.sources.values())
+
+    @property
     def use_twin(self) -> bool:
         """True when the embedded twin is the target."""
         return self.fake or (self.endpoint is None and self.launch is None)
@@ -319,6 +332,8 @@ class Settings:
             value = "set" if value else "not set"
         elif value is None:
             value = "not set"
+        elif name == "endpoint" and self.endpoint_given and self.endpoint_given != value:
+            value = f"{value} (given as {self.endpoint_given}; the /v1 is added per request)"
         return f"{value} [{self.sources[name]}]"
 
 
@@ -388,6 +403,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         timeout_s=float(values["timeout"]),
         fake=bool(values["fake"]),
         sources=sources,
+        endpoint_given=_endpoint_given(cli, env, ini),
         concurrency=tuple(values["concurrency"]),
         json=values["json"],
         logs=values["logs"],
@@ -404,6 +420,11 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         launch=recipe,
         keep=bool(values["keep"]),
     )
+
+
+def _endpoint_given(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> str | None:
+    found = _raw_value(_BY_NAME["endpoint"], cli, env, ini)
+    return str(found[0]).strip().rstrip("/") if found else None
 
 
 def _recipe(

@@ -167,10 +167,11 @@ class Gx10State:
         return self._target
 
     def close(self) -> None:
-        """Stop whatever this process started."""
+        """Stop whatever this process started; its verdict stops aborting this process's streams."""
         if self.sentinel is not None:
             self.sentinel.stop()
             self.sentinel = None
+            resume_streams()  # another run in this process (pytester) has a target of its own
         if self.twin is not None:
             self.twin.stop()
             self.twin = None

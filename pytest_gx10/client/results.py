@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Chunk", "Outcome", "StreamEnd", "StreamResult"]
+
+# perf_counter_ns (stamped on every chunk) to Unix time: comparable across processes, as the send
+# times of points measured on different pytest-xdist workers must be.
+_UNIX_OFFSET_NS = time.time_ns() - time.perf_counter_ns()
 
 
 class StreamEnd:
@@ -170,6 +175,8 @@ class StreamResult:
             "outcome": self.outcome,
             "ended": self.ended,
             "error": None if self.error is None else str(self.error)[:500],
+            "sent_unix_s": round((self.send_ns + _UNIX_OFFSET_NS) / 1e9, 6),
+            "ended_unix_s": round((self.end_ns + _UNIX_OFFSET_NS) / 1e9, 6) if self.end_ns else None,
         }
 
     def describe(self) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10 import bundled_dir
 from pytest_gx10.tomlfile import NUMBER, check_schema, read_toml
 
 __all__ = [
@@ -36,8 +37,8 @@ __all__ = [
     "load_recipe",
 ]
 
-# The recipes that ship in the repository (recipes/ beside the package, in a clone).
-BUNDLED_RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# The recipes that ship with the package (pytest_gx10.recipes; recipes/ at the top of a clone).
+BUNDLED_RECIPES_DIR = bundled_dir("recipes") or Path(__file__).resolve().parents[2] / "recipes"
 
 
 class RecipeError(ValueError):

@@ -24,7 +24,7 @@ from pytest_gx10.observe import LogSource, LogSourceError, SignatureHit, crash_h
 from pytest_gx10.profiles import Profile
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
-pytestmark = pytest.mark.xdist_group("gx10-load")  # the load runs alone, never beside another
+pytestmark = pytest.mark.gx10_load  # the load runs alone, never beside another
 
 Recorder = Callable[[str, Mapping[str, Any]], None]
 

@@ -33,7 +33,7 @@ from pytest_gx10.observe import (
 from pytest_gx10.profiles import Profile
 
 # One window for the module; its tests must not share the server with another window.
-pytestmark = pytest.mark.xdist_group("gx10-load")
+pytestmark = pytest.mark.gx10_load
 
 Recorder = Callable[[str, Mapping[str, Any]], None]
 

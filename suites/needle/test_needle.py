@@ -25,7 +25,7 @@ from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE
 from pytest_gx10.workload import NeedlePrompt, needle_prompt, retrieved, secret_code
 
-pytestmark = pytest.mark.xdist_group("gx10-load")  # a long prefill measured alone, never beside another
+pytestmark = pytest.mark.gx10_load  # a long prefill measured alone, never beside another
 
 REASONING_HEAD_CHARS = 400
 

@@ -20,7 +20,7 @@ from pytest_gx10.load.floors import check_limits
 from pytest_gx10.profiles import Profile
 from pytest_gx10.workload import SizedPrompt, sized_prompt
 
-pytestmark = pytest.mark.xdist_group("gx10-load")  # points run one after another, never beside each other
+pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
 
 def _prompts(client: VllmClient, profile: Profile, n: int) -> list[SizedPrompt]:

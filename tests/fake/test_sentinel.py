@@ -9,12 +9,12 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from pytest_gx10.client import VllmClient, abort_open_streams
+from pytest_gx10.client import VllmClient, abort_open_streams, resume_streams
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.observe import EngineState, FileLogSource, Sentinel, Verdict, parse_line
 from pytest_gx10.observe.sentinel import _cause
@@ -106,7 +106,15 @@ def test_a_refused_health_needs_confirming() -> None:
     assert verdict.cause.startswith("/health connection refused")
 
 
+@pytest.fixture
+def streams_resumed_after() -> Iterator[None]:
+    """A verdict aborts every stream of this process; the tests after this one start with them running."""
+    yield
+    resume_streams()
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # see test_faults' zombie
+@pytest.mark.usefixtures("streams_resumed_after")
 def test_zombie_is_hung_and_streams_in_flight_are_aborted() -> None:
     """Health 200, tokens frozen with a request running, the canary unanswered: hung; the stream ends."""
     with FakeServer(CPU, time_scale=20) as server:

@@ -1,0 +1,1 @@
+"""suites/robustness: Bad inputs that have crashed vLLM servers in the field: each must be refused cleanly."""

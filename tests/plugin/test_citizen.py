@@ -1,0 +1,158 @@
+"""A good pytest citizen: --help works, an unrelated run hears nothing from us, markers are listed,
+suites run non-destructive first, load tests never overlap under xdist, the SDK's /v1 URL is accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "suites"
+
+TINY = """
+[profile]
+name = "tiny"
+
+[deployment]
+served_model_name = "tiny-model"
+max_model_len = 8192
+max_num_seqs = 8
+
+# Slow enough that a few milliseconds of scheduling on a busy machine stay within a few per cent.
+[twin]
+prefill_tps = 1000.0
+decode_tps = 25.0
+time_scale = 1.0
+
+[perf]
+concurrency = [1, 2, 4]
+input_tokens = 300
+max_tokens = 32
+"""
+
+
+def _gx10_free_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("GX10_"):
+            monkeypatch.delenv(name)
+
+
+def test_help_works_and_lists_every_option(pytester: pytest.Pytester) -> None:
+    """``pytest --help`` in any project with the plugin installed (a % in a help text once broke it)."""
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()[-2000:]
+    result.stdout.fnmatch_lines(["*--gx10-tolerance=NAME=PCT*", "*agg_decode_tps=5%,median_ttft_s=20%*"])
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    """``pytest --markers`` lists ours, so ``--strict-markers`` projects can use them."""
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.gx10_load: a load test*"])
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_unrelated_project_hears_nothing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """No gx10 setting and no test using our fixtures: no header line, no twin started, no file."""
+    _gx10_free_env(monkeypatch)
+    pytester.makepyfile("def test_one():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("-n", workers, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    lines = [line for line in result.outlines + result.errlines if "gx10" in line.lower()]
+    assert [line for line in lines if not line.startswith("plugins:")] == [], lines
+    assert not list(pytester.path.glob("gx10-*"))
+
+
+def test_a_test_using_our_fixtures_says_what_it_targets(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No setting, but a test asks for the target: the target lines follow the collection."""
+    _gx10_free_env(monkeypatch)
+    pytester.makepyfile("def test_up(gx10_client):\n    assert gx10_client.health() == 200\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gx10-timeout=10")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["gx10 target: embedded twin of profile *"])
+    quiet = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    quiet.assert_outcomes(passed=1)
+    quiet.stdout.fnmatch_lines(["collected 1 item", "gx10 target: embedded twin of profile *"])
+
+
+def test_suites_run_non_destructive_first(pytester: pytest.Pytester) -> None:
+    """Given crash and robustness first, health, mtp, perf and needle still run before them."""
+    result = pytester.runpytest_subprocess(
+        *(str(SUITES / name) for name in ("robustness", "crash", "needle", "perf", "mtp", "health")),
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    )
+    suites = []
+    for line in result.outlines:
+        if "::" in line:
+            suite = Path(line.split("::")[0]).parent.name
+            if not suites or suites[-1] != suite:
+                suites.append(suite)
+    assert suites == ["health", "mtp", "perf", "needle", "crash", "robustness"]
+
+
+def _spans(doc: dict) -> list[tuple[float, float, int]]:  # type: ignore[type-arg]
+    return sorted(
+        (
+            min(r["sent_unix_s"] for r in p["requests"]),
+            max(r["ended_unix_s"] for r in p["requests"]),
+            p["concurrency"],
+        )
+        for p in doc["sweep"]
+    )
+
+
+@pytest.mark.parametrize("dist", ["load", "worksteal"])
+def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: str) -> None:
+    """Under ``-n 2`` (any --dist) the sweep points run one at a time, and read as under ``-n 0``."""
+    profile = pytester.path / "tiny.toml"
+    profile.write_text(TINY)
+    docs = {}
+    for workers in ("0", "2"):
+        out = pytester.path / f"out-{workers}.json"
+        result = pytester.runpytest_subprocess(
+            str(SUITES / "perf"),
+            f"--gx10-profile={profile}",
+            f"--gx10-json={out}",
+            "-n",
+            workers,
+            f"--dist={dist}",
+            "-p",
+            "no:cacheprovider",
+        )
+        result.assert_outcomes(passed=3)
+        docs[workers] = json.loads(out.read_text())
+    spans = _spans(docs["2"])
+    if dist == "load":  # plain -n 2: the suites run on one worker, in order
+        assert [n for _, _, n in spans] == [1, 2, 4]
+    for (_, end, n), (start, _, m) in itertools.pairwise(spans):
+        assert end <= start, f"N={n} still ran ({end:.3f}) when N={m} started ({start:.3f})"
+    serial = {p["concurrency"]: p["agg_decode_tps"] for p in docs["0"]["sweep"]}
+    parallel = {p["concurrency"]: p["agg_decode_tps"] for p in docs["2"]["sweep"]}
+    for n, value in serial.items():
+        assert parallel[n] == pytest.approx(value, rel=0.2), (
+            f"N={n}: -n 2 {parallel[n]:.1f}, -n 0 {value:.1f}"
+        )
+
+
+def test_sdk_base_url_is_accepted(pytester: pytest.Pytester) -> None:
+    """``--gx10-endpoint=http://host:port/v1`` (what the OpenAI SDK is given) reaches the server."""
+    from pytest_gx10.fake import FakeServer
+
+    pytester.makepyfile("def test_up(gx10_client):\n    assert gx10_client.models()\n")
+    with FakeServer("smollm2-cpu", time_scale=100) as server:
+        result = pytester.runpytest_subprocess(f"--gx10-endpoint={server.url}/v1/", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"gx10 target: {server.url} (given as {server.url}/v1; the /v1 is added per request) *"]
+    )
