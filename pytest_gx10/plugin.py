@@ -11,13 +11,16 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
+from pytest_gx10.discover import discover
 from pytest_gx10.launch import LaunchError, Target
-from pytest_gx10.profiles import ProfileError
+from pytest_gx10.observe import LogSourceError, open_log_source
+from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.reporting import register_reporting
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
@@ -33,6 +36,7 @@ _WORKER_KIND = "gx10_target_kind"
 _WORKER_LOGS = "gx10_target_logs"
 _WORKER_ERROR = "gx10_target_error"
 _WORKER_LOAD_LOCK = "gx10_load_lock"
+_WORKER_DISCOVERY = "gx10_discovery"
 
 LOAD_MARK = "gx10_load"
 _MARKERS = (
@@ -67,13 +71,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(spec.ini, help=spec.help, default=None)
 
 
-def _settings(config: pytest.Config) -> Settings:
+def _settings(config: pytest.Config, discovered: Mapping[str, Any] | None = None) -> Settings:
     cli = {spec.name: config.getoption(f"gx10_{spec.name}") for spec in SETTINGS}
     ini = {spec.name: config.getini(spec.ini) for spec in SETTINGS}
     try:
-        return resolve_settings(cli, os.environ, ini)
+        profile = None
+        if discovered is not None:
+            profile = profile_from_data(discovered["source"], discovered["data"])
+        return resolve_settings(cli, os.environ, ini, discovered=profile)
     except (ProfileError, SettingsError) as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _discover(settings: Settings) -> dict[str, Any]:
+    """Ask the attached server for its profile (once, in the controller); JSON-ready for workers."""
+    assert settings.endpoint is not None
+    logs = None
+    if settings.logs:
+        with contextlib.suppress(LogSourceError):
+            logs = open_log_source(settings.logs)
+    found = discover(
+        settings.endpoint,
+        api_key=settings.api_key,
+        model=settings.model,
+        timeout_s=settings.timeout_s,
+        logs=logs,
+    )
+    return {
+        "source": f"discovered from {settings.endpoint}",
+        "data": found.data,
+        "line": found.line(),
+        "unknown": found.unknown,
+        "measured": found.measured,
+        "error": found.error,
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +113,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     settings = _settings(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    discovery: dict[str, Any] | None = None
+    if workerinput is not None:
+        discovery = workerinput.get(_WORKER_DISCOVERY)
+    elif settings.discovers:
+        discovery = _discover(settings)
+    if discovery is not None:
+        settings = _settings(config, discovery)
     state = Gx10State(
         settings=settings, results=ResultsStore(settings.json), is_worker=workerinput is not None
     )
@@ -94,6 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     elif workerinput is not None:
         state.controller_error = workerinput.get(_WORKER_ERROR)
+    state.discovery = discovery
     config.stash[GX10_STATE] = state
     if workerinput is not None and workerinput.get(_WORKER_LOAD_LOCK):
         config.pluginmanager.register(_LoadLock(Path(workerinput[_WORKER_LOAD_LOCK])), "gx10-load-lock")
@@ -183,12 +222,18 @@ def _header_lines(state: Gx10State) -> list[str]:
     else:
         target = s.describe("endpoint")
     model = s.describe("model") if s.model else f"the only served model [{s.sources['model']}]"
-    return [
+    profile = s.describe("profile")
+    if state.discovery is not None:
+        profile = f"{state.discovery['line']} [{s.sources['profile']}]"
+    lines = [
         f"gx10 target: {target}",
         f"gx10 model: {model}",
-        f"gx10 profile: {s.describe('profile')}",
+        f"gx10 profile: {profile}",
         f"gx10 timeout: {s.timeout_s:g} s [{s.sources['timeout']}]; api key: {s.describe('api_key')}",
     ]
+    if state.discovery is not None:
+        lines += [f"gx10 not discovered: {what}" for what in state.discovery["unknown"]]
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -284,6 +329,7 @@ class _XdistHooks:
         if self.lock_dir is None:
             self.lock_dir = Path(tempfile.mkdtemp(prefix="gx10-xdist-"))
         node.workerinput[_WORKER_LOAD_LOCK] = str(self.lock_dir / "load.lock")
+        node.workerinput[_WORKER_DISCOVERY] = self.state.discovery  # one discovery for every worker
         if not (self.state.settings.explicit or _names_our_suites(node.config)):
             return
         try:

@@ -248,6 +248,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="PATH",
     ),
     SettingSpec(
+        "write_profile",
+        "write the server's facts (discovered or the profile's) and this run's figures as floors, "
+        "10% under what was measured, into a profile that a later --gx10-profile run gates with",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
         "save_baseline",
         "save every figure, the greedy outputs and the run's facts to this baseline file",
         _path,
@@ -305,6 +312,7 @@ class Settings:
     relaunch_on_crash: bool = False
     markdown: Path | None = None
     save_baseline: Path | None = None
+    write_profile: Path | None = None
     baseline: Path | None = None
     tolerance: tuple[tuple[str, float], ...] = ()
     api_key: str | None = field(default=None, repr=False)
@@ -315,6 +323,16 @@ class Settings:
     def explicit(self) -> bool:
         """True when any gx10 setting was given (option, environment variable, ini key or recipe)."""
         return any(source.startswith(("--", "env ", "ini ", "recipe ")) for source in self.sources.values())
+
+    @property
+    def discovers(self) -> bool:
+        """True when the profile is to be built from the server: attached, and no profile given."""
+        return (
+            self.endpoint is not None
+            and not self.fake
+            and self.launch is None
+            and self.sources["profile"] in ("default", "no --gx10-profile")
+        )
 
     @property
     def use_twin(self) -> bool:
@@ -363,11 +381,18 @@ def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
         ) from None
 
 
-def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> Settings:
+def resolve_settings(
+    cli: Mapping[str, Any],
+    env: Mapping[str, str],
+    ini: Mapping[str, Any],
+    *,
+    discovered: Profile | None = None,
+) -> Settings:
     """Resolve every setting: CLI, then environment, then ini, then the profile, then the default.
 
     ``cli`` and ``ini`` map setting names to raw values (None when not given); ``env`` is the
-    process environment. Raises :class:`SettingsError` or :class:`ProfileError`.
+    process environment. ``discovered`` is the profile built from the server, used when no profile
+    was given. Raises :class:`SettingsError` or :class:`ProfileError`.
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -377,9 +402,13 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
     if found is None and recipe is not None and recipe.profile is not None:
         found = (recipe.profile, f"recipe {recipe.name}")
     profile_ref, profile_source = found if found else (DEFAULT_PROFILE, "default")
-    values["profile"] = _parse(_BY_NAME["profile"], profile_ref, profile_source)
-    sources["profile"] = profile_source
-    profile = load_profile(values["profile"])
+    if found is None and discovered is not None:
+        values["profile"], profile = str(discovered.path), discovered
+        sources["profile"] = "no --gx10-profile"
+    else:
+        values["profile"] = _parse(_BY_NAME["profile"], profile_ref, profile_source)
+        sources["profile"] = profile_source
+        profile = load_profile(values["profile"])
 
     for spec in SETTINGS:
         if spec.name in ("profile", "launch"):
@@ -414,6 +443,7 @@ def resolve_settings(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mappin
         relaunch_on_crash=bool(values["relaunch_on_crash"]),
         markdown=values["markdown"],
         save_baseline=values["save_baseline"],
+        write_profile=values["write_profile"],
         baseline=values["baseline"],
         tolerance=tuple(values["tolerance"]),
         api_key=values["api_key"],

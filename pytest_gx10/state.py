@@ -42,6 +42,7 @@ class Gx10State:
     launcher: Launcher | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     launch_error: str | None = None  # a failed launch is not retried by every test that needs it
+    discovery: dict[str, Any] | None = None  # the profile built from the server (no --gx10-profile)
     _target: Target | None = field(default=None, repr=False)
 
     @property

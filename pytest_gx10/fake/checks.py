@@ -12,9 +12,10 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
-from pytest_gx10.fake.protocol import bad_request, validation_error
+from pytest_gx10.fake.protocol import ApiError, bad_request, validation_error
 from pytest_gx10.fake.tokenizer import Tokenizer
 
 __all__ = ["check_fields", "check_prompt_chars", "check_text", "max_chars_per_token"]
@@ -84,8 +85,16 @@ def _tools(body: Mapping[str, Any]) -> None:
 
 def _structured_outputs(body: Mapping[str, Any]) -> None:
     spec = body.get("structured_outputs")
-    if not isinstance(spec, Mapping):
+    if spec is None:
         return
+    if not isinstance(spec, Mapping):
+        # A finding on vLLM 0.32.0 (docs/robustness-findings.md): its schema lets a non-object
+        # through, and the sampling-parameter code calls .get on it: HTTP 500, the engine unharmed.
+        raise ApiError(
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            f"'{type(spec).__name__}' object has no attribute 'get'",
+            "InternalServerError",
+        )
     if sum(spec.get(k) is not None for k in ("json", "regex", "choice")) > 1:
         raise bad_request(
             "You can only use one kind of constraints for structured outputs ('json', 'regex' or 'choice').",

@@ -33,6 +33,7 @@ __all__ = [
     "bundled_profiles",
     "load_profile",
     "lookup",
+    "profile_from_data",
 ]
 
 BUNDLED_DIR = Path(__file__).parent
@@ -128,6 +129,9 @@ class NeedleSpec:
     lengths: tuple[int, ...] = (2000,)
     depths: tuple[float, ...] = (0.5,)
     max_tokens: int = 1024  # room for a reasoning trace before the answer
+    # A miss fails the cell; false reports it (xfail) instead, as a discovered profile does: the
+    # user asserted nothing about what their model retrieves.
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,7 @@ _SCHEMA: dict[str, Any] = {
         "lengths": list,
         "depths": list,
         "max_tokens": int,
+        "required": bool,
     },
     "robustness": {"fuzz_examples": int, "large_body_mb": int, "huge_header_kb": int},
     "crash": {
@@ -486,6 +491,12 @@ def _twin(path: Path, raw: dict[str, Any]) -> TwinSpec:
 def bundled_profiles() -> list[str]:
     """Names of the profiles that ship with pytest-gx10."""
     return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+
+
+def profile_from_data(source: str, data: Mapping[str, Any]) -> Profile:
+    """A profile from TOML-shaped data (a discovered deployment), checked like a file; ``source``
+    names it in errors and in ``Profile.path``."""
+    return _build(Path(source), data)
 
 
 def load_profile(name_or_path: str | Path) -> Profile:

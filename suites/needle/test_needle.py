@@ -160,8 +160,11 @@ def test_needle_retrieved(
         f"{case.id}: usage.prompt_tokens {result.prompt_tokens} != {prompt.tokens} from /tokenize"
     )
     reasoning_head = result.reasoning[:REASONING_HEAD_CHARS]
-    assert found, (
+    miss = (
         f"{case.id}: needle not retrieved: expected {code!r} in the answer, got {result.content!r} "
         f"({result.completion_tokens} tokens, finish_reason {result.finish_reason}); "
         f"reasoning head: {reasoning_head!r}"
     )
+    if not found and not gx10_profile.needle.required:
+        pytest.xfail(f"{miss} (reported, not gated: the profile's needle.required is false)")
+    assert found, miss

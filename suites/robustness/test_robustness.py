@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from pytest_gx10.client import EndpointError, RawResponse, VllmClient
@@ -62,10 +62,18 @@ class Request:
 
 @dataclass(frozen=True)
 class Case:
-    """A bad input, named for the report, built against the served model's facts."""
+    """A bad input, named for the report, built against the served model's facts.
+
+    ``finding`` names a known server bug this case meets (docs/robustness-findings.md): a failure
+    there is reported as that finding (xfail), not as news; a server that fixed it passes.
+    """
 
     id: str
     build: Callable[[Facts], Request]
+    finding: str = ""
+
+
+FINDINGS_DOC = "docs/robustness-findings.md"
 
 
 def _dumps(body: Any) -> str:
@@ -179,6 +187,11 @@ CASES: tuple[Case, ...] = (
     Case("tool-choice-required-without-tools", chat(tool_choice="required")),
     Case("structured-outputs-bad-json-schema", completion(structured_outputs={"json": {"type": "nonsense"}})),
     Case("structured-outputs-bad-regex", completion(structured_outputs={"regex": "(unclosed"})),
+    Case(
+        "structured-outputs-not-an-object",
+        chat(structured_outputs="abc"),
+        finding="vLLM 0.32.0 answers HTTP 500 \"'str' object has no attribute 'get'\" (the engine stays healthy)",
+    ),
     # Text the tokenizer and the chat template choke on.
     Case("content-lone-surrogate", chat(messages=_user("a\ud800b"))),
     Case("prompt-lone-surrogate", completion(prompt="a\udfffb")),
@@ -306,6 +319,8 @@ def test_bad_input_is_refused_cleanly(
         },
     )
     problems = [p for p in (answer, engine and f"after it, {engine}") if p]
+    if problems and case.finding:
+        pytest.xfail(f"known finding ({FINDINGS_DOC}): {case.finding}; got {'; '.join(problems)}")
     assert not problems, (
         f"{case.id}: {request.describe()} got {'; '.join(problems)} "
         f"(expected a 4xx or a well-formed 200, /health 200 and the same canary)"
@@ -409,6 +424,8 @@ def test_fuzzed_bodies_are_refused_cleanly(
     @given(request_bodies())
     def send(drawn: tuple[str, dict[str, Any]]) -> None:
         path, body = drawn
+        # Known findings have a case of their own; the fuzz looks for new ones.
+        assume(body.get("structured_outputs") is None or isinstance(body["structured_outputs"], dict))
         body.setdefault("model", gx10_model)
         text = _dumps(body)
         got = gx10_client.raw("POST", path, text, timeout_s=max(gx10_settings.timeout_s, 30.0))

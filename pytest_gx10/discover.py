@@ -1,0 +1,271 @@
+"""Discovery: the profile of a deployment nobody wrote one for, built from what the server says.
+
+Attached with no ``--gx10-profile``, the plugin asks the server: the served model and its context
+window (``/v1/models``), its version (``/version``), speculative decoding (the spec-decode counters on
+``/metrics``; method and k from the engine config line when a log is given), a reasoning parser (a
+probe reply's reasoning field) and its speed (one short and one long request). The workloads scale to
+it; nothing is gated that the user did not assert: no floors, and the needle grid is reported, not
+failed. :func:`profile_toml` writes the facts and a run's figures back as a profile that gates.
+
+Core: nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.observe.logs import LogSource, parse_lines
+from pytest_gx10.observe.metrics import ACCEPTED_PER_POS, DRAFTS, counter, samples
+from pytest_gx10.observe.signatures import engine_config
+
+__all__ = ["Discovery", "discover", "profile_toml"]
+
+PROBE_MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
+PERF_INPUT_TOKENS = 1000  # the sweep's prompt where the context allows it
+PERF_MAX_TOKENS = 64
+NEEDLE_TIME_BUDGET_S = 120.0  # the longest haystack's prefill, at the measured rate
+NEEDLE_SIZES = (1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000)
+
+
+@dataclass
+class Discovery:
+    """What the server told us, what it could not, and the profile data built from it."""
+
+    url: str
+    data: dict[str, Any] = field(default_factory=dict)  # TOML-ready profile tables
+    found: list[str] = field(default_factory=list)  # facts, for people ("max_model_len 8192")
+    unknown: list[str] = field(default_factory=list)  # what the server could not tell, and the fix
+    error: str | None = None  # the server could not be asked at all
+    measured: dict[str, float] = field(default_factory=dict)  # one request alone: prefill, decode tok/s
+
+    def line(self) -> str:
+        """One line for the report header."""
+        if self.error:
+            return f"discovery from {self.url} failed: {self.error}"
+        return f"discovered from {self.url}: " + ", ".join(self.found)
+
+
+def discover(
+    url: str,
+    *,
+    api_key: str | None = None,
+    model: str | None = None,
+    timeout_s: float = 10.0,
+    logs: LogSource | None = None,
+) -> Discovery:
+    """Ask the server at ``url`` everything a profile says; never raises for an unreachable server."""
+    found = Discovery(url)
+    client = VllmClient(url, api_key=api_key, timeout_s=timeout_s, stall_timeout_s=600.0, model=model)
+    try:
+        _discover(client, found, logs)
+    except EndpointError as exc:
+        found.error = str(exc)
+        found.data = _fallback(url)
+    finally:
+        client.close()
+    return found
+
+
+def _fallback(url: str) -> dict[str, Any]:
+    return {
+        "profile": {"name": "discovered", "description": f"could not be discovered from {url}"},
+        "deployment": {"served_model_name": "unknown", "max_model_len": 1},
+    }
+
+
+def _discover(client: VllmClient, found: Discovery, logs: LogSource | None) -> None:
+    model = client.served_model()
+    card = next((m for m in client.models() if m.get("id") == model), {})
+    max_len = card.get("max_model_len")
+    deployment: dict[str, Any] = {"served_model_name": model}
+    found.found.append(f"model {model}")
+    if isinstance(max_len, int) and max_len > 0:
+        deployment["max_model_len"] = max_len
+        found.found.append(f"max_model_len {max_len}")
+    else:
+        max_len = 4096
+        deployment["max_model_len"] = 1  # asserts nothing: any served window is at least 1
+        found.unknown.append("max_model_len (not on /v1/models): set deployment.max_model_len in a profile")
+    try:
+        version = client.version()
+        deployment["vllm_version"] = re.escape(version) + "$"
+        found.found.append(f"version {version}")
+    except EndpointError:
+        found.unknown.append("version (no /version): set deployment.vllm_version in a profile")
+
+    spec = _speculative(client, logs)
+    if spec is not None:
+        deployment["speculative"] = spec
+        found.found.append(f"speculative {spec['method']} k={spec['num_speculative_tokens']}")
+
+    reasoning = _reasoning(client, model)
+    if reasoning:
+        deployment["reasoning_parser"] = "discovered"
+        found.found.append("a reasoning trace")
+
+    prefill_tps, decode_tps = _speed(client, model, max_len)
+    found.found.append(f"prefill {prefill_tps:.0f} tok/s, decode {decode_tps:.1f} tok/s alone")
+    found.measured = {"prefill_tps": round(prefill_tps, 1), "decode_tps": round(decode_tps, 2)}
+    found.data = _profile_data(found.url, deployment, max_len, prefill_tps, decode_tps, reasoning)
+
+
+def _speculative(client: VllmClient, logs: LogSource | None) -> dict[str, Any] | None:
+    """Method and k from the engine config line, else k from the per-position counters."""
+    if logs is not None:
+        try:
+            for line in parse_lines(logs.text()):
+                config = engine_config(line)
+                if config is not None and config.speculative_method and config.num_spec_tokens:
+                    return {
+                        "method": config.speculative_method,
+                        "num_speculative_tokens": config.num_spec_tokens,
+                    }
+        except Exception:  # a log that cannot be read here is the gx10_logs fixture's to report
+            pass
+    text = client.metrics_text()
+    if counter(text, DRAFTS) is None:
+        return None
+    positions = {
+        labels.get("position") for name, labels, _ in samples(text) if name.startswith(ACCEPTED_PER_POS)
+    } - {None}
+    if not positions:
+        return None
+    return {"method": "unknown", "num_speculative_tokens": len(positions)}
+
+
+def _reasoning(client: VllmClient, model: str) -> bool:
+    reply = client.complete(
+        {"model": model, "messages": PROBE_MESSAGES, "max_tokens": 32, "temperature": 0}, chat=True
+    )
+    message = (reply.get("choices") or [{}])[0].get("message") or {}
+    return bool(message.get("reasoning_content") or message.get("reasoning"))
+
+
+def _speed(client: VllmClient, model: str, max_len: int) -> tuple[float, float]:
+    """One request alone: prefill rate over a prompt of up to 1 000 tokens, then decode rate."""
+    from pytest_gx10.workload import sized_prompt
+
+    def count(text: str) -> int:
+        return client.count_tokens(messages=[{"role": "user", "content": text}])
+
+    tokens = max(64, min(PERF_INPUT_TOKENS, max_len // 4))
+    prompt = sized_prompt(count, tokens, seed="discovery", header=f"Discovery {time.time_ns()}.\n\n")
+    body = {**prompt.body(), "model": model, "max_tokens": 16, "temperature": 0, "ignore_eos": True}
+    result = client.chat_stream(body)
+    if not result.ok or not result.ttft_s:
+        raise EndpointError(client.base_url, f"the speed probe failed: {result.describe()}")
+    prefill = prompt.tokens / result.ttft_s
+    decode = result.decode_tps or 1.0
+    return prefill, decode
+
+
+def _profile_data(
+    url: str, deployment: dict[str, Any], max_len: int, prefill_tps: float, decode_tps: float, reasoning: bool
+) -> dict[str, Any]:
+    input_tokens = max(64, min(PERF_INPUT_TOKENS, max_len // 4))
+    needle_tokens = 1024 if reasoning else 64
+    room = max_len - needle_tokens - 64  # the question, the chat template and the answer
+    budget = int(prefill_tps * NEEDLE_TIME_BUDGET_S)
+    lengths = [n for n in NEEDLE_SIZES if n <= room and n <= budget] or [min(NEEDLE_SIZES[0], max(room, 64))]
+    lengths = lengths[-4:]  # the four longest that fit: the grid stays a few minutes
+    longest_prefill_s = max(lengths) / prefill_tps
+    # A request may wait behind the longest prefill this run makes, and then decode: deadlines follow.
+    patience = math.ceil(max(30.0, 3 * longest_prefill_s + 4 * needle_tokens / decode_tps))
+    return {
+        "profile": {"name": "discovered", "description": f"discovered from {url}"},
+        "deployment": deployment,
+        "perf": {"concurrency": [1, 2, 4], "input_tokens": input_tokens, "max_tokens": PERF_MAX_TOKENS},
+        "needle": {"lengths": lengths, "depths": [0.5], "max_tokens": needle_tokens, "required": False},
+        "crash": {
+            "concurrency": 4,
+            "requests": 8,
+            "input_tokens": min(256, max_len // 8),
+            "max_tokens": 16,
+            "stall_timeout_s": float(patience),
+            "hung_after_s": float(patience),
+            "canary_timeout_s": float(max(10, math.ceil(2 * longest_prefill_s + 64 / decode_tps))),
+        },
+    }
+
+
+# --- writing a profile back ------------------------------------------------------------------------
+
+
+def profile_toml(
+    data: Mapping[str, Any], figures: Mapping[str, Any], *, margin: float = 0.10, source: str = ""
+) -> str:
+    """The discovered facts plus this run's figures as floors (rates x (1 - margin), times x (1 + margin))."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    out["profile"] = {
+        "name": "written",
+        "description": f"written by pytest-gx10 from a run against {source}".strip(),
+    }
+    needle = dict(out.get("needle", {}))
+    retrieved = sorted({r["length"] for r in figures.get("needle", []) if r.get("retrieved")})
+    if retrieved:
+        needle["lengths"] = retrieved
+        needle["required"] = True
+    if needle:
+        out["needle"] = needle
+    perf = dict(out.get("perf", {}))
+    floors: dict[str, dict[str, float]] = {}
+    for point in figures.get("sweep", []):
+        if point.get("ok_requests") != point.get("concurrency"):
+            continue
+        limits = {}
+        for name in ("agg_decode_tps", "agg_prefill_tps", "median_ttft_s"):
+            value = point.get(name)
+            if isinstance(value, int | float) and value > 0:
+                scaled = value * (1 - margin) if name.endswith("_tps") else value * (1 + margin)
+                limits[name] = round(scaled, 3)
+        if limits:
+            floors[str(point["concurrency"])] = limits
+    if floors:
+        perf["floors"] = floors
+        perf["concurrency"] = sorted(int(n) for n in floors)
+    out["perf"] = perf
+    return _toml(out, header=f"Written by pytest-gx10 (--gx10-write-profile), margin {margin:.0%}.")
+
+
+def _toml(data: Mapping[str, Any], header: str = "") -> str:
+    lines = [f"# {header}"] if header else []
+
+    def table(prefix: str, node: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in node.items() if not isinstance(v, Mapping)}
+        tables = {k: v for k, v in node.items() if isinstance(v, Mapping)}
+        if scalars and prefix:
+            lines.append(f"\n[{prefix}]")
+        for key, value in scalars.items():
+            lines.append(f"{_key(key)} = {_value(value)}")
+        for key, value in tables.items():
+            table(f"{prefix}.{_key(key)}" if prefix else _key(key), value)
+
+    table("", data)
+    return "\n".join(lines) + "\n"
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _value(key)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value + "'" if "'" not in value and "\n" not in value else _basic(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _basic(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
