@@ -198,19 +198,31 @@ def _profile_data(
 
 
 def profile_toml(
-    data: Mapping[str, Any], figures: Mapping[str, Any], *, margin: float = 0.10, source: str = ""
+    data: Mapping[str, Any],
+    figures: Mapping[str, Any],
+    *,
+    margin: float = 0.10,
+    source: str = "",
+    needle_seed: int | None = None,
 ) -> str:
-    """The discovered facts plus this run's figures as floors (rates x (1 - margin), times x (1 + margin))."""
-    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    """The discovered facts plus this run's figures as floors (rates x (1 - margin), times x (1 + margin)).
+
+    The needle cells this run retrieved become required only when the run was seeded
+    (``needle_seed``): the same codes then come back, and a greedy model answers them the same. An
+    unseeded run's codes are gone; one lucky answer is no floor, so the grid stays reported.
+    """
+    # The twin's table (and its [[twin.faults]]) says how a stand-in behaves, not what a server must.
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items() if k != "twin"}
     out["profile"] = {
         "name": "written",
         "description": f"written by pytest-gx10 from a run against {source}".strip(),
     }
     needle = dict(out.get("needle", {}))
     retrieved = sorted({r["length"] for r in figures.get("needle", []) if r.get("retrieved")})
-    if retrieved:
+    if retrieved and needle_seed is not None:
         needle["lengths"] = retrieved
         needle["required"] = True
+        out["settings"] = {**dict(out.get("settings", {})), "needle_seed": needle_seed}
     if needle:
         out["needle"] = needle
     perf = dict(out.get("perf", {}))

@@ -11,13 +11,14 @@ import fcntl
 import os
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-from pytest_gx10.discover import discover
+from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
@@ -307,10 +308,34 @@ class _Recorder:
                     self.state.results.write()  # facts only (the engine's verdict)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Say where the figures went."""
+        """Say where the figures went; write the profile --gx10-write-profile asked for."""
+        if self.state.is_worker:
+            return
         path = self.state.results.path
-        if path is not None and not self.state.is_worker and any(self.state.results.sections.values()):
+        if path is not None and any(self.state.results.sections.values()):
             terminalreporter.write_line(f"gx10: figures written to {path}")
+        target = self.state.settings.write_profile
+        if target is not None:
+            terminalreporter.write_line(f"gx10: {self._write_profile(target)}")
+
+    def _write_profile(self, path: Path) -> str:
+        settings, discovery = self.state.settings, self.state.discovery
+        data = discovery["data"] if discovery is not None else settings.profile.raw
+        source = settings.endpoint or settings.profile.name
+        text = profile_toml(
+            data, self.state.results.sections, source=source, needle_seed=settings.needle_seed
+        )
+        try:
+            profile_from_data(str(path), tomllib.loads(text))  # never write what a run cannot read
+        except (ProfileError, tomllib.TOMLDecodeError) as exc:
+            return f"profile not written to {path}: {exc}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        floors = sum(1 for line in text.splitlines() if line.startswith("[perf.floors."))
+        return (
+            f"profile written to {path} ({floors} sweep points with floors 10% under this run); "
+            f"gate a later run with --gx10-profile={path}"
+        )
 
 
 class _XdistHooks:

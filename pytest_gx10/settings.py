@@ -219,6 +219,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "needle_seed",
         "seed of the needle's secret code (default: a new code every run)",
         _int_list,
+        profile_key="settings.needle_seed",
         metavar="SEED",
     ),
     SettingSpec(

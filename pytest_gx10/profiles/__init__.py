@@ -205,7 +205,7 @@ _NUMBER = NUMBER
 # table -> key -> type; a dict value is a nested table. "*" stands for any key.
 _SCHEMA: dict[str, Any] = {
     "profile": {"name": str, "description": str},
-    "settings": {"endpoint": str, "model": str, "timeout": _NUMBER},
+    "settings": {"endpoint": str, "model": str, "timeout": _NUMBER, "needle_seed": int},
     "deployment": {
         "served_model_name": str,
         "model_path": str,

@@ -9,6 +9,7 @@ figures are recorded before any assertion, so a failing point still lands in ``-
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,9 @@ from pytest_gx10.workload import SizedPrompt, sized_prompt
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
 
+RUN_NONCE = uuid.uuid4().hex[:8]
+
+
 def _prompts(client: VllmClient, profile: Profile, n: int) -> list[SizedPrompt]:
     perf = profile.perf
     chat = perf.endpoint == "chat"
@@ -32,14 +36,15 @@ def _prompts(client: VllmClient, profile: Profile, n: int) -> list[SizedPrompt]:
             return client.count_tokens(messages=[{"role": "user", "content": text}])
         return client.count_tokens(text)
 
-    # A header of its own per request: prefix caching cannot share prompts beyond the template.
+    # A header of its own per request and per run: prefix caching cannot share prompts beyond the
+    # template, neither between the point's requests nor with an earlier run against the same server.
     return [
         sized_prompt(
             count,
             perf.input_tokens,
             seed=f"N={n} request {i}",
             chat=chat,
-            header=f"Story {i + 1} of {n}, chapter {n}.\n\n",
+            header=f"Story {i + 1} of {n}, chapter {n}, edition {RUN_NONCE}.\n\n",
         )
         for i in range(n)
     ]

@@ -137,12 +137,16 @@ def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: s
         assert [n for _, _, n in spans] == [1, 2, 4]
     for (_, end, n), (start, _, m) in itertools.pairwise(spans):
         assert end <= start, f"N={n} still ran ({end:.3f}) when N={m} started ({start:.3f})"
-    serial = {p["concurrency"]: p["agg_decode_tps"] for p in docs["0"]["sweep"]}
-    parallel = {p["concurrency"]: p["agg_decode_tps"] for p in docs["2"]["sweep"]}
-    for n, value in serial.items():
-        assert parallel[n] == pytest.approx(value, rel=0.2), (
-            f"N={n}: -n 2 {parallel[n]:.1f}, -n 0 {value:.1f}"
+    # The twin's scheduler is discrete: two requests a millisecond apart may share a step or not,
+    # which moves N>1 aggregate decode (it divides by wall - first TTFT) by up to a fifth either way.
+    # Wall time and N=1 do not depend on it; a point run beside another would stretch both.
+    serial = {p["concurrency"]: p for p in docs["0"]["sweep"]}
+    parallel = {p["concurrency"]: p for p in docs["2"]["sweep"]}
+    for n, point in serial.items():
+        assert parallel[n]["wall_s"] == pytest.approx(point["wall_s"], rel=0.15), (
+            f"N={n}: wall {parallel[n]['wall_s']:.2f} s under -n 2, {point['wall_s']:.2f} s under -n 0"
         )
+    assert parallel[1]["agg_decode_tps"] == pytest.approx(serial[1]["agg_decode_tps"], rel=0.15)
 
 
 def test_sdk_base_url_is_accepted(pytester: pytest.Pytester) -> None:
