@@ -23,6 +23,7 @@ from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
+from pytest_gx10.report.terminal import summary_lines
 from pytest_gx10.reporting import register_reporting
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
@@ -311,6 +312,12 @@ class _Recorder:
         """Say where the figures went; write the profile --gx10-write-profile asked for."""
         if self.state.is_worker:
             return
+        lines = [] if self.state.settings.no_summary else summary_lines(self.state.results.document())
+        if lines:
+            terminalreporter.section("gx10")
+            redact = self.state.results.redactor
+            for line in lines:
+                terminalreporter.write_line(redact.text(line) if redact is not None else line)
         path = self.state.results.path
         if path is not None and any(self.state.results.sections.values()):
             terminalreporter.write_line(f"gx10: figures written to {path}")

@@ -283,6 +283,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="RECIPE",
     ),
     SettingSpec(
+        "no_summary",
+        "leave the gx10 figures (sweep table, needle grid, acceptance, tallies) off the terminal",
+        _flag,
+        default=False,
+    ),
+    SettingSpec(
         "keep",
         "leave a launched deployment running after the run (the next launch of its recipe removes it)",
         _flag,
@@ -319,6 +325,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     launch: Recipe | None = None
     keep: bool = False
+    no_summary: bool = False
 
     @property
     def explicit(self) -> bool:
@@ -450,6 +457,7 @@ def resolve_settings(
         api_key=values["api_key"],
         launch=recipe,
         keep=bool(values["keep"]),
+        no_summary=bool(values["no_summary"]),
     )
 
 
