@@ -180,6 +180,8 @@ def _profile_data(
     return {
         "profile": {"name": "discovered", "description": f"discovered from {url}"},
         "deployment": deployment,
+        # The deployment's speed, one request alone: a twin of it would run so, and deadlines follow it.
+        "twin": {"prefill_tps": round(prefill_tps, 1), "decode_tps": round(decode_tps, 2)},
         "perf": {"concurrency": [1, 2, 4], "input_tokens": input_tokens, "max_tokens": PERF_MAX_TOKENS},
         "needle": {"lengths": lengths, "depths": [0.5], "max_tokens": needle_tokens, "required": False},
         "crash": {
@@ -211,8 +213,11 @@ def profile_toml(
     (``needle_seed``): the same codes then come back, and a greedy model answers them the same. An
     unseeded run's codes are gone; one lucky answer is no floor, so the grid stays reported.
     """
-    # The twin's table (and its [[twin.faults]]) says how a stand-in behaves, not what a server must.
-    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items() if k != "twin"}
+    # The twin's table says the deployment's speed (kept: deadlines follow it); its faults are a
+    # stand-in's behaviour, not the deployment's.
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    if "twin" in out:
+        out["twin"] = {k: v for k, v in out["twin"].items() if k != "faults"}
     out["profile"] = {
         "name": "written",
         "description": f"written by pytest-gx10 from a run against {source}".strip(),

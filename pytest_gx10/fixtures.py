@@ -71,13 +71,16 @@ def gx10_target(pytestconfig: pytest.Config, gx10_settings: Settings) -> Target:
 
 
 @pytest.fixture(scope="session")
-def gx10_client(gx10_target: Target, gx10_settings: Settings) -> Iterator[VllmClient]:
+def gx10_client(
+    pytestconfig: pytest.Config, gx10_target: Target, gx10_settings: Settings
+) -> Iterator[VllmClient]:
     """A client of the target, bound to the model under test."""
     client = VllmClient(
         gx10_target.url,
         api_key=gx10_settings.api_key,
         timeout_s=gx10_settings.timeout_s,
         model=gx10_settings.model,
+        speed=pytestconfig.stash[GX10_STATE].speed,  # its streams tell the sentinel their work
     )
     try:
         client.served_model()

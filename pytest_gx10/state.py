@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pytest_gx10.client import VllmClient, abort_open_streams, resume_streams
+from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, open_work_s, resume_streams
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinProcess, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
@@ -24,6 +24,7 @@ from pytest_gx10.workload import canary
 __all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State"]
 
 RECORD_PROPERTY = "gx10"  # the user_properties name under which tests record figures
+CANARY_BODY = {"prompt": "x" * 400, "max_tokens": 16}  # at least the canary's size, for its deadline
 
 
 @dataclass
@@ -100,6 +101,18 @@ class Gx10State:
                 return None  # the gx10_logs fixture reports it; the sentinel goes by /health alone
         return FileLogSource(target.log_path) if target.log_path is not None else None
 
+    @property
+    def speed(self) -> tuple[float, float] | None:
+        """(prefill tok/s, decode tok/s) one request alone gets, when the profile says or discovery measured.
+
+        A profile's ``[twin]`` table describes the deployment's speed (a twin of it runs at that
+        speed); a profile without one says nothing about speed, and the waits stay fixed.
+        """
+        profile = self.settings.profile
+        if "twin" not in profile.raw or "prefill_tps" not in profile.raw["twin"]:
+            return None
+        return profile.twin.prefill_tps, profile.twin.decode_tps
+
     def watch(self, target: Target) -> Sentinel:
         """Start the sentinel on the target (once per process); it aborts open streams on a verdict."""
         if self.sentinel is None:
@@ -114,6 +127,7 @@ class Gx10State:
                 if not verdict.alive:
                     abort_open_streams(verdict.line())
 
+            speed = self.speed
             self.sentinel = Sentinel(
                 client,
                 self.log_source(target),
@@ -122,6 +136,9 @@ class Gx10State:
                 canary_timeout_s=crash.canary_timeout_s,
                 canary=lambda _client: canary(canary_client),
                 on_verdict=on_verdict,
+                # Knowing the deployment's speed, wait only as long as the open requests could need.
+                work=open_work_s if speed is not None else None,
+                canary_work_s=sum(estimate_work_s(CANARY_BODY, speed)) if speed is not None else 0.0,
             ).start()
         return self.sentinel
 

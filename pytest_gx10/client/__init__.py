@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pytest_gx10.client.http import EndpointError, RawResponse, VllmClient, abort_open_streams, resume_streams
+from pytest_gx10.client.http import (
+    EndpointError,
+    RawResponse,
+    VllmClient,
+    abort_open_streams,
+    estimate_work_s,
+    open_work_s,
+    resume_streams,
+)
 from pytest_gx10.client.results import Chunk, Outcome, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseEvent, SseParser
 
@@ -17,5 +25,7 @@ __all__ = [
     "StreamResult",
     "VllmClient",
     "abort_open_streams",
+    "estimate_work_s",
+    "open_work_s",
     "resume_streams",
 ]

@@ -26,7 +26,15 @@ import requests
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseParser
 
-__all__ = ["EndpointError", "RawResponse", "VllmClient", "abort_open_streams", "resume_streams"]
+__all__ = [
+    "EndpointError",
+    "RawResponse",
+    "VllmClient",
+    "abort_open_streams",
+    "estimate_work_s",
+    "open_work_s",
+    "resume_streams",
+]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
 
@@ -34,7 +42,41 @@ TIME_SCALE_HEADER = "x-gx10-time-scale"
 # Streams being read right now, by any client in this process: an engine found dead or hung should
 # not leave a test waiting out a stall timeout of minutes on a stream that will never speak again.
 _OPEN_STREAMS: dict[socket.socket, str | None] = {}  # socket -> why it was aborted (None: it was not)
+# socket -> (prefill seconds, decode seconds) the request should take alone at the deployment's speed,
+# for streams whose client knows that speed (see open_work_s)
+_OPEN_WORK: dict[socket.socket, tuple[float, float]] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+def open_work_s() -> float | None:
+    """How long the streams open in this process should take at most, at the deployment's speed.
+
+    Prefills queue (their times add up); decodes run together (the longest counts). None when no open
+    stream carries an estimate. The sentinel sizes its patience with a frozen engine by this.
+    """
+    with _OPEN_LOCK:
+        work = list(_OPEN_WORK.values())
+    if not work:
+        return None
+    return sum(p for p, _ in work) + max(d for _, d in work)
+
+
+def estimate_work_s(body: Mapping[str, Any], speed: tuple[float, float]) -> tuple[float, float]:
+    """(prefill, decode) seconds for ``body`` alone at ``speed`` = (prefill tok/s, decode tok/s).
+
+    Prompt tokens are counted from characters, generously (three per token; tokenizers average about
+    four on English), so an estimate errs long; max_tokens (or 256 when unset) bounds the decode.
+    """
+    prefill_tps, decode_tps = speed
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and all(isinstance(t, int) for t in prompt):
+        tokens = float(len(prompt))
+    else:
+        text = json.dumps(body.get("messages") if prompt is None else prompt, ensure_ascii=False)
+        tokens = len(text) / 3 + 32
+    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 256
+    max_tokens = limit if isinstance(limit, int) and 0 < limit < 10**7 else 256
+    return tokens / max(prefill_tps, 1e-9), max_tokens / max(decode_tps, 1e-9)
 
 
 class _Aborted:
@@ -149,11 +191,13 @@ class VllmClient:
         timeout_s: float = 10.0,
         stall_timeout_s: float = 600.0,
         model: str | None = None,
+        speed: tuple[float, float] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.model = model
+        self.speed = speed  # (prefill tok/s, decode tok/s) of the deployment: streams say their work
         self._session = requests.Session()
         self._session.headers["User-Agent"] = "pytest-gx10"
         if api_key:
@@ -418,6 +462,8 @@ class VllmClient:
         if sock is not None:
             with _OPEN_LOCK:  # from here on the sentinel can end it, headers or not
                 _OPEN_STREAMS[sock] = None
+                if self.speed is not None:
+                    _OPEN_WORK[sock] = estimate_work_s(payload, self.speed)
         try:
             try:
                 if connect_error is not None or sock is None:
@@ -450,6 +496,7 @@ class VllmClient:
             if sock is not None:
                 with _OPEN_LOCK:
                     aborted = _OPEN_STREAMS.pop(sock, None)
+                    _OPEN_WORK.pop(sock, None)
                 sock.close()
             if aborted is not None and result.ended != StreamEnd.DONE:
                 result.ended = StreamEnd.CUT

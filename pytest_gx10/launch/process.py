@@ -8,6 +8,7 @@ A pid file per recipe lets the next launch stop a server an earlier, killed run 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -23,9 +24,18 @@ __all__ = ["ProcessLauncher", "processes_of"]
 
 RECIPE_ENV = "GX10_LAUNCH_RECIPE"
 RUN_ENV = "GX10_LAUNCH_RUN"
-# Servers left running on purpose (keep): holding their Popen objects keeps Python from warning that
-# a child it still runs was forgotten.
+# Servers left running on purpose (keep). A later launch in this process that reaps one waits for it
+# here; one still running when this process exits is let go on purpose (see _let_go).
 _KEPT: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _let_go() -> None:
+    """A kept server outlives this process by design: say so, so that Python does not warn of it."""
+    for proc in _KEPT:
+        if proc.poll() is None:
+            proc.returncode = 0  # not ours to wait for any more: it runs on for the next run
+    _KEPT.clear()
 
 
 def processes_of(recipe_name: str, run_id: str | None = None) -> list[int]:
@@ -144,7 +154,12 @@ class ProcessLauncher:
         except (OSError, ValueError):
             return []
         if pid in processes_of(self.recipe.name):
+            kept = next((proc for proc in _KEPT if proc.pid == pid), None)  # kept by this very process
             _stop_group(pid, self.recipe.process.stop_timeout_s)
+            if kept is not None:
+                _KEPT.remove(kept)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    kept.wait(5)
             self.reaped.append(pid)
         self.pid_path.unlink(missing_ok=True)
         return self.reaped

@@ -9,7 +9,9 @@ Three kinds of evidence, gathered by a background thread every ``poll_s`` and on
   ``EngineDeadError``, an engine core process gone) is death, with the line as the cause;
 - **progress**: while requests are running, ``vllm:generation_tokens_total`` must move. When it has
   not moved for ``hung_after_s``, the sentinel sends the greedy canary; if that does not finish within
-  ``canary_timeout_s`` while ``/health`` still says 200, the engine is hung (a zombie).
+  ``canary_timeout_s`` while ``/health`` still says 200, the engine is hung (a zombie). With ``work``
+  (how long the open requests should take at the deployment's speed) both waits shrink to what the
+  requests could need: four times that work, at least ``min_wait_s``, never more than the fixed ones.
 
 A verdict other than alive is sticky: an engine does not come back by itself (a relaunch makes a new
 sentinel). The time a verdict gives is when the evidence was first seen: the log line's own time
@@ -99,6 +101,9 @@ class Sentinel:
         canary_timeout_s: float = 30.0,
         canary: Callable[[VllmClient], object] | None = None,
         on_verdict: Callable[[Verdict], None] | None = None,
+        work: Callable[[], float | None] | None = None,
+        canary_work_s: float = 0.0,
+        min_wait_s: float = 15.0,
     ) -> None:
         self.client = client
         self.logs = logs
@@ -107,6 +112,9 @@ class Sentinel:
         self.canary_timeout_s = canary_timeout_s
         self._canary = canary
         self._on_verdict = on_verdict
+        self._work = work
+        self.canary_work_s = canary_work_s  # the canary's own work alone, at the deployment's speed
+        self.min_wait_s = min_wait_s
         self._lock = threading.Lock()
         self._verdict = ALIVE
         self._log_offset = logs.mark() if logs is not None else 0
@@ -215,24 +223,38 @@ class Sentinel:
             return None
         tokens = counter(text, "vllm:generation_tokens_total")
         running = counter(text, "vllm:num_requests_running") or 0.0
+        # A frozen engine may freeze its own gauges too (0 running, forever): our open streams are
+        # requests running whatever /metrics says.
+        work = self._work() if self._work is not None else None
         now = time.monotonic()
-        if tokens != self._tokens or running == 0:
+        if tokens != self._tokens or (running == 0 and work is None):
             self._tokens, self._tokens_moved_at = tokens, now
             return None
+        if running == 0:
+            running = 1.0
         stuck_s = now - self._tokens_moved_at
-        if stuck_s < self.hung_after_s:
+        hung_after_s, canary_timeout_s = self._waits(work)
+        if stuck_s < hung_after_s:
             return None
-        if self._canary_finishes():
+        if self._canary_finishes(canary_timeout_s):
             self._tokens_moved_at = now
             return None
         return Verdict(
             EngineState.HUNG,
             _clock(),
             f"/health answers 200 but no token was generated for {stuck_s:.0f} s with {running:g} "
-            f"request(s) running, and the canary did not finish within {self.canary_timeout_s:g} s",
+            f"request(s) running, and the canary did not finish within {canary_timeout_s:g} s",
         )
 
-    def _canary_finishes(self) -> bool:
+    def _waits(self, work: float | None) -> tuple[float, float]:
+        """(frozen tokens before the canary, the canary's time): fixed, or sized by the open work."""
+        if work is None:
+            return self.hung_after_s, self.canary_timeout_s
+        hung = min(self.hung_after_s, max(self.min_wait_s, 4 * work))
+        canary = min(self.canary_timeout_s, max(self.min_wait_s / 3, 4 * (work + self.canary_work_s)))
+        return round(hung, 1), round(canary, 1)
+
+    def _canary_finishes(self, timeout_s: float) -> bool:
         send = self._canary
         if send is None:
             return False
@@ -247,7 +269,7 @@ class Sentinel:
 
         thread = threading.Thread(target=run, name="gx10-sentinel-canary", daemon=True)
         thread.start()
-        thread.join(self.canary_timeout_s)
+        thread.join(timeout_s)
         return bool(box and box[0])
 
     # --- the background thread -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,47 @@ def test_relaunch_on_crash_starts_the_twin_again_once(pytester: pytest.Pytester)
     (relaunch,) = doc["relaunches"]
     assert relaunch["after"]["state"] == "dead"
     assert relaunch["url"] == doc["target"]
+
+
+FROZEN = """
+[profile]
+name = "frozen"
+
+[deployment]
+served_model_name = "SmolLM2-135M-Instruct"
+max_model_len = 8192
+
+[twin]
+prefill_tps = 100.0
+decode_tps = 25.0
+time_scale = 10.0
+
+# The engine freezes at once: /health stays 200, a stream opens, then nothing.
+[[twin.faults]]
+kind = "zombie"
+"""
+
+
+def test_frozen_engine_is_called_hung_in_seconds_not_minutes(pytester: pytest.Pytester) -> None:
+    """The health suite's small requests should take a second: the sentinel waits 15 s, not 5 minutes.
+
+    The profile's fixed waits stay the ceiling (crash.hung_after_s 300 s, canary 60 s); the
+    deployment's speed (its [twin] table) and the open requests' size bring them down.
+    """
+    profile = pytester.path / "frozen.toml"
+    profile.write_text(FROZEN)
+    health = Path(__file__).resolve().parents[2] / "suites" / "health"
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        str(health), f"--gx10-profile={profile}", "-p", "no:cacheprovider", timeout=300
+    )
+    elapsed = time.monotonic() - start
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(
+        [
+            "*engine hung since ??:??:??: /health answers 200 but no token was generated for 1? s with "
+            "1 request(s) running, and the canary did not finish within *"
+        ]
+    )
+    assert elapsed < 120, f"the suite took {elapsed:.0f} s against a frozen engine"

@@ -32,7 +32,12 @@ def test_mtp_profile_against_a_server_without_speculative_decoding_fails(
     """Every check that needs spec-decode evidence fails and says which evidence is missing."""
     url, log = plain_twin
     result = pytester.runpytest_subprocess(
-        str(MTP), f"--gx10-endpoint={url}", f"--gx10-logs=file://{log}", "-p", "no:cacheprovider"
+        str(MTP),
+        f"--gx10-endpoint={url}",
+        "--gx10-profile=qwen3.5-397b-fp8-mtp2-gx10x4",
+        f"--gx10-logs=file://{log}",
+        "-p",
+        "no:cacheprovider",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == 0, result.stdout.str()[-3000:]
