@@ -329,8 +329,9 @@ class _Recorder:
         settings, discovery = self.state.settings, self.state.discovery
         data = discovery["data"] if discovery is not None else settings.profile.raw
         source = settings.endpoint or settings.profile.name
+        margin = settings.write_margin
         text = profile_toml(
-            data, self.state.results.sections, source=source, needle_seed=settings.needle_seed
+            data, self.state.results.sections, margin=margin, source=source, needle_seed=settings.needle_seed
         )
         try:
             profile_from_data(str(path), tomllib.loads(text))  # never write what a run cannot read
@@ -340,7 +341,7 @@ class _Recorder:
         path.write_text(text)
         floors = sum(1 for line in text.splitlines() if line.startswith("[perf.floors."))
         return (
-            f"profile written to {path} ({floors} sweep points with floors 10% under this run); "
+            f"profile written to {path} ({floors} sweep points with floors {margin:.0%} under this run); "
             f"gate a later run with --gx10-profile={path}"
         )
 

@@ -62,6 +62,19 @@ def _flag(value: str) -> bool:
     raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def _fraction(value: str) -> float:
+    """``10%``, ``10`` (per cent) or ``0.1``: a margin between 0 and 1."""
+    text = str(value).strip()
+    try:
+        number = float(text.rstrip("%"))
+    except ValueError:
+        raise ValueError("not a percentage, e.g. 10% or 0.1") from None
+    fraction = number / 100 if text.endswith("%") or number >= 1 else number
+    if not 0 <= fraction < 1:
+        raise ValueError("a margin must be from 0% to under 100%")
+    return fraction
+
+
 def _int_list(value: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(part) for part in str(value).replace(" ", "").split(",") if part)
@@ -250,10 +263,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "write_profile",
-        "write the server's facts (discovered or the profile's) and this run's figures as floors, "
-        "10% under what was measured, into a profile that a later --gx10-profile run gates with",
+        "write the server's facts (discovered or the profile's) and this run's figures as floors "
+        "(--gx10-write-margin under what was measured) into a profile a later --gx10-profile run gates with",
         _path,
         metavar="PATH",
+    ),
+    SettingSpec(
+        "write_margin",
+        "how far under this run --gx10-write-profile sets floors (times: over), e.g. 25%",
+        _fraction,
+        default=0.10,
+        metavar="PCT",
     ),
     SettingSpec(
         "save_baseline",
@@ -320,6 +340,7 @@ class Settings:
     markdown: Path | None = None
     save_baseline: Path | None = None
     write_profile: Path | None = None
+    write_margin: float = 0.10
     baseline: Path | None = None
     tolerance: tuple[tuple[str, float], ...] = ()
     api_key: str | None = field(default=None, repr=False)
@@ -452,6 +473,7 @@ def resolve_settings(
         markdown=values["markdown"],
         save_baseline=values["save_baseline"],
         write_profile=values["write_profile"],
+        write_margin=float(values["write_margin"]),
         baseline=values["baseline"],
         tolerance=tuple(values["tolerance"]),
         api_key=values["api_key"],

@@ -104,3 +104,46 @@ def test_crash_suite_on_real_vllm(pytester: pytest.Pytester, real_vllm_server: R
     assert load["crash_lines"] == []
     assert load["canary_before"]
     assert load["canary_before"] == load["canary_after"]
+
+
+def test_discovered_profile_on_real_vllm(pytester: pytest.Pytester, real_vllm: str, tmp_path: Path) -> None:
+    """No profile, the SDK's /v1 URL: discovered, the table on the terminal, a written profile gates.
+
+    The written floors sit 35 % under the run: this shared two-core machine moves the CPU server's
+    decode rate by a fifth between runs, more than the default 10 % allows.
+    """
+    written = tmp_path / "mine.toml"
+    first = pytester.runpytest_subprocess(
+        "--pyargs",
+        "pytest_gx10.suites.health",
+        "pytest_gx10.suites.perf",
+        f"--gx10-endpoint={real_vllm}/v1",
+        f"--gx10-write-profile={written}",
+        "--gx10-write-margin=35%",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    )
+    first.assert_outcomes(passed=20)
+    first.stdout.fnmatch_lines(
+        [
+            "SmolLM2-135M-Instruct on * (attach), server 0.32.0",
+            "throughput sweep (N requests released together):",
+            "each request: 1000 tokens in, 64 out",
+            f"gx10: profile written to {written} (3 sweep points with floors 35% under this run)*",
+        ]
+    )
+    text = written.read_text()
+    assert "max_model_len = 8192" in text
+    assert "[perf.floors.4]" in text
+    second = pytester.runpytest_subprocess(
+        "--pyargs",
+        "pytest_gx10.suites.health",
+        "pytest_gx10.suites.perf",
+        f"--gx10-endpoint={real_vllm}",
+        f"--gx10-profile={written}",
+        "-p",
+        "no:cacheprovider",
+    )
+    second.assert_outcomes(passed=20)
+    second.stdout.fnmatch_lines([f"gx10 profile: written ({written}) [[]--gx10-profile[]]"])
