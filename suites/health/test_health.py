@@ -45,9 +45,8 @@ def test_version_matches_profile(gx10_client: VllmClient, gx10_profile: Profile)
     version = gx10_client.version()
     assert version, "/version answered an empty version"
     pattern = gx10_profile.deployment.vllm_version
-    assert gx10_profile.deployment.version_matches(version), (
-        f"/version is {version!r}, which does not match the profile's pattern {pattern!r}"
-    )
+    matches = gx10_profile.deployment.version_matches(version)  # the message states facts, no repr
+    assert matches, f"/version is {version!r}, which does not match the profile's pattern {pattern!r}"
 
 
 def test_tokenize_detokenize_round_trip(gx10_client: VllmClient) -> None:

@@ -160,3 +160,20 @@ def test_sdk_base_url_is_accepted(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [f"gx10 target: {server.url} (given as {server.url}/v1; the /v1 is added per request) *"]
     )
+
+
+def test_a_failed_fact_is_stated_without_a_repr(pytester: pytest.Pytester) -> None:
+    """A version that does not match the profile says both, and no dataclass repr."""
+    profile = pytester.path / "wrong-version.toml"
+    profile.write_text(
+        '[deployment]\nserved_model_name = "SmolLM2-135M-Instruct"\nmax_model_len = 8192\n'
+        "vllm_version = '0\\.99\\.'\n[twin]\ntime_scale = 50.0\n"
+    )
+    result = pytester.runpytest_subprocess(
+        str(SUITES / "health"), f"--gx10-profile={profile}", "-k", "version", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*/version is '0.32.0', which does not match the profile's pattern '0\\\\.99\\\\.'*"]
+    )
+    assert "Deployment(" not in result.stdout.str()
