@@ -7,7 +7,7 @@ verdict. The server gets its own process (not the shared one): it does not come 
 The kill waits for an event, not a clock: the first sweep point's request running on the server
 (``vllm:num_requests_running`` on /metrics). A fast machine runs the whole sweep in a few seconds,
 so any fixed delay would kill nothing; the ``short`` case makes the sweep short on every machine
-(96 tokens in, 32 out) to show the kill still lands in the first point.
+(160 tokens in, 32 out) to show the kill still lands in the first point.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _profile(path: Path, workload: str) -> str:
         return "smollm2-cpu"
     text = (BUNDLED_DIR / "smollm2-cpu.toml").read_text()
     short, n = re.subn(
-        r"input_tokens = 1000\nmax_tokens = 64\n", "input_tokens = 64\nmax_tokens = 32\n", text
+        r"input_tokens = 1000\nmax_tokens = 64\n", "input_tokens = 160\nmax_tokens = 32\n", text
     )
     assert n == 1, "the smollm2-cpu profile's [perf] workload moved; update this test"
     path.write_text(short)

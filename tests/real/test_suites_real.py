@@ -109,8 +109,9 @@ def test_crash_suite_on_real_vllm(pytester: pytest.Pytester, real_vllm_server: R
 def test_discovered_profile_on_real_vllm(pytester: pytest.Pytester, real_vllm: str, tmp_path: Path) -> None:
     """No profile, the SDK's /v1 URL: discovered, the table on the terminal, a written profile gates.
 
-    The written floors sit 35 % under the run: this shared two-core machine moves the CPU server's
-    decode rate by a fifth between runs, more than the default 10 % allows.
+    The written floors sit 60 % under the run (times 60 % over): on this shared two-core machine the
+    CPU server's decode rate moves by a fifth between runs and a 1 000-token TTFT by up to 40 %, far
+    more than the default 10 % allows. The mechanism is what is proved here, not a tight gate.
     """
     written = tmp_path / "mine.toml"
     first = pytester.runpytest_subprocess(
@@ -119,7 +120,7 @@ def test_discovered_profile_on_real_vllm(pytester: pytest.Pytester, real_vllm: s
         "pytest_gx10.suites.perf",
         f"--gx10-endpoint={real_vllm}/v1",
         f"--gx10-write-profile={written}",
-        "--gx10-write-margin=35%",
+        "--gx10-write-margin=60%",
         "-q",
         "-p",
         "no:cacheprovider",
@@ -130,7 +131,7 @@ def test_discovered_profile_on_real_vllm(pytester: pytest.Pytester, real_vllm: s
             "SmolLM2-135M-Instruct on * (attach), server 0.32.0",
             "throughput sweep (N requests released together):",
             "each request: 1000 tokens in, 64 out",
-            f"gx10: profile written to {written} (3 sweep points with floors 35% under this run)*",
+            f"gx10: profile written to {written} (3 sweep points with floors 60% under this run)*",
         ]
     )
     text = written.read_text()

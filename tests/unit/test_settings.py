@@ -42,11 +42,14 @@ def test_defaults() -> None:
         "fuzz_examples": "default",
         "relaunch_on_crash": "default",
         "markdown": "default",
+        "write_profile": "default",
+        "write_margin": "default",
         "save_baseline": "default",
         "baseline": "default",
         "tolerance": "default",
         "launch": "default",
         "keep": "default",
+        "no_summary": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
