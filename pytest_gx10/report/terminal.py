@@ -30,7 +30,9 @@ _SWEEP = (
 
 def _wrap(text: str) -> list[str]:
     """A long line as several of at most :data:`WIDTH` columns, the rest indented."""
-    return textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False) or [""]
+    return textwrap.wrap(
+        text, WIDTH, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
+    ) or [""]
 
 
 def _cell(point: Mapping[str, Any], key: str | None, digits: int) -> str:
