@@ -327,6 +327,8 @@ class _Recorder:
 
     def _write_profile(self, path: Path) -> str:
         settings, discovery = self.state.settings, self.state.discovery
+        if discovery is not None and discovery["error"]:
+            return f"profile not written to {path}: the server could not be asked ({discovery['error']})"
         data = discovery["data"] if discovery is not None else settings.profile.raw
         source = settings.endpoint or settings.profile.name
         margin = settings.write_margin
