@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -29,7 +30,11 @@ def bundled_dir(name: str) -> Path | None:
     return beside if (beside / "__init__.py").exists() else None
 
 
-def suites_dirs() -> list[Path]:
-    """The shipped suites' folder(s): the installed one and, in a clone, the repository's."""
+@functools.cache
+def suites_dirs() -> tuple[Path, ...]:
+    """The shipped suites' folder(s): the installed one and, in a clone, the repository's.
+
+    Asked once per process: collection asks it for every test item.
+    """
     found = [d for d in (bundled_dir("suites"), (_CLONE / "suites").resolve()) if d is not None]
-    return [d for i, d in enumerate(found) if d.exists() and d not in found[:i]]
+    return tuple(d for i, d in enumerate(found) if d.exists() and d not in found[:i])

@@ -192,7 +192,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
 
     ranked = [(i, r) for i, item in enumerate(items) if (r := rank(item)) is not None]
-    ordered = sorted((items[i] for i, _ in ranked), key=lambda item: rank(item) or 0)
+    ordered = [items[i] for i, _ in sorted(ranked, key=lambda pair: pair[1])]  # stable: ties keep order
     for (i, _), item in zip(ranked, ordered, strict=True):
         items[i] = item
 

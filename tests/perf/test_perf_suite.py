@@ -6,29 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from tinyprofile import tiny_profile
 
 PERF = Path(__file__).resolve().parents[2] / "suites" / "perf"
 
-TINY = """
-[profile]
-name = "tiny"
-
-[deployment]
-served_model_name = "tiny-model"
-max_model_len = 8192
-max_num_seqs = 8
-
-[twin]
-prefill_tps = 4000.0
-decode_tps = 100.0
-# Real time: a faster twin multiplies its own milliseconds of overhead and our figures would wobble.
-time_scale = 1.0
-
-[perf]
-concurrency = [1, 2]
-input_tokens = 300
-max_tokens = 32
-"""
+TINY = tiny_profile()
 
 
 def _run(pytester: pytest.Pytester, profile_text: str) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]

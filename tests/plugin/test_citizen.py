@@ -10,30 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
+from tinyprofile import tiny_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"
 
-TINY = """
-[profile]
-name = "tiny"
-
-[deployment]
-served_model_name = "tiny-model"
-max_model_len = 8192
-max_num_seqs = 8
-
 # Slow enough that a few milliseconds of scheduling on a busy machine stay within a few per cent.
-[twin]
-prefill_tps = 1000.0
-decode_tps = 25.0
-time_scale = 1.0
-
-[perf]
-concurrency = [1, 2, 4]
-input_tokens = 300
-max_tokens = 32
-"""
+TINY = tiny_profile((1, 2, 4), prefill_tps=1000.0, decode_tps=25.0)
 
 
 def _gx10_free_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,28 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tinyprofile import tiny_profile
 
 from pytest_gx10.report.terminal import WIDTH, summary_lines
 
 PERF = Path(__file__).resolve().parents[2] / "suites" / "perf"
 
-TINY = """
-[profile]
-name = "tiny"
-
-[deployment]
-served_model_name = "tiny-model"
-max_model_len = 8192
-
-[twin]
-prefill_tps = 4000.0
-decode_tps = 100.0
-
-[perf]
-concurrency = [1, 2]
-input_tokens = 300
-max_tokens = 32
-"""
+TINY = tiny_profile()
 
 
 def test_sweep_table_is_on_the_terminal_under_q(pytester: pytest.Pytester) -> None:
