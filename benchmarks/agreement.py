@@ -30,6 +30,7 @@ from typing import Any
 from pytest_gx10.client import VllmClient
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.load import run_concurrent
+from pytest_gx10.servers import VllmServer
 from pytest_gx10.workload import sized_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,11 @@ def prompts(url: str, n: int, input_len: int, who: str) -> list[str]:
     try:
         return [
             sized_prompt(
-                client.count_tokens, input_len, seed=f"{who} {i}", chat=False, header=f"{who} {i}.\n"
+                VllmServer(client).count_tokens,
+                input_len,
+                seed=f"{who} {i}",
+                chat=False,
+                header=f"{who} {i}.\n",
             ).text
             for i in range(n)
         ]

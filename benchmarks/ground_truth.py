@@ -27,6 +27,7 @@ import requests
 from pytest_gx10.client import VllmClient
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.load import run_concurrent
+from pytest_gx10.servers import VllmServer
 from pytest_gx10.workload import sized_prompt
 
 
@@ -50,7 +51,7 @@ def main() -> int:
         client = VllmClient(twin.url)
         for n in (int(p) for p in args.points.split(",")):
             bodies = [
-                {"prompt": sized_prompt(client.count_tokens, args.input_tokens, seed=f"gt {n} {i}", chat=False,
+                {"prompt": sized_prompt(VllmServer(client).count_tokens, args.input_tokens, seed=f"gt {n} {i}", chat=False,
                                         header=f"Request {i} of {n}.\n").text,
                  "max_tokens": args.max_tokens, "ignore_eos": True, "temperature": 0}
                 for i in range(n)

@@ -24,6 +24,7 @@ from pytest_gx10.fake import FakeServer
 from pytest_gx10.load import PointFigures, point_figures, run_concurrent
 from pytest_gx10.profiles import DEFAULT_PROFILE, load_profile
 from pytest_gx10.profiles.reference_post import AGGREGATE, PER_REQUEST
+from pytest_gx10.servers import VllmServer
 from pytest_gx10.workload import sized_prompt
 
 # figure -> (column of AGGREGATE, relative tolerance)
@@ -41,7 +42,7 @@ def run_point(client: VllmClient, n: int, input_tokens: int, max_tokens: int) ->
     """One sweep point, built and measured as the perf suite does."""
 
     def count(text: str) -> int:
-        return client.count_tokens(messages=[{"role": "user", "content": text}])
+        return VllmServer(client).count_tokens(messages=[{"role": "user", "content": text}])
 
     prompts = [
         sized_prompt(

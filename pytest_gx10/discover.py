@@ -1,9 +1,10 @@
 """Discovery: the profile of a deployment nobody wrote one for, built from what the server says.
 
-Attached with no ``--gx10-profile``, the plugin asks the server: the served model and its context
-window (``/v1/models``), its version (``/version``), speculative decoding (the spec-decode counters on
-``/metrics``; method and k from the engine config line when a log is given), a reasoning parser (a
-probe reply's reasoning field) and its speed (one short and one long request). The workloads scale to
+Attached with no ``--gx10-profile``, the plugin asks the server, through its engine's adapter
+(:mod:`pytest_gx10.servers`): the served model and its context window, its version, speculative
+decoding (the spec-decode counters on ``/metrics``; method and k from the engine config line when a
+log is given), a reasoning parser (a probe reply's reasoning field) and its speed (one short and one
+long request). The workloads scale to
 it; nothing is gated that the user did not assert: no floors, and the needle grid is reported, not
 failed. :func:`profile_toml` writes the facts and a run's figures back as a profile that gates.
 
@@ -21,8 +22,8 @@ from typing import Any
 
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.observe.logs import LogSource, parse_lines
-from pytest_gx10.observe.metrics import ACCEPTED_PER_POS, DRAFTS, counter, samples
 from pytest_gx10.observe.signatures import engine_config
+from pytest_gx10.servers import NotOffered, Server, choose
 
 __all__ = ["Discovery", "discover", "profile_toml"]
 
@@ -58,12 +59,16 @@ def discover(
     model: str | None = None,
     timeout_s: float = 10.0,
     logs: LogSource | None = None,
+    server: str | None = None,
 ) -> Discovery:
-    """Ask the server at ``url`` everything a profile says; never raises for an unreachable server."""
+    """Ask the server at ``url`` everything a profile says; never raises for an unreachable server.
+
+    ``server`` names the engine's adapter; None detects it.
+    """
     found = Discovery(url)
     client = VllmClient(url, api_key=api_key, timeout_s=timeout_s, stall_timeout_s=600.0, model=model)
     try:
-        _discover(client, found, logs)
+        _discover(choose(client, server), found, logs)
     except EndpointError as exc:
         found.error = str(exc)
         found.data = _fallback(url)
@@ -79,27 +84,32 @@ def _fallback(url: str) -> dict[str, Any]:
     }
 
 
-def _discover(client: VllmClient, found: Discovery, logs: LogSource | None) -> None:
+def _discover(server: Server, found: Discovery, logs: LogSource | None) -> None:
+    client = server.client
     model = client.served_model()
-    card = next((m for m in client.models() if m.get("id") == model), {})
-    max_len = card.get("max_model_len")
+    max_len = server.max_model_len(model)
     deployment: dict[str, Any] = {"served_model_name": model}
+    found.found.append(f"server {server.name}")
     found.found.append(f"model {model}")
-    if isinstance(max_len, int) and max_len > 0:
+    if max_len is not None:
         deployment["max_model_len"] = max_len
         found.found.append(f"max_model_len {max_len}")
     else:
         max_len = 4096
         deployment["max_model_len"] = 1  # asserts nothing: any served window is at least 1
-        found.unknown.append("max_model_len (not on /v1/models): set deployment.max_model_len in a profile")
+        found.unknown.append(
+            f"max_model_len ({server.label} does not say): set deployment.max_model_len in a profile"
+        )
     try:
-        version = client.version()
+        version = server.version()
         deployment["vllm_version"] = re.escape(version) + "$"
         found.found.append(f"version {version}")
-    except EndpointError:
-        found.unknown.append("version (no /version): set deployment.vllm_version in a profile")
+    except (EndpointError, NotOffered):
+        found.unknown.append(
+            f"version ({server.label} does not say): set deployment.vllm_version in a profile"
+        )
 
-    spec = _speculative(client, logs)
+    spec = _speculative(server, logs)
     if spec is not None:
         deployment["speculative"] = spec
         found.found.append(f"speculative {spec['method']} k={spec['num_speculative_tokens']}")
@@ -109,13 +119,14 @@ def _discover(client: VllmClient, found: Discovery, logs: LogSource | None) -> N
         deployment["reasoning_parser"] = "discovered"
         found.found.append("a reasoning trace")
 
-    prefill_tps, decode_tps = _speed(client, model, max_len)
+    prefill_tps, decode_tps = _speed(server, model, max_len)
     found.found.append(f"prefill {prefill_tps:.0f} tok/s, decode {decode_tps:.1f} tok/s alone")
     found.measured = {"prefill_tps": round(prefill_tps, 1), "decode_tps": round(decode_tps, 2)}
     found.data = _profile_data(found.url, deployment, max_len, prefill_tps, decode_tps, reasoning)
+    found.data["server"] = {"adapter": server.name}
 
 
-def _speculative(client: VllmClient, logs: LogSource | None) -> dict[str, Any] | None:
+def _speculative(server: Server, logs: LogSource | None) -> dict[str, Any] | None:
     """Method and k from the engine config line, else k from the per-position counters."""
     if logs is not None:
         try:
@@ -128,15 +139,15 @@ def _speculative(client: VllmClient, logs: LogSource | None) -> dict[str, Any] |
                     }
         except Exception:  # a log that cannot be read here is the gx10_logs fixture's to report
             pass
-    text = client.metrics_text()
-    if counter(text, DRAFTS) is None:
+    if "spec_decode_metrics" not in server.offers:
         return None
-    positions = {
-        labels.get("position") for name, labels, _ in samples(text) if name.startswith(ACCEPTED_PER_POS)
-    } - {None}
-    if not positions:
+    try:
+        counters = server.spec_counters(server.client.metrics_text())
+    except EndpointError:
         return None
-    return {"method": "unknown", "num_speculative_tokens": len(positions)}
+    if counters is None or not counters.accepted_per_pos:
+        return None
+    return {"method": "unknown", "num_speculative_tokens": len(counters.accepted_per_pos)}
 
 
 def _reasoning(client: VllmClient, model: str) -> bool:
@@ -147,12 +158,14 @@ def _reasoning(client: VllmClient, model: str) -> bool:
     return bool(message.get("reasoning_content") or message.get("reasoning"))
 
 
-def _speed(client: VllmClient, model: str, max_len: int) -> tuple[float, float]:
+def _speed(server: Server, model: str, max_len: int) -> tuple[float, float]:
     """One request alone: prefill rate over a prompt of up to 1 000 tokens, then decode rate."""
     from pytest_gx10.workload import sized_prompt
 
+    client = server.client
+
     def count(text: str) -> int:
-        return client.count_tokens(messages=[{"role": "user", "content": text}])
+        return server.count_tokens(messages=[{"role": "user", "content": text}])
 
     tokens = max(64, min(PERF_INPUT_TOKENS, max_len // 4))
     prompt = sized_prompt(count, tokens, seed="discovery", header=f"Discovery {time.time_ns()}.\n\n")

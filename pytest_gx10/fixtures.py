@@ -1,8 +1,9 @@
 """Fixtures of pytest-gx10: thin views of the plugin state, in three layers.
 
 Settings fixtures (``gx10_settings``, ``gx10_profile``) may be overridden in a conftest; the
-session-scoped ``gx10_target`` starts or attaches once and checks the endpoint answers like vLLM;
-``gx10_client`` and ``gx10_model`` build on it. When the target cannot be reached every test that
+session-scoped ``gx10_target`` starts or attaches once and checks the endpoint answers like an
+OpenAI-compatible server; ``gx10_client``, ``gx10_server`` (the engine's adapter: token counts,
+version, metrics) and ``gx10_model`` build on it. When the target cannot be reached every test that
 needs it errors at once with one line naming the URL and what happened.
 """
 
@@ -18,6 +19,7 @@ from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, open_log_source
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY
 
@@ -29,6 +31,7 @@ __all__ = [
     "gx10_progress",
     "gx10_record",
     "gx10_run_facts",
+    "gx10_server",
     "gx10_settings",
     "gx10_target",
 ]
@@ -48,10 +51,10 @@ def gx10_profile(gx10_settings: Settings) -> Profile:
 
 @pytest.fixture(scope="session")
 def gx10_target(pytestconfig: pytest.Config, gx10_settings: Settings) -> Target:
-    """The run's one target, started or attached once and checked to answer like vLLM.
+    """The run's one target, started or attached once and checked to answer like an OpenAI server.
 
     Fails (each test that uses it errors with the same one line) when the endpoint is refused,
-    times out, answers with an HTTP error or is not a vLLM API.
+    times out, answers with an HTTP error or is not an OpenAI-compatible API.
     """
     state = pytestconfig.stash[GX10_STATE]
     try:
@@ -92,19 +95,35 @@ def gx10_client(
 
 
 @pytest.fixture(scope="session")
+def gx10_server(pytestconfig: pytest.Config, gx10_client: VllmClient) -> Server:
+    """The target's engine adapter, bound to ``gx10_client``: token counts, version, metrics' meaning.
+
+    Named by ``--gx10-server`` or the profile's ``[server] adapter``, else detected from what the
+    server says. A check that needs a fact the engine does not give skips naming it
+    (:class:`pytest_gx10.servers.NotOffered`).
+    """
+    return pytestconfig.stash[GX10_STATE].server_for(gx10_client)
+
+
+@pytest.fixture(scope="session")
 def gx10_model(gx10_client: VllmClient) -> str:
     """The served model name under test (``--gx10-model``, or the only one the server lists)."""
     return gx10_client.served_model()
 
 
 @pytest.fixture(scope="session")
-def gx10_run_facts(gx10_target: Target, gx10_client: VllmClient, gx10_settings: Settings) -> dict[str, Any]:
-    """Facts about this run that every results file carries: target, model, profile, version."""
+def gx10_run_facts(
+    gx10_target: Target, gx10_client: VllmClient, gx10_server: Server, gx10_settings: Settings
+) -> dict[str, Any]:
+    """Facts about this run that every results file carries: target, server, model, profile, version."""
     try:
-        version: str | None = gx10_client.version()
+        version: str | None = gx10_server.version()
+    except (EndpointError, NotOffered):
+        version = None
+    try:
         time_scale = gx10_client.time_scale()
     except EndpointError:
-        version, time_scale = None, 1.0
+        time_scale = 1.0
     return {
         "target_label": f"twin, time scale {time_scale:g}"
         if gx10_target.kind == "twin"
@@ -115,6 +134,7 @@ def gx10_run_facts(gx10_target: Target, gx10_client: VllmClient, gx10_settings: 
         "target_description": gx10_target.description,
         "model": gx10_client.served_model(),
         "profile": gx10_settings.profile.name,
+        **gx10_server.facts(),
         "server_version": version,
     }
 

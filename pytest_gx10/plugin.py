@@ -25,6 +25,7 @@ from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.report.terminal import summary_lines
 from pytest_gx10.reporting import register_reporting
+from pytest_gx10.servers import NotOffered
 from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
@@ -98,6 +99,7 @@ def _discover(settings: Settings) -> dict[str, Any]:
         model=settings.model,
         timeout_s=settings.timeout_s,
         logs=logs,
+        server=settings.server,
     )
     return {
         "source": f"discovered from {settings.endpoint}",
@@ -273,6 +275,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A test that fails while the engine dies says so first: the verdict leads its message."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(NotOffered) and report.when != "teardown":
+        # A check that needs a fact the engine does not give skips, naming the fact and the engine.
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {call.excinfo.value}")
+        return
     state = item.config.stash.get(GX10_STATE, None)
     if state is None or state.sentinel is None or report.when == "teardown" or not report.failed:
         return  # a setup failure counts too: a module fixture that met the dead engine

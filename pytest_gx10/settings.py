@@ -157,7 +157,7 @@ class SettingSpec:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "endpoint",
-        "URL of a running vLLM server to attach to; without it the embedded twin is the target",
+        "URL of a running server (vLLM, llama.cpp, any OpenAI-compatible) to attach to; without it the embedded twin is the target",
         _endpoint,
         profile_key="settings.endpoint",
         metavar="URL",
@@ -167,6 +167,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "served model name to test (default: the only model the server lists)",
         _text,
         profile_key="settings.model",
+        metavar="NAME",
+    ),
+    SettingSpec(
+        "server",
+        "the engine's adapter: vllm, llama.cpp, openai (only the OpenAI API) or one a plugin registers "
+        "(default: detected from what the server says)",
+        _text,
+        profile_key="server.adapter",
         metavar="NAME",
     ),
     SettingSpec(
@@ -347,6 +355,7 @@ class Settings:
     launch: Recipe | None = None
     keep: bool = False
     no_summary: bool = False
+    server: str | None = None  # the engine adapter's name; None: detect
 
     @property
     def explicit(self) -> bool:
@@ -480,6 +489,7 @@ def resolve_settings(
         launch=recipe,
         keep=bool(values["keep"]),
         no_summary=bool(values["no_summary"]),
+        server=values["server"],
     )
 
 

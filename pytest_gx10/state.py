@@ -18,6 +18,7 @@ from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, 
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinProcess, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
+from pytest_gx10.servers import Server, choose
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import canary
 
@@ -44,7 +45,16 @@ class Gx10State:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     discovery: dict[str, Any] | None = None  # the profile built from the server (no --gx10-profile)
+    server_class: type[Server] | None = None  # the target's adapter, chosen once per run
     _target: Target | None = field(default=None, repr=False)
+
+    def server_for(self, client: VllmClient) -> Server:
+        """The target's adapter bound to ``client``: the one named (``--gx10-server``, the profile's
+        ``[server] adapter``), else detected from what the server says, once per run.
+        """
+        if self.server_class is None:
+            self.server_class = type(choose(client, self.settings.server))
+        return self.server_class(client)
 
     @property
     def existing_target(self) -> Target | None:
@@ -131,6 +141,7 @@ class Gx10State:
             self.sentinel = Sentinel(
                 client,
                 self.log_source(target),
+                server=self.server_for(client),
                 poll_s=crash.poll_s,
                 hung_after_s=crash.hung_after_s,
                 canary_timeout_s=crash.canary_timeout_s,

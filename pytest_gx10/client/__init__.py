@@ -1,4 +1,4 @@
-"""HTTP client for vLLM's OpenAI-compatible server: plain calls and measured streams. No pytest here."""
+"""HTTP client for an OpenAI-compatible server: plain calls and measured streams. No pytest here."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pytest_gx10.client.http import (
     VllmClient,
     abort_open_streams,
     estimate_work_s,
+    open_stream_count,
     open_work_s,
     resume_streams,
+    stream_events_seen,
 )
 from pytest_gx10.client.results import Chunk, Outcome, StreamEnd, StreamResult
 from pytest_gx10.client.sse import SseEvent, SseParser
@@ -26,6 +28,8 @@ __all__ = [
     "VllmClient",
     "abort_open_streams",
     "estimate_work_s",
+    "open_stream_count",
     "open_work_s",
     "resume_streams",
+    "stream_events_seen",
 ]

@@ -1,7 +1,7 @@
-"""A small client for vLLM's OpenAI-compatible server, built for measuring it.
+"""A small client for an OpenAI-compatible server (vLLM, llama.cpp, ...), built for measuring it.
 
-Every call names the URL and what went wrong when it fails (refused, timed out, HTTP status, not a
-vLLM API), in one line. Streaming calls never raise for what the server did: they return a
+Every call names the URL and what went wrong when it fails (refused, timed out, HTTP status, not an
+OpenAI-compatible API), in one line. Streaming calls never raise for what the server did: they return a
 :class:`StreamResult` saying how the stream ended, because a server that misbehaves mid-stream is
 exactly what the suites want to see. The API key is sent as a Bearer token and never appears in an
 error message, a repr or a result.
@@ -32,8 +32,10 @@ __all__ = [
     "VllmClient",
     "abort_open_streams",
     "estimate_work_s",
+    "open_stream_count",
     "open_work_s",
     "resume_streams",
+    "stream_events_seen",
 ]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
@@ -59,6 +61,12 @@ def open_work_s() -> float | None:
     if not work:
         return None
     return sum(p for p, _ in work) + max(d for _, d in work)
+
+
+def open_stream_count() -> int:
+    """How many streams this process is reading now (aborted ones left out)."""
+    with _OPEN_LOCK:
+        return sum(1 for why in _OPEN_STREAMS.values() if why is None)
 
 
 def estimate_work_s(body: Mapping[str, Any], speed: tuple[float, float]) -> tuple[float, float]:
@@ -137,7 +145,7 @@ def _transport_error(url: str, exc: requests.RequestException, timeout_s: float)
 
 
 def _error_message(body: str) -> str:
-    """The message of a vLLM error body (new and old shapes), or the start of the body."""
+    """The message of an error body (OpenAI's and older shapes), or the start of the body."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -166,7 +174,7 @@ class RawResponse:
 
     @property
     def error_message(self) -> str:
-        """The message of a vLLM error body (new and old shapes), or the start of the body."""
+        """The message of an error body (OpenAI's and older shapes), or the start of the body."""
         return _error_message(self.body_head)
 
     def describe(self, limit: int = 200) -> str:
@@ -177,7 +185,7 @@ class RawResponse:
 
 
 class VllmClient:
-    """Talks to one vLLM server.
+    """Talks to one OpenAI-compatible server.
 
     ``timeout_s`` bounds connecting and every non-streaming call. Streams use ``stall_timeout_s``
     between bytes instead: a 200k-token prefill sends nothing for minutes, and that is not a fault.
@@ -231,6 +239,14 @@ class VllmClient:
         except requests.RequestException as exc:
             raise _transport_error(url, exc, timeout) from None
 
+    def get_json(self, path: str) -> Any:
+        """GET ``path``; the JSON body of a 200 answer (an :class:`EndpointError` otherwise)."""
+        return self._json("GET", path)
+
+    def post_json(self, path: str, body: Any) -> Any:
+        """POST ``body`` to ``path``; the JSON body of a 200 answer (an :class:`EndpointError` otherwise)."""
+        return self._json("POST", path, body)
+
     def _json(self, method: str, path: str, body: Any = None) -> Any:
         response = self.request(method, path, body)
         url = self.base_url + path
@@ -245,7 +261,9 @@ class VllmClient:
             return response.json()
         except ValueError:
             kind = response.headers.get("content-type", "no content type")
-            raise EndpointError(url, f"not a vLLM API (HTTP 200 but not JSON: {kind})") from None
+            raise EndpointError(
+                url, f"not an OpenAI-compatible API (HTTP 200 but not JSON: {kind})"
+            ) from None
 
     def time_scale(self) -> float:
         """How much faster than real time the target runs (a twin says so in a header; vLLM is 1)."""
@@ -255,13 +273,6 @@ class VllmClient:
         """GET /health; the status code (200 healthy, 503 engine dead)."""
         return self.request("GET", "/health").status_code
 
-    def version(self) -> str:
-        """GET /version; the server's version string."""
-        data = self._json("GET", "/version")
-        if not isinstance(data, dict) or not isinstance(data.get("version"), str):
-            raise EndpointError(self.base_url + "/version", f"not a vLLM API (body {str(data)[:100]})")
-        return str(data["version"])
-
     def models(self) -> list[dict[str, Any]]:
         """GET /v1/models; the served model cards (each with ``id`` and ``max_model_len``)."""
         url = self.base_url + "/v1/models"
@@ -270,11 +281,13 @@ class VllmClient:
         except EndpointError as exc:
             if exc.status in (404, 405):
                 raise EndpointError(
-                    url, f"not a vLLM API (GET /v1/models gave HTTP {exc.status})", status=exc.status
+                    url,
+                    f"not an OpenAI-compatible API (GET /v1/models gave HTTP {exc.status})",
+                    status=exc.status,
                 ) from None
             raise
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise EndpointError(url, f"not a vLLM API (no model list in {str(data)[:100]})")
+            raise EndpointError(url, f"not an OpenAI-compatible API (no model list in {str(data)[:100]})")
         return [m for m in data["data"] if isinstance(m, dict)]
 
     def served_model(self) -> str:
@@ -289,38 +302,6 @@ class VllmClient:
             )
         self.model = names[0]
         return self.model
-
-    def tokenize(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: list[dict[str, Any]] | None = None,
-        add_special_tokens: bool | None = None,
-        add_generation_prompt: bool = True,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        """POST /tokenize, completion form (``prompt``) or chat form (``messages``, template applied)."""
-        body: dict[str, Any] = {"model": self.served_model(), **extra}
-        if messages is not None:
-            body["messages"] = messages
-            body["add_generation_prompt"] = add_generation_prompt
-        else:
-            body["prompt"] = prompt or ""
-        if add_special_tokens is not None:
-            body["add_special_tokens"] = add_special_tokens
-        data = self._json("POST", "/tokenize", body)
-        if not isinstance(data, dict) or "tokens" not in data:
-            raise EndpointError(self.base_url + "/tokenize", f"not a vLLM API ({str(data)[:100]})")
-        return data
-
-    def count_tokens(self, prompt: str | None = None, *, messages: list[dict[str, Any]] | None = None) -> int:
-        """The server's token count for a prompt or a chat."""
-        return int(self.tokenize(prompt, messages=messages)["count"])
-
-    def detokenize(self, tokens: list[int]) -> str:
-        """POST /detokenize; the text of ``tokens``."""
-        data = self._json("POST", "/detokenize", {"model": self.served_model(), "tokens": tokens})
-        return str(data["prompt"])
 
     def metrics_text(self) -> str:
         """GET /metrics; Prometheus text."""
@@ -337,7 +318,7 @@ class VllmClient:
         payload = {"model": self.served_model(), **body, "stream": False}
         data = self._json("POST", path, payload)
         if not isinstance(data, dict):
-            raise EndpointError(self.base_url + path, f"not a vLLM API ({str(data)[:100]})")
+            raise EndpointError(self.base_url + path, f"not an OpenAI-compatible API ({str(data)[:100]})")
         return data
 
     def raw(
@@ -621,8 +602,21 @@ def _time_scale(headers: Mapping[str, str]) -> float:
     return scale if scale > 0 else 1.0
 
 
+def stream_events_seen() -> int:
+    """How many SSE events the streams of this process have received so far.
+
+    The sentinel's own evidence of progress, beside the server's counters: an engine without
+    metrics still shows it is generating by the events it sends.
+    """
+    return _EVENTS_SEEN[0]
+
+
+_EVENTS_SEEN = [0]  # a lost increment between threads is harmless: only movement is read
+
+
 def _apply(result: StreamResult, data: str, t_ns: int) -> None:
     """Fold one SSE data payload into the result."""
+    _EVENTS_SEEN[0] += 1
     try:
         frame = json.loads(data)
     except ValueError:

@@ -1,4 +1,4 @@
-"""vLLM's /metrics: counters read with prometheus_client's parser, and spec-decode deltas.
+"""A server's /metrics: counters read with prometheus_client's parser, and spec-decode deltas.
 
 The counters are server-wide and cumulative, so a test scrapes before and after its window and uses
 the delta (:meth:`SpecCounters.delta`).
@@ -13,19 +13,12 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
-    "SPEC_DECODE_METRICS",
     "MetricsError",
     "SpecCounters",
     "counter",
     "samples",
     "spec_decode_counters",
 ]
-
-DRAFTS = "vllm:spec_decode_num_drafts"
-DRAFT_TOKENS = "vllm:spec_decode_num_draft_tokens"
-ACCEPTED = "vllm:spec_decode_num_accepted_tokens"
-ACCEPTED_PER_POS = "vllm:spec_decode_num_accepted_tokens_per_pos"
-SPEC_DECODE_METRICS = (DRAFTS, DRAFT_TOKENS, ACCEPTED, ACCEPTED_PER_POS)
 
 
 class MetricsError(ValueError):
@@ -101,25 +94,38 @@ class SpecCounters:
         return tuple(n / self.drafts for n in self.accepted_per_pos)
 
 
-def spec_decode_counters(text: str, model: str | None = None) -> SpecCounters | None:
+def spec_decode_counters(
+    text: str, model: str | None = None, *, prefix: str = "vllm:spec_decode"
+) -> SpecCounters | None:
     """The spec-decode counters summed over label sets; None when the server exposes none.
 
-    A server started without a speculative config has none of these metrics at all.
+    A server started without a speculative config has none of these metrics at all. ``prefix`` names
+    the engine's family (vLLM's ``vllm:spec_decode``, llama.cpp's ``llamacpp:spec_decode``); the
+    counters after it are named alike.
     """
+    drafts, draft_tokens, accepted, accepted_per_pos = (
+        prefix + suffix
+        for suffix in (
+            "_num_drafts",
+            "_num_draft_tokens",
+            "_num_accepted_tokens",
+            "_num_accepted_tokens_per_pos",
+        )
+    )
     totals: dict[str, float] = defaultdict(float)
     per_pos: dict[int, float] = defaultdict(float)
     seen = False
     for name, labels, value in samples(text):
         if not _model_ok(labels, model):
             continue
-        if _is(name, ACCEPTED_PER_POS):
+        if _is(name, accepted_per_pos):
             seen = True
             try:
                 per_pos[int(labels.get("position", "0"))] += value
             except ValueError:
                 continue
             continue
-        for metric in (DRAFTS, DRAFT_TOKENS, ACCEPTED):
+        for metric in (drafts, draft_tokens, accepted):
             if _is(name, metric):
                 seen = True
                 totals[metric] += value
@@ -127,8 +133,8 @@ def spec_decode_counters(text: str, model: str | None = None) -> SpecCounters | 
         return None
     k = max(per_pos) + 1 if per_pos else 0
     return SpecCounters(
-        drafts=totals[DRAFTS],
-        draft_tokens=totals[DRAFT_TOKENS],
-        accepted=totals[ACCEPTED],
+        drafts=totals[drafts],
+        draft_tokens=totals[draft_tokens],
+        accepted=totals[accepted],
         accepted_per_pos=tuple(per_pos.get(i, 0.0) for i in range(k)),
     )

@@ -2,13 +2,16 @@
 
 Three kinds of evidence, gathered by a background thread every ``poll_s`` and on demand:
 
-- **health**: ``/health`` answering 503 is vLLM's own word for a dead engine (``EngineDeadError``);
+- **health**: ``/health`` answering 503 is vLLM's own word for a dead engine (``EngineDeadError``;
+  a server whose adapter says 503 means "loading" is not judged by it);
   a refused or silent ``/health`` twice in a row is death too (the post's cluster: the container stayed
   up, ``/health`` refused connections);
-- **the log**: a fatal crash signature (illegal memory access, NCCL watchdog, a Ray worker dying,
-  ``EngineDeadError``, an engine core process gone) is death, with the line as the cause;
-- **progress**: while requests are running, ``vllm:generation_tokens_total`` must move. When it has
-  not moved for ``hung_after_s``, the sentinel sends the greedy canary; if that does not finish within
+- **the log**: a fatal crash signature of the engine (the adapter's: for vLLM an illegal memory
+  access, NCCL watchdog, a Ray worker dying, ``EngineDeadError``, an engine core process gone) is
+  death, with the line as the cause;
+- **progress**: while requests are running, the engine's progress counter (vLLM's
+  ``vllm:generation_tokens_total``, llama.cpp's ``llamacpp:n_decode_total``: the adapter says) or the
+  events our own streams receive must move. When neither has moved for ``hung_after_s``, the sentinel sends the greedy canary; if that does not finish within
   ``canary_timeout_s`` while ``/health`` still says 200, the engine is hung (a zombie). With ``work``
   (how long the open requests should take at the deployment's speed) both waits shrink to what the
   requests could need: four times that work, at least ``min_wait_s``, never more than the fixed ones.
@@ -26,11 +29,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.client import EndpointError, VllmClient, open_stream_count, stream_events_seen
 from pytest_gx10.observe.logs import FileLogSource, LogLine, LogSource, LogSourceError, parse_lines
-from pytest_gx10.observe.metrics import counter
-from pytest_gx10.observe.signatures import FATAL_SIGNATURES
+from pytest_gx10.observe.metrics import MetricsError
+from pytest_gx10.observe.signatures import Signature
+
+if TYPE_CHECKING:  # the adapters read metrics with this package's parser; the sentinel only asks them
+    from pytest_gx10.servers import Server
 
 __all__ = ["EngineState", "Sentinel", "Verdict"]
 
@@ -96,6 +103,7 @@ class Sentinel:
         client: VllmClient,
         logs: LogSource | None = None,
         *,
+        server: Server | None = None,
         poll_s: float = 1.0,
         hung_after_s: float = 60.0,
         canary_timeout_s: float = 30.0,
@@ -107,6 +115,10 @@ class Sentinel:
     ) -> None:
         self.client = client
         self.logs = logs
+        # The engine's adapter: its metrics and crash signatures. Without one, only /health and our
+        # own streams speak.
+        self.server = server
+        self._fatal: tuple[Signature, ...] = server.fatal_signatures if server is not None else ()
         self.poll_s = poll_s
         self.hung_after_s = hung_after_s
         self.canary_timeout_s = canary_timeout_s
@@ -120,7 +132,7 @@ class Sentinel:
         self._log_offset = logs.mark() if logs is not None else 0
         self._failed_health: tuple[str, str] | None = None  # (first seen, what) of a failed /health
         self._health_failures = 0  # in a row
-        self._tokens: float | None = None
+        self._tokens: tuple[float | None, int] | None = None
         self._tokens_moved_at = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -190,7 +202,7 @@ class Sentinel:
         except LogSourceError:
             return None  # an unreadable log is no evidence either way; /health still speaks
         for line in lines:
-            for sig in FATAL_SIGNATURES:
+            for sig in self._fatal:
                 if sig.search(line.message) or sig.search(line.raw):
                     since = line.time.split(" ")[-1] if line.time else _clock()
                     return Verdict(EngineState.DEAD, since, _cause(line))
@@ -217,14 +229,20 @@ class Sentinel:
         return None
 
     def _check_progress(self) -> Verdict | None:
-        try:
-            text = self.client.metrics_text()
-        except EndpointError:
-            return None
-        tokens = counter(text, "vllm:generation_tokens_total")
-        running = counter(text, "vllm:num_requests_running") or 0.0
-        # A frozen engine may freeze its own gauges too (0 running, forever): our open streams are
-        # requests running whatever /metrics says.
+        generated: float | None = None
+        running = 0.0
+        if self.server is not None and self.server.metric_names.progress is not None:
+            try:
+                seen = self.server.telemetry(self.client.metrics_text())
+            except (EndpointError, MetricsError):
+                pass  # no metrics this time: our own streams still speak
+            else:
+                generated, running = seen.progress, seen.running or 0.0
+        # Progress is the engine's counter or the events our own streams receive, whichever moves.
+        tokens = (generated, stream_events_seen())
+        # A frozen engine may freeze its own gauges too (0 running, forever), and an engine without
+        # metrics has none: our open streams are requests running whatever /metrics says.
+        running = max(running, float(open_stream_count()))
         work = self._work() if self._work is not None else None
         now = time.monotonic()
         if tokens != self._tokens or (running == 0 and work is None):

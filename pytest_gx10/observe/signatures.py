@@ -310,13 +310,16 @@ class SignatureHit:
     line: str
 
 
-def crash_hits(lines: Iterable[str | LogLine]) -> list[SignatureHit]:
-    """Every crash signature on every line, in log order (a line may carry several)."""
+def crash_hits(
+    lines: Iterable[str | LogLine], signatures: Iterable[Signature] = CRASH_SIGNATURES
+) -> list[SignatureHit]:
+    """Every crash signature (vLLM's unless ``signatures`` says) on every line, in log order."""
+    signatures = tuple(signatures)
     hits: list[SignatureHit] = []
     for line in lines:
         raw = line.raw if isinstance(line, LogLine) else line
         text = _text(line)
-        for sig in CRASH_SIGNATURES:
+        for sig in signatures:
             if sig.search(text) or (text is not raw and sig.search(raw)):
                 hits.append(SignatureHit(sig.name, raw))
     return hits

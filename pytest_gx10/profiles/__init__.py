@@ -206,6 +206,7 @@ _NUMBER = NUMBER
 _SCHEMA: dict[str, Any] = {
     "profile": {"name": str, "description": str},
     "settings": {"endpoint": str, "model": str, "timeout": _NUMBER, "needle_seed": int},
+    "server": {"adapter": str},
     "deployment": {
         "served_model_name": str,
         "model_path": str,

@@ -22,6 +22,7 @@ from pytest_gx10.client import EndpointError, Outcome, StreamResult, VllmClient
 from pytest_gx10.load import run_concurrent
 from pytest_gx10.observe import LogSource, LogSourceError, SignatureHit, crash_hits, parse_lines
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
 pytestmark = pytest.mark.gx10_load  # the load runs alone, never beside another
@@ -60,11 +61,11 @@ class LoadRun:
         return lines
 
 
-def _bodies(client: VllmClient, profile: Profile, wave: int) -> list[dict[str, Any]]:
+def _bodies(server: Server, profile: Profile, wave: int) -> list[dict[str, Any]]:
     spec = profile.crash
 
     def count(text: str) -> int:
-        return client.count_tokens(messages=[{"role": "user", "content": text}])
+        return server.count_tokens(messages=[{"role": "user", "content": text}])
 
     bodies = []
     for i in range(spec.concurrency):
@@ -92,6 +93,7 @@ def _log_source(request: pytest.FixtureRequest) -> tuple[LogSource | None, int, 
 def sustained(
     request: pytest.FixtureRequest,
     gx10_client: VllmClient,
+    gx10_server: Server,
     gx10_profile: Profile,
 ) -> LoadRun:
     """Run the profile's sustained load once for the module, with the canary before and after."""
@@ -114,7 +116,7 @@ def sustained(
         results += run_concurrent(
             gx10_client,
             "/v1/chat/completions",
-            _bodies(gx10_client, gx10_profile, wave),
+            _bodies(gx10_server, gx10_profile, wave),
             stall_timeout_s=spec.stall_timeout_s,
         )
         wave += 1
@@ -134,7 +136,7 @@ def sustained(
     hits = None
     if logs is not None:
         try:
-            hits = crash_hits(parse_lines(logs.text_since(mark)))
+            hits = crash_hits(parse_lines(logs.text_since(mark)), gx10_server.crash_signatures)
         except LogSourceError as exc:
             log_skip = str(exc)
     return LoadRun(results, elapsed, before, after, canary_error, health, health_error, hits, log_skip)

@@ -1,6 +1,7 @@
-"""Is the deployment up and speaking vLLM's API as the profile says it should?
+"""Is the deployment up and speaking the OpenAI API (and its engine's own) as the profile says it should?
 
-One check per test; every failure says what the server did.
+One check per test; every failure says what the server did. A check that needs a fact the engine does
+not give (a version, a tokenizer endpoint) skips naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 
 from pytest_gx10.client import StreamEnd, StreamResult, VllmClient
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 
 GREETING = [{"role": "user", "content": "Say hello in one short sentence."}]
 COMPLETION_PROMPT = "The capital of France is"
@@ -18,7 +20,7 @@ SHORT_MAX_TOKENS = 16
 
 
 def test_health_endpoint_is_200(gx10_client: VllmClient) -> None:
-    """GET /health answers 200 (503 means the engine is dead)."""
+    """GET /health answers 200 (vLLM's 503 means the engine is dead, llama.cpp's that it is loading)."""
     status = gx10_client.health()
     assert status == 200, f"GET {gx10_client.base_url}/health answered HTTP {status}, expected 200"
 
@@ -29,34 +31,35 @@ def test_served_model_is_listed(gx10_client: VllmClient, gx10_model: str) -> Non
     assert gx10_model in names, f"/v1/models lists {names}, not {gx10_model!r}"
 
 
-def test_max_model_len_meets_profile(gx10_client: VllmClient, gx10_model: str, gx10_profile: Profile) -> None:
+def test_max_model_len_meets_profile(gx10_server: Server, gx10_model: str, gx10_profile: Profile) -> None:
     """The served context window is at least the profile's max_model_len."""
-    card = next((m for m in gx10_client.models() if m.get("id") == gx10_model), {})
-    served = card.get("max_model_len")
+    gx10_server.require("max_model_len")
+    served = gx10_server.max_model_len(gx10_model)
     expected = gx10_profile.deployment.max_model_len
-    assert isinstance(served, int), f"/v1/models gives no max_model_len for {gx10_model!r}: {card}"
+    assert served is not None, f"{gx10_server.label} gives no context window for {gx10_model!r}"
     assert served >= expected, (
         f"{gx10_model} serves max_model_len {served}, below the profile's {expected} ({gx10_profile.name})"
     )
 
 
-def test_version_matches_profile(gx10_client: VllmClient, gx10_profile: Profile) -> None:
-    """/version answers a version string that matches the profile's pattern, when it has one."""
-    version = gx10_client.version()
-    assert version, "/version answered an empty version"
+def test_version_matches_profile(gx10_server: Server, gx10_profile: Profile) -> None:
+    """The server's version string (vLLM's /version, llama.cpp's build) matches the profile's pattern."""
+    gx10_server.require("version")
+    version = gx10_server.version()
+    assert version, f"{gx10_server.label} answered an empty version"
     pattern = gx10_profile.deployment.vllm_version
     matches = gx10_profile.deployment.version_matches(version)  # the message states facts, no repr
-    assert matches, f"/version is {version!r}, which does not match the profile's pattern {pattern!r}"
+    assert matches, f"the version is {version!r}, which does not match the profile's pattern {pattern!r}"
 
 
-def test_tokenize_detokenize_round_trip(gx10_client: VllmClient) -> None:
+def test_tokenize_detokenize_round_trip(gx10_server: Server) -> None:
     """Text tokenized then detokenized (without special tokens) comes back unchanged."""
+    gx10_server.require("tokenize")
+    gx10_server.require("detokenize")
     text = "The quick brown fox jumps over the lazy dog. Ünïcödé, digits 0123 and punctuation!?"
-    tokens = gx10_client.tokenize(text, add_special_tokens=False)
-    assert tokens["count"] == len(tokens["tokens"]), (
-        f"/tokenize count {tokens['count']} != {len(tokens['tokens'])}"
-    )
-    back = gx10_client.detokenize(tokens["tokens"])
+    tokens = gx10_server.tokenize(text, add_special_tokens=False)
+    assert tokens, "tokenize gave no tokens"
+    back = gx10_server.detokenize(tokens)
     assert back == text, f"detokenize(tokenize(text)) gave {back!r}"
 
 
@@ -120,12 +123,13 @@ def test_stream_finishes_with_stop_or_length(streamed: StreamResult) -> None:
     assert streamed.text, f"no text streamed: {streamed.describe()}"
 
 
-def test_stream_prompt_tokens_match_tokenize(streamed: StreamResult, gx10_client: VllmClient) -> None:
-    """usage.prompt_tokens equals /tokenize's count (chat form for chat)."""
+def test_stream_prompt_tokens_match_tokenize(streamed: StreamResult, gx10_server: Server) -> None:
+    """usage.prompt_tokens equals the tokenizer's count (chat form for chat)."""
+    gx10_server.require("tokenize")
     if streamed.endpoint == "chat":
-        expected = gx10_client.count_tokens(messages=GREETING)
+        expected = gx10_server.count_tokens(messages=GREETING)
     else:
-        expected = gx10_client.count_tokens(COMPLETION_PROMPT)
+        expected = gx10_server.count_tokens(COMPLETION_PROMPT)
     assert streamed.prompt_tokens == expected, (
-        f"usage.prompt_tokens {streamed.prompt_tokens} but /tokenize counts {expected}: {streamed.describe()}"
+        f"usage.prompt_tokens {streamed.prompt_tokens} but the tokenizer counts {expected}: {streamed.describe()}"
     )

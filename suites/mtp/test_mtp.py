@@ -23,14 +23,13 @@ from pytest_gx10.observe import (
     LogSource,
     LogSourceError,
     SpecCounters,
-    counter,
     engine_config,
     is_mtp_detected,
     method_matches,
-    spec_decode_counters,
     spec_decoding,
 )
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 
 # One window for the module; its tests must not share the server with another window.
 pytestmark = pytest.mark.gx10_load
@@ -73,8 +72,14 @@ def _expected(profile: Profile) -> str:
 
 
 @pytest.fixture(scope="module")
-def spec_window(request: pytest.FixtureRequest, gx10_client: VllmClient, gx10_profile: Profile) -> Window:
-    """Generate ``mtp.window_tokens`` tokens of real text at temperature 0, scraping before and after."""
+def spec_window(
+    request: pytest.FixtureRequest, gx10_client: VllmClient, gx10_server: Server, gx10_profile: Profile
+) -> Window:
+    """Generate ``mtp.window_tokens`` tokens of real text at temperature 0, scraping before and after.
+
+    Needs the engine's spec-decode counters (its adapter's names); skips naming the engine without.
+    """
+    gx10_server.require("spec_decode_metrics")
     logs: LogSource | None = None
     mark: int | None = None
     skip: str | None = None
@@ -98,12 +103,12 @@ def spec_window(request: pytest.FixtureRequest, gx10_client: VllmClient, gx10_pr
         }
     )
     after_text = gx10_client.metrics_text()
-    gen_before = counter(before_text, "vllm:generation_tokens_total", model)
-    gen_after = counter(after_text, "vllm:generation_tokens_total", model)
+    gen_before = gx10_server.telemetry(before_text, model).generated_tokens
+    gen_after = gx10_server.telemetry(after_text, model).generated_tokens
     return Window(
         stream=stream,
-        before=spec_decode_counters(before_text, model),
-        after=spec_decode_counters(after_text, model),
+        before=gx10_server.spec_counters(before_text, model),
+        after=gx10_server.spec_counters(after_text, model),
         generation_tokens=None if gen_before is None or gen_after is None else gen_after - gen_before,
         logs=logs,
         log_mark=mark,
@@ -158,8 +163,11 @@ def _boot(logs: LogSource) -> tuple[EngineConfig | None, list[LogLine]]:
     return last[1], lines[last[0] + 1 :]
 
 
-def test_engine_config_shows_speculative_method(gx10_logs: LogSource, gx10_profile: Profile) -> None:
+def test_engine_config_shows_speculative_method(
+    gx10_logs: LogSource, gx10_server: Server, gx10_profile: Profile
+) -> None:
     """The engine config line carries the profile's speculative method and num_spec_tokens."""
+    gx10_server.require("engine_config_log")
     config, _ = _boot(gx10_logs)
     assert config is not None, (
         f"no engine config line ('Initializing a V1 LLM engine ... with config:') in {gx10_logs.uri}"
@@ -181,8 +189,11 @@ def test_engine_config_shows_speculative_method(gx10_logs: LogSource, gx10_profi
     )
 
 
-def test_mtp_detected_once_per_tp_rank(gx10_logs: LogSource, gx10_profile: Profile) -> None:
+def test_mtp_detected_once_per_tp_rank(
+    gx10_logs: LogSource, gx10_server: Server, gx10_profile: Profile
+) -> None:
     """With MTP, every TP rank prints "Detected MTP model ..." once; without speculation, none does."""
+    gx10_server.require("mtp_log")
     spec = gx10_profile.deployment.speculative
     tp = gx10_profile.deployment.tensor_parallel_size
     _, lines = _boot(gx10_logs)
@@ -331,9 +342,10 @@ def _log_totals(logs: LogSource, mark: int) -> tuple[int, int, int]:
 
 
 def test_spec_decoding_log_agrees_with_metrics(
-    spec_window: Window, gx10_profile: Profile, gx10_record: Recorder
+    spec_window: Window, gx10_server: Server, gx10_profile: Profile, gx10_record: Recorder
 ) -> None:
     """The SpecDecoding lines written during the window tell the same acceptance as /metrics."""
+    gx10_server.require("spec_decode_log")
     delta = _window_counters(spec_window, gx10_profile)
     logs, mark = spec_window.logs, spec_window.log_mark
     if logs is None or mark is None:

@@ -21,6 +21,7 @@ import pytest
 
 from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE
 from pytest_gx10.workload import NeedlePrompt, needle_prompt, retrieved, secret_code
@@ -74,12 +75,6 @@ def _ticking(show: Callable[[str], None], text: Callable[[float], str]) -> Itera
         thread.join()
 
 
-def _served_max_model_len(client: VllmClient, model: str) -> int | None:
-    card = next((m for m in client.models() if m.get("id") == model), {})
-    value = card.get("max_model_len")
-    return value if isinstance(value, int) else None
-
-
 def _figures(case: NeedleCase, prompt: NeedlePrompt, result: StreamResult, found: bool) -> dict[str, Any]:
     return {
         "case": case.id,
@@ -104,6 +99,7 @@ def _figures(case: NeedleCase, prompt: NeedlePrompt, result: StreamResult, found
 def test_needle_retrieved(
     needle_case: NeedleCase,
     gx10_client: VllmClient,
+    gx10_server: Server,
     gx10_model: str,
     gx10_profile: Profile,
     gx10_settings: Settings,
@@ -113,7 +109,7 @@ def test_needle_retrieved(
     """The model answers the secret code hidden at ``depth`` of a ``length``-token prompt."""
     case = needle_case
     max_tokens = gx10_profile.needle.max_tokens
-    max_model_len = _served_max_model_len(gx10_client, gx10_model)
+    max_model_len = gx10_server.max_model_len(gx10_model)
     if max_model_len is not None and case.length + max_tokens > max_model_len:
         expected = gx10_profile.deployment.max_model_len
         if case.length + max_tokens <= expected:
@@ -132,7 +128,7 @@ def test_needle_retrieved(
     code = secret_code(seed)
 
     def count(text: str) -> int:
-        return gx10_client.count_tokens(messages=[{"role": "user", "content": text}])
+        return gx10_server.count_tokens(messages=[{"role": "user", "content": text}])
 
     prompt = needle_prompt(count, case.length, depth=case.depth, code=code, seed=f"needle {case.id}")
     body = {**prompt.body(), "max_tokens": max_tokens, "temperature": 0}
@@ -157,7 +153,7 @@ def test_needle_retrieved(
 
     assert result.ok, f"{case.id}: the request failed: {result.describe()}"
     assert result.prompt_tokens == prompt.tokens, (
-        f"{case.id}: usage.prompt_tokens {result.prompt_tokens} != {prompt.tokens} from /tokenize"
+        f"{case.id}: usage.prompt_tokens {result.prompt_tokens} != {prompt.tokens} from the tokenizer"
     )
     reasoning_head = result.reasoning[:REASONING_HEAD_CHARS]
     miss = (

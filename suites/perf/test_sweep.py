@@ -19,6 +19,7 @@ from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load import Progress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 from pytest_gx10.workload import SizedPrompt, sized_prompt
 
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
@@ -27,14 +28,14 @@ pytestmark = pytest.mark.gx10_load  # points run one after another, never beside
 RUN_NONCE = uuid.uuid4().hex[:8]
 
 
-def _prompts(client: VllmClient, profile: Profile, n: int) -> list[SizedPrompt]:
+def _prompts(server: Server, profile: Profile, n: int) -> list[SizedPrompt]:
     perf = profile.perf
     chat = perf.endpoint == "chat"
 
     def count(text: str) -> int:
         if chat:
-            return client.count_tokens(messages=[{"role": "user", "content": text}])
-        return client.count_tokens(text)
+            return server.count_tokens(messages=[{"role": "user", "content": text}])
+        return server.count_tokens(text)
 
     # A header of its own per request and per run: prefix caching cannot share prompts beyond the
     # template, neither between the point's requests nor with an earlier run against the same server.
@@ -57,6 +58,7 @@ def _failures(results: list[StreamResult]) -> list[str]:
 def test_sweep_point(
     gx10_concurrency: int,
     gx10_client: VllmClient,
+    gx10_server: Server,
     gx10_profile: Profile,
     gx10_record: Callable[[str, Mapping[str, Any]], None],
     gx10_progress: Callable[[str], None],
@@ -64,7 +66,7 @@ def test_sweep_point(
     """N requests released together: all succeed with exact token counts, and the floors hold."""
     n = gx10_concurrency
     perf = gx10_profile.perf
-    prompts = _prompts(gx10_client, gx10_profile, n)
+    prompts = _prompts(gx10_server, gx10_profile, n)
     bodies = [
         {
             **p.body(),
@@ -86,11 +88,11 @@ def test_sweep_point(
     failures = _failures(results)
     assert not failures, f"N={n}: {len(failures)} of {n} requests failed:\n" + "\n".join(failures)
     wrong_prompt = [
-        f"request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.tokens} from /tokenize"
+        f"request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.tokens} from the tokenizer"
         for i, (r, p) in enumerate(zip(results, prompts, strict=True))
         if r.prompt_tokens != p.tokens
     ]
-    assert not wrong_prompt, f"N={n}: prompts not the size /tokenize said:\n" + "\n".join(wrong_prompt)
+    assert not wrong_prompt, f"N={n}: prompts not the size the tokenizer said:\n" + "\n".join(wrong_prompt)
     if perf.ignore_eos:
         short = [
             f"request {i}: {r.completion_tokens} completion tokens, finish_reason {r.finish_reason}"

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from pytest_gx10.client import EndpointError, RawResponse, VllmClient
 from pytest_gx10.profiles import Profile
+from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
@@ -217,14 +218,18 @@ def robustness_canary(gx10_client: VllmClient) -> CanaryResult:
 
 
 @pytest.fixture(scope="session")
-def robustness_facts(gx10_client: VllmClient, gx10_model: str, gx10_profile: Profile) -> Facts:
-    """The served model's name, max_model_len (from /v1/models) and a prompt one token too long."""
-    card = next((m for m in gx10_client.models() if m.get("id") == gx10_model), {})
-    max_model_len = card.get("max_model_len")
-    if not isinstance(max_model_len, int) or max_model_len <= 0:
-        pytest.fail(f"/v1/models gives no max_model_len for {gx10_model!r}: {card}", pytrace=False)
-    ids = gx10_client.tokenize("Hello", add_special_tokens=False)["tokens"]
-    prompt = sized_prompt(gx10_client.count_tokens, max_model_len + 1, chat=False, instruction="")
+def robustness_facts(gx10_server: Server, gx10_model: str, gx10_profile: Profile) -> Facts:
+    """The served model's name, its context window and a prompt one token too long for it.
+
+    Needs the engine's context window and tokenizer (its adapter's); skips naming the one it lacks.
+    """
+    gx10_server.require("max_model_len")
+    gx10_server.require("tokenize")
+    max_model_len = gx10_server.max_model_len(gx10_model)
+    if max_model_len is None:
+        pytest.fail(f"{gx10_server.label} gives no context window for {gx10_model!r}", pytrace=False)
+    ids = gx10_server.tokenize("Hello", add_special_tokens=False)
+    prompt = sized_prompt(gx10_server.count_tokens, max_model_len + 1, chat=False, instruction="")
     spec = gx10_profile.robustness
     return Facts(
         model=gx10_model,

@@ -18,6 +18,7 @@ from pytest_gx10.client import VllmClient, abort_open_streams, resume_streams
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.observe import EngineState, FileLogSource, Sentinel, Verdict, parse_line
 from pytest_gx10.observe.sentinel import _cause
+from pytest_gx10.servers import VllmServer
 from pytest_gx10.workload import canary
 
 CPU = "smollm2-cpu"
@@ -36,7 +37,7 @@ def test_alive_while_the_engine_decodes() -> None:
     """Requests running and tokens moving: every poll says alive."""
     with FakeServer(CPU, time_scale=1) as server:  # 32 tokens at 25 tok/s: over a second of decoding
         client = VllmClient(server.url, timeout_s=5)
-        sentinel = Sentinel(client, poll_s=0.1, hung_after_s=0.3, canary=canary)
+        sentinel = Sentinel(client, server=VllmServer(client), poll_s=0.1, hung_after_s=0.3, canary=canary)
         worker = threading.Thread(
             target=lambda: client.chat_stream(
                 {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 64, "ignore_eos": True}
@@ -58,7 +59,9 @@ def test_death_is_named_by_the_log(tmp_path: Path) -> None:
     with FakeServer(REFERENCE, time_scale=200, log_path=log) as server:
         client = VllmClient(server.url, timeout_s=5)
         seen: list[Verdict] = []
-        sentinel = Sentinel(client, FileLogSource(log), poll_s=0.05, on_verdict=seen.append)
+        sentinel = Sentinel(
+            client, FileLogSource(log), server=VllmServer(client), poll_s=0.05, on_verdict=seen.append
+        )
         assert sentinel.poll().alive
         client.raw(
             "POST", "/v1/completions", '{"prompt": "x", "max_tokens": 2}', headers={"x-gx10-fault": "death"}
@@ -79,7 +82,7 @@ def test_death_without_a_log_is_seen_on_health() -> None:
     """No log source: /health's 503 says the engine is dead."""
     with FakeServer(CPU, time_scale=200) as server:
         client = VllmClient(server.url, timeout_s=5)
-        sentinel = Sentinel(client, poll_s=0.05)
+        sentinel = Sentinel(client, server=VllmServer(client), poll_s=0.05)
         client.raw(
             "POST",
             "/v1/completions",
@@ -97,7 +100,7 @@ def test_a_refused_health_needs_confirming() -> None:
     """A server gone: the first refusal is a suspicion, a confirmed one a death."""
     server = FakeServer(CPU, time_scale=200).start()
     client = VllmClient(server.url, timeout_s=2)
-    sentinel = Sentinel(client, poll_s=0.05)
+    sentinel = Sentinel(client, server=VllmServer(client), poll_s=0.05)
     server.stop()
     assert sentinel.poll().alive
     assert sentinel.suspect
@@ -121,6 +124,7 @@ def test_zombie_is_hung_and_streams_in_flight_are_aborted() -> None:
         client = VllmClient(server.url, timeout_s=5)
         sentinel = Sentinel(
             client,
+            server=VllmServer(client),
             poll_s=0.05,
             hung_after_s=0.5,
             canary_timeout_s=0.5,

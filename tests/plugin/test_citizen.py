@@ -157,6 +157,6 @@ def test_a_failed_fact_is_stated_without_a_repr(pytester: pytest.Pytester) -> No
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*/version is '0.32.0', which does not match the profile's pattern '0\\\\.99\\\\.'*"]
+        ["*the version is '0.32.0', which does not match the profile's pattern '0\\\\.99\\\\.'*"]
     )
     assert "Deployment(" not in result.stdout.str()

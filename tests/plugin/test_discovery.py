@@ -59,7 +59,7 @@ def test_discovered_profile_runs_the_health_suite(pytester: pytest.Pytester, ser
     )
     result.stdout.fnmatch_lines(
         [
-            f"gx10 profile: discovered from {server.url}: model SmolLM2-135M-Instruct, max_model_len 8192, "
+            f"gx10 profile: discovered from {server.url}: server vllm, model SmolLM2-135M-Instruct, max_model_len 8192, "
             "version 0.32.0, prefill * tok/s, decode * tok/s alone [[]no --gx10-profile[]]"
         ]
     )

@@ -154,7 +154,7 @@ def test_silent_endpoint_times_out_within_the_timeout(pytester: pytest.Pytester)
     assert elapsed < 15
 
 
-def test_not_a_vllm_api(pytester: pytest.Pytester) -> None:
+def test_not_an_openai_api(pytester: pytest.Pytester) -> None:
     """An HTTP server that is not vLLM is named as such."""
     import http.server
     import threading
@@ -179,7 +179,7 @@ def test_not_a_vllm_api(pytester: pytest.Pytester) -> None:
         server.server_close()
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
-        [f"*gx10 endpoint {url}/v1/models: not a vLLM API (GET /v1/models gave HTTP 404)*"]
+        [f"*gx10 endpoint {url}/v1/models: not an OpenAI-compatible API (GET /v1/models gave HTTP 404)*"]
     )
 
 

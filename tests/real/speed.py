@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pytest_gx10.client import VllmClient
+from pytest_gx10.servers import choose
 from pytest_gx10.workload import sized_prompt
 
 # CPU flags that change the CPU server's speed class (oneDNN picks its kernels by them).
@@ -61,9 +62,10 @@ def cpu_facts() -> tuple[str, tuple[str, ...]]:
 def measure(url: str) -> MachineSpeed:
     """One warm-up request, then the prefill rate (best of two) and the decode rate, one at a time."""
     with VllmClient(url, timeout_s=60, stall_timeout_s=600) as client:
+        server = choose(client)
 
         def count(text: str) -> int:
-            return client.count_tokens(messages=[{"role": "user", "content": text}])
+            return server.count_tokens(messages=[{"role": "user", "content": text}])
 
         def stream(seed: str, prompt_tokens: int, max_tokens: int) -> tuple[float, float]:
             prompt = sized_prompt(count, prompt_tokens, seed=seed, header=f"Calibration {seed}.\n\n")

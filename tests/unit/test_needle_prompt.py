@@ -11,6 +11,7 @@ import pytest
 from pytest_gx10.client import VllmClient
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.fake.model import wrong_code
+from pytest_gx10.servers import VllmServer
 from pytest_gx10.workload import NEEDLE_QUESTION, needle_line, needle_prompt, retrieved, secret_code
 
 NEEDLE_SUITE = Path(__file__).resolve().parents[2] / "suites" / "needle"
@@ -40,7 +41,7 @@ max_tokens = 32
 def count() -> Iterator[Callable[[str], int]]:
     """Chat-form token counts from the twin of the smollm2-cpu profile (no reasoning block)."""
     with FakeServer("smollm2-cpu", time_scale=100) as server, VllmClient(server.url) as client:
-        yield lambda text: client.count_tokens(messages=[{"role": "user", "content": text}])
+        yield lambda text: VllmServer(client).count_tokens(messages=[{"role": "user", "content": text}])
 
 
 @pytest.mark.parametrize("target", [120, 777, 3000])

@@ -1,0 +1,209 @@
+"""What every server adapter says about its engine, and the base the built-in adapters share.
+
+A :class:`Server` is bound to one client. Its class holds the engine's static facts (its name, the
+metrics it exposes and what each means, its log signatures, how its command line is written); its
+methods ask the server (version, context window, token counts). A fact the engine does not give
+raises :class:`NotOffered`, whose message names the engine and the fact, so a check that needs it
+can skip saying why.
+
+Core: nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.observe.metrics import SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.signatures import Signature
+
+__all__ = ["MetricNames", "NotOffered", "Server", "Telemetry"]
+
+
+class NotOffered(Exception):
+    """The engine does not give this fact (e.g. no ``/tokenize``); the message says which and where."""
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """Which of the engine's Prometheus metrics means what; None where it exposes no such metric.
+
+    ``progress`` is a counter that moves while the engine generates (the hang detector watches it);
+    ``spec_prefix`` is the prefix of the spec-decode counters (``..._num_drafts``,
+    ``..._num_draft_tokens``, ``..._num_accepted_tokens``, ``..._num_accepted_tokens_per_pos``).
+    """
+
+    running: str | None = None
+    waiting: str | None = None
+    kv_usage: str | None = None
+    progress: str | None = None
+    generated_tokens: str | None = None
+    prompt_tokens: str | None = None
+    preemptions: str | None = None
+    spec_prefix: str | None = None
+
+    def described(self) -> dict[str, str]:
+        """Meaning -> metric name, for people (the reference docs, the results' server facts)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """One scrape of the server's metrics, read through its adapter: None where it has no such metric."""
+
+    running: float | None = None
+    waiting: float | None = None
+    kv_usage: float | None = None
+    progress: float | None = None
+    generated_tokens: float | None = None
+    prompt_tokens: float | None = None
+    preemptions: float | None = None
+
+
+class Server:
+    """An OpenAI-compatible server, asked only what the OpenAI API defines.
+
+    Subclasses describe one engine each. ``name`` is what ``--gx10-server`` and the profile's
+    ``[server] adapter`` say; ``label`` is for people. ``offers`` lists the optional facts the engine
+    gives: ``tokenize``, ``detokenize``, ``version``, ``max_model_len``, ``metrics``,
+    ``spec_decode_metrics``, ``engine_config_log`` (method and k in the boot log), ``mtp_log``,
+    ``spec_decode_log`` (periodic acceptance lines).
+    """
+
+    name: ClassVar[str] = "openai"
+    label: ClassVar[str] = "an OpenAI-compatible server"
+    offers: ClassVar[frozenset[str]] = frozenset()
+    metric_names: ClassVar[MetricNames] = MetricNames()
+    crash_signatures: ClassVar[tuple[Signature, ...]] = ()
+    fatal_signatures: ClassVar[tuple[Signature, ...]] = ()
+    # How prompt sizes are known: said in the results next to every figure that depends on them.
+    token_counting: ClassVar[str] = "usage.prompt_tokens of a one-token request (the server's own count)"
+    # Detection order: higher asks first; the generic adapter answers last, for anything.
+    priority: ClassVar[int] = 0
+
+    def __init__(self, client: VllmClient) -> None:
+        self.client = client
+        self._counts: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client.base_url!r})"
+
+    # --- detection -------------------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, client: VllmClient, models: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether the server at ``client`` is this engine; ``models`` is its ``/v1/models`` list."""
+        return True
+
+    # --- facts -----------------------------------------------------------------------------------
+
+    def require(self, fact: str) -> None:
+        """Raise :class:`NotOffered` unless the engine gives ``fact``."""
+        if fact not in self.offers:
+            raise NotOffered(f"{self.label} gives no {fact} ({self.name} adapter)")
+
+    def version(self) -> str:
+        """The server's version string."""
+        raise NotOffered(f"{self.label} gives no version ({self.name} adapter)")
+
+    def max_model_len(self, model: str) -> int | None:
+        """The served context window of ``model`` (None when the server does not say)."""
+        card = next((m for m in self.client.models() if m.get("id") == model), {})
+        served = card.get("max_model_len")
+        return served if isinstance(served, int) and served > 0 else None
+
+    def facts(self) -> dict[str, Any]:
+        """What the results and the header say about the server: adapter, version, token counting."""
+        out: dict[str, Any] = {
+            "server": self.name,
+            "server_label": self.label,
+            "token_counting": self.token_counting,
+        }
+        return out
+
+    # --- tokens ----------------------------------------------------------------------------------
+
+    def count_tokens(self, prompt: str | None = None, *, messages: list[dict[str, Any]] | None = None) -> int:
+        """The server's own token count for a completion prompt or a chat (template applied).
+
+        The generic way: one request with ``max_tokens`` 1, and its ``usage.prompt_tokens``; exact, at
+        the price of a prefill. Counts are remembered per prompt.
+        """
+        key = json.dumps([prompt, messages], ensure_ascii=False)
+        if key in self._counts:
+            return self._counts[key]
+        body: dict[str, Any] = {"model": self.client.served_model(), "max_tokens": 1, "temperature": 0}
+        if messages is not None:
+            reply = self.client.complete({**body, "messages": messages}, chat=True)
+        else:
+            reply = self.client.complete({**body, "prompt": prompt or ""})
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if not isinstance(tokens, int):
+            where = "/v1/chat/completions" if messages is not None else "/v1/completions"
+            raise EndpointError(
+                self.client.base_url + where,
+                f"no usage.prompt_tokens to count tokens by ({str(reply)[:100]})",
+            )
+        self._counts[key] = tokens
+        return tokens
+
+    def tokenize(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        """The token ids of ``text``."""
+        raise NotOffered(f"{self.label} gives no tokenize endpoint ({self.name} adapter)")
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens``."""
+        raise NotOffered(f"{self.label} gives no detokenize endpoint ({self.name} adapter)")
+
+    # --- metrics ---------------------------------------------------------------------------------
+
+    def telemetry(self, text: str, model: str | None = None) -> Telemetry:
+        """Read one ``/metrics`` scrape by this engine's names."""
+        names = self.metric_names
+
+        def read(name: str | None) -> float | None:
+            return counter(text, name, model) if name else None
+
+        return Telemetry(
+            running=read(names.running),
+            waiting=read(names.waiting),
+            kv_usage=read(names.kv_usage),
+            progress=read(names.progress),
+            generated_tokens=read(names.generated_tokens),
+            prompt_tokens=read(names.prompt_tokens),
+            preemptions=read(names.preemptions),
+        )
+
+    def spec_counters(self, text: str, model: str | None = None) -> SpecCounters | None:
+        """The spec-decode counters in one scrape (None when the engine exposes none)."""
+        prefix = self.metric_names.spec_prefix
+        return spec_decode_counters(text, model, prefix=prefix) if prefix else None
+
+    # --- launching -------------------------------------------------------------------------------
+
+    default_entrypoint: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def render_flag(cls, flag: str, value: Any) -> list[str]:
+        """One recipe ``[serve]`` key as command-line words: ``max_model_len = 8192`` -> ``--max-model-len 8192``.
+
+        A true flag is given bare and a false one left out; a table is written as JSON; a list as
+        repeated words.
+        """
+        option = "--" + flag.replace("_", "-")
+        if isinstance(value, bool):
+            return [option] if value else []
+        if isinstance(value, dict):
+            return [option, json.dumps(value, separators=(",", ":"))]
+        if isinstance(value, list):
+            return [option, *(str(v) for v in value)]
+        return [option, str(value)]
+
+    @classmethod
+    def model_argv(cls, model: str) -> list[str]:
+        """How the model is named on the command line."""
+        return ["--model", model]

@@ -1,0 +1,131 @@
+"""vLLM's OpenAI-compatible server: ``/version``, ``/tokenize``, ``vllm:`` metrics, its boot log.
+
+The wire facts are those of vLLM's own API server (``vllm/entrypoints/openai``, ``/metrics`` from
+``vllm/v1/metrics``); the twin speaks the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.observe.signatures import CRASH_SIGNATURES, FATAL_SIGNATURES
+from pytest_gx10.servers.base import MetricNames, Server
+
+__all__ = ["VllmServer"]
+
+
+class VllmServer(Server):
+    """vLLM (``vllm serve``), also the embedded twin, which answers as vLLM does."""
+
+    name = "vllm"
+    label = "vLLM"
+    priority = 20
+    offers = frozenset(
+        {
+            "tokenize",
+            "detokenize",
+            "version",
+            "max_model_len",
+            "metrics",
+            "spec_decode_metrics",
+            "engine_config_log",
+            "mtp_log",
+            "spec_decode_log",
+        }
+    )
+    metric_names = MetricNames(
+        running="vllm:num_requests_running",
+        waiting="vllm:num_requests_waiting",
+        kv_usage="vllm:kv_cache_usage_perc",
+        progress="vllm:generation_tokens_total",
+        generated_tokens="vllm:generation_tokens_total",
+        prompt_tokens="vllm:prompt_tokens_total",
+        preemptions="vllm:num_preemptions_total",
+        spec_prefix="vllm:spec_decode",
+    )
+    crash_signatures = CRASH_SIGNATURES
+    fatal_signatures = FATAL_SIGNATURES
+    token_counting = "exact: the server's POST /tokenize (chat template applied for chats)"
+    default_entrypoint: ClassVar[tuple[str, ...]] = ("vllm", "serve")
+
+    @classmethod
+    def detect(cls, client: VllmClient, models: Sequence[Mapping[str, Any]]) -> bool:
+        """vLLM's model cards say ``owned_by: vllm``; its ``/version`` is ``{"version": ...}``."""
+        if any(m.get("owned_by") == "vllm" for m in models):
+            return True
+        try:
+            data = client.request("GET", "/version")
+            return data.status_code == 200 and isinstance(data.json().get("version"), str)
+        except (EndpointError, ValueError, AttributeError):
+            return False
+
+    def version(self) -> str:
+        """GET /version."""
+        data = self.client.get_json("/version")
+        if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+            raise EndpointError(self.client.base_url + "/version", f"no version in {str(data)[:100]}")
+        return str(data["version"])
+
+    def tokenize_request(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: list[dict[str, Any]] | None = None,
+        add_special_tokens: bool | None = None,
+        add_generation_prompt: bool = True,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """POST /tokenize, completion form (``prompt``) or chat form (``messages``, template applied)."""
+        body: dict[str, Any] = {"model": self.client.served_model(), **extra}
+        if messages is not None:
+            body["messages"] = messages
+            body["add_generation_prompt"] = add_generation_prompt
+        else:
+            body["prompt"] = prompt or ""
+        if add_special_tokens is not None:
+            body["add_special_tokens"] = add_special_tokens
+        data = self.client.post_json("/tokenize", body)
+        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+            raise EndpointError(self.client.base_url + "/tokenize", f"no tokens in {str(data)[:100]}")
+        return data
+
+    def count_tokens(self, prompt: str | None = None, *, messages: list[dict[str, Any]] | None = None) -> int:
+        """POST /tokenize's count."""
+        data = self.tokenize_request(prompt, messages=messages)
+        count = data.get("count")
+        return int(count) if isinstance(count, int) else len(data["tokens"])
+
+    def tokenize(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
+        """POST /tokenize, completion form."""
+        return [int(t) for t in self.tokenize_request(text, add_special_tokens=add_special_tokens)["tokens"]]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """POST /detokenize."""
+        data = self.client.post_json("/detokenize", {"model": self.client.served_model(), "tokens": tokens})
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            raise EndpointError(self.client.base_url + "/detokenize", f"no prompt in {str(data)[:100]}")
+        return str(data["prompt"])
+
+    @classmethod
+    def render_flag(cls, flag: str, value: Any) -> list[str]:
+        """vLLM normalizes underscores in an option's name; after a dot comes a config field, kept as is.
+
+        A false boolean is ``--no-flag`` (vLLM's argparse gives every boolean its negation).
+        """
+        name, dot, sub = flag.partition(".")
+        option = "--" + name.replace("_", "-") + dot + sub
+        if isinstance(value, bool):
+            return [option] if value else ["--no-" + option[2:]]
+        if isinstance(value, dict):
+            return [option, json.dumps(value, separators=(",", ":"))]
+        if isinstance(value, list):
+            return [option, *(str(v) for v in value)]
+        return [option, str(value)]
+
+    @classmethod
+    def model_argv(cls, model: str) -> list[str]:
+        """``vllm serve MODEL``: the model is the first positional argument."""
+        return [model]
