@@ -40,6 +40,7 @@ _UNIT_FILES = {
     "fake/test_fault_spec.py",
     "fake/test_tokenizer.py",
     "launch/test_recipe_schema.py",
+    "test_readme.py",
 }
 # Fixtures that need the container engine (tests/launch/conftest.py builds the others on it).
 _DOCKER_FIXTURES = {"docker_engine"}

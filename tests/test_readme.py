@@ -29,6 +29,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert 'bash -c "$test_command"' in ci
 
 
+@pytest.mark.twin  # the rest of this file is unit (tests/conftest.py)
 def test_main_job_passes_against_the_twin() -> None:
     """The quick start's main job (already installed here) passes, offline, against the twin."""
     main, _ = quick_start()

@@ -131,6 +131,9 @@ def test_tiers_follow_what_a_test_needs(collected: dict[str, dict[str, list[str]
     assert _tier(collected[needle + "test_codes_are_seeded_and_shaped_like_the_posts"]) == "unit"
     assert _tier(collected[needle + "test_prompt_is_exactly_the_requested_tokens[120]"]) == "twin"
     assert _tier(collected[needle + "test_lengths_beyond_max_model_len_are_skipped"]) == "twin"
+    # A tier a test sets itself is kept: the README's main job runs the suites against the twin.
+    assert _tier(collected["tests/test_readme.py::test_main_job_passes_against_the_twin"]) == "twin"
+    assert _tier(collected["tests/test_readme.py::test_quick_start_is_two_commands"]) == "unit"
 
 
 def test_minus_m_selects_by_tier(collected: dict[str, dict[str, list[str]]], tmp_path: Path) -> None:
