@@ -572,7 +572,7 @@ def _markdown_cell(text: str) -> str:
 def _shown_default(spec: SettingSpec) -> str:
     value = spec.default
     if value is None or value == ():
-        return ""
+        return "not set"
     if isinstance(value, bool):
         return "off" if not value else "on"
     if isinstance(value, tuple):
@@ -606,7 +606,7 @@ def options_markdown() -> str:
             option,
             f"`{spec.env}`, `{spec.ini}`",
             profile_key,
-            f"`{default}`" if default else "",
+            default if default in ("not set", "on", "off") else f"`{default}`",
             meaning,
         ]
         lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
