@@ -408,7 +408,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
         if not path.exists():
             known = ", ".join(bundled_profiles())
             raise ProfileError(
-                text, "", f"bundled profiles: {known}; or give a path to a .toml file", missing=True
+                text,
+                "",
+                f"no such profile is bundled; bundled profiles: {known}; or give a .toml path",
+                missing=True,
             )
     data = read_toml(path, ProfileError)
     return _build(path.resolve(), data)

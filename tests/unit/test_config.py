@@ -82,7 +82,10 @@ def test_a_missing_file_is_not_found_not_malformed(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as recipe:
         load_recipe(tmp_path / "gone.toml")
     assert str(recipe.value) == f"recipe not found: {tmp_path / 'gone.toml'}"
-    with pytest.raises(ProfileError, match=r"^profile not found: no-such-profile; bundled profiles: "):
+    with pytest.raises(
+        ProfileError,
+        match=r"^profile not found: no-such-profile; no such profile is bundled; bundled profiles: ",
+    ):
         load_profile("no-such-profile")
 
 
