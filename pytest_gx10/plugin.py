@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import pytest
 
+from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
@@ -26,7 +27,7 @@ from pytest_gx10.report import ResultsStore
 from pytest_gx10.report.terminal import summary_lines
 from pytest_gx10.reporting import register_reporting
 from pytest_gx10.servers import NotOffered
-from pytest_gx10.settings import SETTINGS, Settings, SettingsError, resolve_settings
+from pytest_gx10.settings import SETTINGS, Settings, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
 __all__ = ["GX10_STATE", "Gx10State", "Gx10Warning"]
@@ -82,7 +83,7 @@ def _settings(config: pytest.Config, discovered: Mapping[str, Any] | None = None
         if discovered is not None:
             profile = profile_from_data(discovered["source"], discovered["data"])
         return resolve_settings(cli, os.environ, ini, discovered=profile)
-    except (ProfileError, SettingsError) as exc:
+    except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 

@@ -8,21 +8,43 @@ an error message. This module imports nothing from pytest; the plugin turns a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_gx10.config import ConfigError, Problem, convert, unknown_key
 from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
 from pytest_gx10.profiles import DEFAULT_PROFILE, Profile, ProfileError, load_profile, lookup
 from pytest_gx10.report.baseline import parse_tolerances
 
-__all__ = ["SETTINGS", "SettingSpec", "Settings", "SettingsError", "resolve_settings"]
+__all__ = [
+    "SETTINGS",
+    "SettingSpec",
+    "Settings",
+    "SettingsError",
+    "options_markdown",
+    "profile_settings_problems",
+    "resolve_settings",
+]
 
 
-class SettingsError(ValueError):
-    """A setting with a value we cannot use; the message names the setting, its source and a fix."""
+class SettingsError(ConfigError):
+    """Settings with values we cannot use; each line names the setting, its source and a fix."""
+
+    what = "setting"
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("", problems=[("", m) for m in messages])
+
+    def _message(self) -> str:
+        if len(self.problems) == 1:
+            return self.problem
+        return "\n".join(
+            [f"{len(self.problems)} settings cannot be used:"] + [f"  {p}" for _, p in self.problems]
+        )
 
 
 def _endpoint(value: str) -> str:
@@ -132,6 +154,7 @@ class SettingSpec:
     secret: bool = False
     metavar: str = ""
     repeatable: bool = False  # the flag may be given several times; the values are joined with commas
+    toml: Any = str  # the type of the value in a profile's [settings] table (profile_key settings.*)
 
     @property
     def is_flag(self) -> bool:
@@ -198,6 +221,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default=10.0,
         profile_key="settings.timeout",
         metavar="SECONDS",
+        toml=float,
     ),
     SettingSpec(
         "fake",
@@ -242,6 +266,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _int_list,
         profile_key="settings.needle_seed",
         metavar="SEED",
+        toml=int,
     ),
     SettingSpec(
         "json",
@@ -326,6 +351,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
 _BY_NAME = {spec.name: spec for spec in SETTINGS}
 
 
+def _default(name: str) -> Any:
+    """The declared default of a setting, for the fields of :class:`Settings`."""
+    return _BY_NAME[name].default
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved gx10 settings of one run."""
@@ -337,25 +367,25 @@ class Settings:
     fake: bool
     sources: Mapping[str, str]
     endpoint_given: str | None = None  # as the user wrote it (``http://head:8000/v1``)
-    concurrency: tuple[int, ...] = (1,)
+    concurrency: tuple[int, ...] = _default("concurrency")
     json: Path | None = None
     logs: str | None = None
-    needle_lengths: tuple[int, ...] = (2000,)
-    needle_depths: tuple[float, ...] = (0.5,)
+    needle_lengths: tuple[int, ...] = _default("needle_lengths")
+    needle_depths: tuple[float, ...] = _default("needle_depths")
     needle_seed: int | None = None
-    fuzz_examples: int = 50
-    relaunch_on_crash: bool = False
+    fuzz_examples: int = _default("fuzz_examples")
+    relaunch_on_crash: bool = _default("relaunch_on_crash")
     markdown: Path | None = None
     save_baseline: Path | None = None
     write_profile: Path | None = None
-    write_margin: float = 0.10
+    write_margin: float = _default("write_margin")
     baseline: Path | None = None
-    tolerance: tuple[tuple[str, float], ...] = ()
+    tolerance: tuple[tuple[str, float], ...] = _default("tolerance")
     api_key: str | None = field(default=None, repr=False)
     launch: Recipe | None = None
-    keep: bool = False
-    no_summary: bool = False
-    server: str | None = None  # the engine adapter's name; None: detect
+    keep: bool = _default("keep")
+    no_summary: bool = _default("no_summary")
+    server: str | None = _default("server")  # the engine adapter's name; None: detect
 
     @property
     def explicit(self) -> bool:
@@ -430,7 +460,8 @@ def resolve_settings(
 
     ``cli`` and ``ini`` map setting names to raw values (None when not given); ``env`` is the
     process environment. ``discovered`` is the profile built from the server, used when no profile
-    was given. Raises :class:`SettingsError` or :class:`ProfileError`.
+    was given. Raises :class:`SettingsError` (naming every setting that cannot be used) or
+    :class:`ProfileError`.
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -448,20 +479,24 @@ def resolve_settings(
         sources["profile"] = profile_source
         profile = load_profile(values["profile"])
 
+    mistakes: list[str] = []
     for spec in SETTINGS:
         if spec.name in ("profile", "launch"):
             continue
         found = _raw_value(spec, cli, env, ini)
-        if found is not None:
-            values[spec.name] = _parse(spec, found[0], found[1])
-            sources[spec.name] = found[1]
-        elif spec.profile_key and lookup(profile.raw, spec.profile_key) is not None:
-            source = f"profile {profile.name}"
-            values[spec.name] = _parse(spec, lookup(profile.raw, spec.profile_key), source)
-            sources[spec.name] = source
-        else:
+        if found is None and spec.profile_key and lookup(profile.raw, spec.profile_key) is not None:
+            found = (lookup(profile.raw, spec.profile_key), f"profile {profile.name}")
+        if found is None:
             values[spec.name] = spec.default
             sources[spec.name] = "default"
+            continue
+        sources[spec.name] = found[1]
+        try:
+            values[spec.name] = _parse(spec, found[0], found[1])
+        except SettingsError as exc:
+            mistakes.append(str(exc))
+    if mistakes:
+        raise SettingsError(*mistakes)
 
     return Settings(
         endpoint=values["endpoint"],
@@ -511,4 +546,94 @@ def _recipe(
         raise SettingsError(f"{exc} (from {found[1]})") from None
 
 
+def profile_settings_problems(table: Mapping[str, Any], prefix: str = "settings.") -> list[Problem]:
+    """The problems of a profile's ``[settings]`` table, each with its dotted key.
+
+    Its keys are the settings declared with a ``profile_key`` under ``prefix``; a value must have the
+    declared TOML type and pass the setting's own parser.
+    """
+    by_key = {
+        spec.profile_key[len(prefix) :]: spec
+        for spec in SETTINGS
+        if spec.profile_key and spec.profile_key.startswith(prefix)
+    }
+    problems: list[Problem] = []
+    for name, value in table.items():
+        dotted = prefix + name
+        spec = by_key.get(name)
+        if spec is None:
+            problems.append((dotted, unknown_key(name, list(by_key), prefix)))
+            continue
+        before = len(problems)
+        converted = convert(spec.toml, value, dotted, problems)
+        if len(problems) > before:
+            continue
+        try:
+            spec.parse(str(converted))
+        except ValueError as exc:
+            problems.append((dotted, f"{exc}, got {value!r}"))
+    return problems
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _shown_default(spec: SettingSpec) -> str:
+    value = spec.default
+    if value is None or value == ():
+        return "not set"
+    if isinstance(value, bool):
+        return "off" if not value else "on"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if spec.parse is _fraction:
+        return f"{value:.0%}"
+    return str(value)
+
+
+def options_markdown() -> str:
+    """The options reference (docs/options.md), generated from :data:`SETTINGS`."""
+    lines = [
+        "# Options",
+        "",
+        "<!-- Generated from pytest_gx10/settings.py; regenerate with:",
+        "     python3 -m pytest_gx10.settings --markdown > docs/options.md -->",
+        "",
+        "Each setting is resolved command line, then environment variable, then ini key (`[pytest]` "
+        "section), then the profile key where there is one, then the default; the report header says "
+        "where each value came from.",
+        "",
+        "| Option | Environment / ini | Profile key | Default | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in SETTINGS:
+        option = f"`{spec.option}`" if spec.is_flag else f"`{spec.option}={spec.metavar or 'VALUE'}`"
+        profile_key = f"`{spec.profile_key}`" if spec.profile_key else ""
+        default = _shown_default(spec)
+        meaning = spec.help + (" (may be given several times)" if spec.repeatable else "")
+        cells = [
+            option,
+            f"`{spec.env}`, `{spec.ini}`",
+            profile_key,
+            default if default in ("not set", "on", "off") else f"`{default}`",
+            meaning,
+        ]
+        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python3 -m pytest_gx10.settings --markdown``: print the options reference."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args != ["--markdown"]:
+        print("usage: python3 -m pytest_gx10.settings --markdown > docs/options.md", file=sys.stderr)
+        return 2
+    sys.stdout.write(options_markdown())
+    return 0
+
+
 __all__ += ["ProfileError"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """Launch recipes: how to start a deployment (containers or a local process) and what to expect of it.
 
-A recipe is a TOML file. Every key is checked against the schema below, as profiles are, so a typo
-stops the run with an error naming the file and the key. The ``[serve]`` table renders into the
+A recipe is a TOML file. Each table is a dataclass below and each of its fields declares one key
+(see :mod:`pytest_gx10.config`), as for profiles, so a typo stops the run with an error naming the
+file and the key, and several mistakes are named together. The ``[serve]`` table renders into the
 server's command line (``vllm serve MODEL --max-model-len ... --speculative-config '{...}'``): the
 usual vLLM flags are typed keys, anything else goes in ``[serve.args]`` or ``extra_args``.
 
@@ -18,10 +19,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pytest_gx10 import bundled_dir
-from pytest_gx10.tomlfile import NUMBER, check_schema, read_toml
+from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key, read_table
+from pytest_gx10.tomlfile import read_toml
 
 __all__ = [
     "BUNDLED_RECIPES_DIR",
@@ -41,80 +43,102 @@ __all__ = [
 BUNDLED_RECIPES_DIR = bundled_dir("recipes") or Path(__file__).resolve().parents[2] / "recipes"
 
 
-class RecipeError(ValueError):
-    """A recipe that cannot be used: names the file, the key and the problem."""
+class RecipeError(ConfigError):
+    """A recipe that cannot be used: names the file, each key and the problem."""
 
-    def __init__(self, path: Path | str, key: str, problem: str) -> None:
-        self.path = str(path)
-        self.key = key
-        self.problem = problem
-        where = f"{self.path}: key '{key}'" if key else self.path
-        super().__init__(f"malformed recipe {where}: {problem}")
+    what = "recipe"
 
 
-_NUMBER = NUMBER
 _SCALAR: tuple[type, ...] = (str, int, float, bool)
+KINDS = ("docker", "process")
 
-# The typed vLLM flags of [serve]; their order in the file is the order on the command line.
-_SERVE_FLAGS: dict[str, Any] = {
-    "served_model_name": str,
-    "host": str,
-    "port": int,
-    "max_model_len": int,
-    "gpu_memory_utilization": _NUMBER,
-    "load_format": str,
-    "dtype": str,
-    "enable_prefix_caching": bool,
-    "enable_auto_tool_choice": bool,
-    "tool_call_parser": str,
-    "reasoning_parser": str,
-    "max_num_batched_tokens": int,
-    "max_num_seqs": int,
-    "trust_remote_code": bool,
-    "enforce_eager": bool,
-    "tensor_parallel_size": int,
-    "pipeline_parallel_size": int,
-    "distributed_executor_backend": str,
-    "mm_encoder_tp_mode": str,
-    "kv_cache_dtype": str,
-    "compilation_config": dict,
-    "attention_backend": str,
-    "speculative_config": dict,
-}
 
-_SCHEMA: dict[str, Any] = {
-    "recipe": {
-        "name": str,
-        "description": str,
-        "kind": str,
-        "profile": str,
-        "boot_budget_s": _NUMBER,
-        "health_path": str,
-        "url": str,
-    },
-    "serve": {"entrypoint": list, "model": str, "extra_args": list, "args": {"*": object}, **_SERVE_FLAGS},
-    "docker": {
-        "image": str,
-        "container_name": str,
-        "runtime": str,
-        "network": str,
-        "ipc": str,
-        "shm_size": str,
-        "init": bool,
-        "stop_timeout_s": int,
-        "environment": {"*": _SCALAR},
-        "volumes": list,
-    },
-    "process": {"environment": {"*": _SCALAR}, "cwd": str, "stop_timeout_s": _NUMBER},
-    "nodes": list,  # of tables, checked by _NODE
-    "ray": {"port": int, "head_args": list, "worker_args": list, "python": str},
-    "image": {
-        "python": str,
-        "expect": {"torch": str, "torch_cuda": str, "vllm": str, "transformers": str, "flashinfer": str},
-    },
-}
-_NODE: dict[str, Any] = {"role": str, "docker_url": str, "address": str, "name": str}
-_HINTS = {"serve": " (other vLLM flags go in [serve.args] or serve.extra_args)"}
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _environment(value: Any) -> Mapping[str, str]:
+    """An ``environment`` table: strings, numbers and booleans, passed on as strings."""
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
+    bad = [
+        (f".{k}", f"expected string, number or boolean, got {type(v).__name__} {v!r}")
+        for k, v in value.items()
+        if not isinstance(v, _SCALAR)
+    ]
+    if bad:
+        raise Invalid(problems=bad)
+    return {k: _env_value(v) for k, v in value.items()}
+
+
+def _serve_args(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
+    problems: list[Problem] = []
+    for name, arg in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-.]+)?", name):
+            problems.append((f".{name}", "not a flag name (write it without dashes)"))
+        elif not isinstance(arg, (*_SCALAR, dict, list)):
+            problems.append((f".{name}", f"unsupported value {arg!r}"))
+    if problems:
+        raise Invalid(problems=problems)
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class RecipeMeta:
+    """The ``[recipe]`` table: what the recipe starts and how long it may take."""
+
+    kind: str = key(choices=KINDS, help="how the deployment is started")
+    name: str | None = key(None, help="default: the file's name")
+    description: str = ""
+    profile: str | None = key(None, help="the profile the deployment is tested against (name or path)")
+    boot_budget_s: float = key(600.0, gt=0, help="seconds the deployment may take to answer")
+    health_path: str = "/health"
+    url: str | None = key(None, help="the server's URL when it is not http://HEAD:PORT")
+
+
+@dataclass(frozen=True)
+class ServeTable:
+    """The ``[serve]`` table: entrypoint, model, the usual vLLM flags as typed keys, then the rest.
+
+    The flags' order in the file is their order on the command line.
+    """
+
+    UNKNOWN_HINT: ClassVar[str] = " (other vLLM flags go in [serve.args] or serve.extra_args)"
+
+    entrypoint: tuple[str, ...] = key(("vllm", "serve"), help="the command before the model")
+    model: str | None = None
+    extra_args: tuple[str, ...] = key((), help="arguments added after the flags, as written")
+    args: Mapping[str, Any] = key(factory=dict, parse=_serve_args, help="any other flag, without dashes")
+    served_model_name: str | None = None
+    host: str | None = None
+    port: int = key(8000, ge=0, lt=65536, expect="expected a port 0-65535 (0 picks a free one)")
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    load_format: str | None = None
+    dtype: str | None = None
+    enable_prefix_caching: bool | None = None
+    enable_auto_tool_choice: bool | None = None
+    tool_call_parser: str | None = None
+    reasoning_parser: str | None = None
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    trust_remote_code: bool | None = None
+    enforce_eager: bool | None = None
+    tensor_parallel_size: int | None = None
+    pipeline_parallel_size: int | None = None
+    distributed_executor_backend: str | None = None
+    mm_encoder_tp_mode: str | None = None
+    kv_cache_dtype: str | None = None
+    compilation_config: Mapping[str, Any] | None = None
+    attention_backend: str | None = None
+    speculative_config: Mapping[str, Any] | None = None
+
+
+_NOT_FLAGS = frozenset({"entrypoint", "model", "extra_args", "args"})
 
 
 @dataclass(frozen=True)
@@ -129,14 +153,40 @@ class ServeSpec:
     extra_args: tuple[str, ...] = ()
 
 
+def _docker_url(url: str) -> str | None:
+    if url and not re.match(r"^(unix|ssh|tcp|http|https)://.+", url):
+        return f"not a docker URL (unix:///path or ssh://user@host): {url!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """One machine of the deployment: a docker engine and the address other nodes reach it by."""
 
-    role: str  # "head" | "worker"
-    docker_url: str | None = None  # None: the local engine as DOCKER_HOST says; else unix:// or ssh://
+    role: str = key("head", choices=("head", "worker"), help="the first node is the head, the rest workers")
+    docker_url: str | None = key(
+        None, check=_docker_url, help="default: the local engine as DOCKER_HOST says; else unix:// or ssh://"
+    )
     address: str = "127.0.0.1"
-    name: str | None = None  # container name; default: container_name, or container_name-worker-N
+    name: str | None = key(None, help="container name; default: container_name, or container_name-worker-N")
+
+
+def _container_name(name: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        return f"not a container name: {name!r}"
+    return None
+
+
+def _volumes(value: Any) -> tuple[str, ...]:
+    problems: list[Problem] = []
+    converted = convert(tuple[str, ...], value, "", problems)
+    volumes: tuple[str, ...] = converted if isinstance(converted, tuple) else ()
+    for i, volume in enumerate(volumes):
+        if expand(volume).count(":") not in (1, 2):
+            problems.append((f"[{i}]", f"expected HOST:CONTAINER[:MODE], got {volume!r}"))
+    if problems:
+        raise Invalid(problems=problems)
+    return volumes
 
 
 @dataclass(frozen=True)
@@ -144,15 +194,15 @@ class DockerSpec:
     """``docker run`` options shared by every node's container."""
 
     image: str
-    container_name: str
+    container_name: str = key(check=_container_name)
     runtime: str | None = None
     network: str = "host"
     ipc: str | None = None
     shm_size: str | None = None
-    init: bool = True  # a shell or Ray as PID 1 ignores SIGTERM; docker's init forwards it
+    init: bool = key(True, help="a shell or Ray as PID 1 ignores SIGTERM; docker's init forwards it")
     stop_timeout_s: int = 10
-    environment: Mapping[str, str] = field(default_factory=dict)
-    volumes: tuple[str, ...] = ()
+    environment: Mapping[str, str] = key(factory=dict, parse=_environment)
+    volumes: tuple[str, ...] = key((), parse=_volumes, help="HOST:CONTAINER[:MODE] mounts")
 
 
 @dataclass(frozen=True)
@@ -162,16 +212,43 @@ class RaySpec:
     port: int = 6379
     head_args: tuple[str, ...] = ()
     worker_args: tuple[str, ...] = ()
-    python: str = "python3"  # the image's interpreter that can import ray
+    python: str = key("python3", help="the image's interpreter that can import ray")
 
 
 @dataclass(frozen=True)
 class ProcessSpec:
     """A local process: environment added to ours, working directory."""
 
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = key(factory=dict, parse=_environment)
     cwd: str | None = None
     stop_timeout_s: float = 15.0
+
+
+def _expectation(value: str) -> str | None:
+    if value.startswith(">=") and not re.fullmatch(r">=\s*\d+(\.\d+)*\S*", value):
+        return f"expected >=VERSION, got {value!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageExpect:
+    """The ``[image.expect]`` table: the packages an image is checked for."""
+
+    torch: str | None = key(None, check=_expectation)
+    torch_cuda: str | None = key(None, check=_expectation)
+    vllm: str | None = key(None, check=_expectation)
+    transformers: str | None = key(None, check=_expectation)
+    flashinfer: str | None = key(None, check=_expectation)
+
+
+def _expect(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
+    problems: list[Problem] = []
+    read = read_table(ImageExpect, value, ".", problems)
+    if read is None:
+        raise Invalid(problems=problems)
+    return read
 
 
 @dataclass(frozen=True)
@@ -183,7 +260,39 @@ class ImageSpec:
     """
 
     python: str = "python3"
-    expect: Mapping[str, str] = field(default_factory=dict)
+    expect: Mapping[str, str] = key(factory=dict, parse=_expect)
+
+
+def _nodes(value: Any) -> tuple[NodeSpec, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(n, dict) for n in value):
+        raise Invalid("expected [[nodes]] tables, the head first")
+    problems: list[Problem] = []
+    nodes: list[NodeSpec] = []
+    for i, raw in enumerate(value):
+        read = read_table(NodeSpec, raw, f"nodes[{i}].", problems)
+        if read is None:
+            continue
+        role = read.setdefault("role", "head" if i == 0 else "worker")
+        if (role == "head") != (i == 0):
+            problems.append((f"nodes[{i}].role", "the first node is the head and only the first"))
+        read["docker_url"] = read.get("docker_url") or None
+        nodes.append(NodeSpec(**read))
+    if problems:
+        raise Invalid(problems=[(at[len("nodes") :], text) for at, text in problems])
+    return tuple(nodes)
+
+
+@dataclass(frozen=True)
+class _RecipeFile:
+    """The tables of a recipe file."""
+
+    recipe: RecipeMeta
+    serve: ServeTable = field(default_factory=ServeTable)
+    docker: DockerSpec | None = None
+    process: ProcessSpec = field(default_factory=ProcessSpec)
+    nodes: tuple[NodeSpec, ...] = key((NodeSpec(),), parse=_nodes, help="[[nodes]]: the head first")
+    ray: RaySpec | None = None
+    image: ImageSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -254,126 +363,67 @@ def expand(text: str, env: Mapping[str, str] | None = None) -> str:
     return os.path.expanduser(out) if out.startswith("~") else out
 
 
-# --- schema ---------------------------------------------------------------------------------------
-
-
-def _check(path: Path, data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
-    check_schema(path, data, schema, RecipeError, prefix=prefix, hints=_HINTS)
-
-
-def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not all(isinstance(v, str) for v in value):
-        raise RecipeError(path, key, f"expected an array of strings, got {value!r}")
-    return tuple(value)
+# --- reading ---------------------------------------------------------------------------------------
 
 
 def _build(path: Path, data: Mapping[str, Any]) -> Recipe:
-    _check(path, data, _SCHEMA, "")
-    meta = data.get("recipe", {})
-    kind = meta.get("kind")
-    if kind is None:
-        raise RecipeError(path, "recipe.kind", 'required key is missing ("docker" or "process")')
-    if kind not in ("docker", "process"):
-        raise RecipeError(path, "recipe.kind", f'expected "docker" or "process", got {kind!r}')
-    budget = meta.get("boot_budget_s", 600)
-    if budget <= 0:
-        raise RecipeError(
-            path, "recipe.boot_budget_s", f"must be a positive number of seconds, got {budget!r}"
-        )
-
-    serve_raw = dict(data.get("serve", {}))
-    entrypoint = _strings(path, "serve.entrypoint", serve_raw.pop("entrypoint", None)) or ("vllm", "serve")
-    model = serve_raw.pop("model", None)
-    extra = _strings(path, "serve.extra_args", serve_raw.pop("extra_args", None))
-    args = serve_raw.pop("args", {})
-    for key, value in args.items():
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-.]+)?", key):
-            raise RecipeError(path, f"serve.args.{key}", "not a flag name (write it without dashes)")
-        if not isinstance(value, (*_SCALAR, dict, list)):
-            raise RecipeError(path, f"serve.args.{key}", f"unsupported value {value!r}")
-    port = serve_raw.get("port", 8000)
-    if not 0 <= port < 65536:
-        raise RecipeError(path, "serve.port", f"expected a port 0-65535 (0 picks a free one), got {port}")
-    flags = tuple(serve_raw.items()) + tuple(args.items())
+    problems: list[Problem] = []
+    readable = data
+    kind = _kind(data)
+    if kind is not None and kind != "docker":
+        extra = next((k for k in ("docker", "nodes", "ray") if data.get(k)), None)
+        if extra is not None:
+            problems.append((extra, 'only a recipe of kind "docker" has containers, nodes or Ray'))
+            readable = {k: v for k, v in data.items() if k not in ("docker", "nodes", "ray")}
+    elif kind == "docker" and "docker" not in data:
+        build_table(DockerSpec, {}, "docker.", problems)  # names the keys a docker recipe needs
+    tables = build_table(_RecipeFile, readable, "", problems)
+    if tables is not None:
+        remote = any(n.docker_url and n.docker_url.startswith("ssh://") for n in tables.nodes)
+        if tables.serve.port == 0 and remote:
+            problems.append(("serve.port", "port 0 (a free local port) cannot be picked on a remote node"))
+    if problems:
+        raise RecipeError(path, problems=problems)
+    assert isinstance(tables, _RecipeFile)
+    meta, table = tables.recipe, tables.serve
+    serve_raw = data.get("serve", {})
+    # The typed flags as the file wrote them (an integer stays one on the command line), in its order.
+    flags = tuple((k, v) for k, v in serve_raw.items() if k not in _NOT_FLAGS) + tuple(table.args.items())
     serve = ServeSpec(
-        entrypoint=entrypoint,
-        model=model,
-        port=port,
-        host=serve_raw.get("host"),
+        entrypoint=table.entrypoint,
+        model=table.model,
+        port=table.port,
+        host=table.host,
         flags=flags,
-        extra_args=extra,
+        extra_args=table.extra_args,
     )
-
-    nodes = _nodes(path, data.get("nodes"))
-    docker = None
-    if kind == "docker":
-        raw = dict(data.get("docker", {}))
-        for key in ("image", "container_name"):
-            if key not in raw:
-                raise RecipeError(path, f"docker.{key}", 'required key is missing (kind = "docker")')
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", raw["container_name"]):
-            raise RecipeError(
-                path, "docker.container_name", f"not a container name: {raw['container_name']!r}"
-            )
-        raw["environment"] = {k: _env_value(v) for k, v in raw.get("environment", {}).items()}
-        raw["volumes"] = _strings(path, "docker.volumes", raw.get("volumes"))
-        for i, volume in enumerate(raw["volumes"]):
-            if expand(volume).count(":") not in (1, 2):
-                raise RecipeError(
-                    path, f"docker.volumes[{i}]", f"expected HOST:CONTAINER[:MODE], got {volume!r}"
-                )
-        docker = DockerSpec(**raw)
-    elif data.get("docker") or data.get("nodes") or data.get("ray"):
-        key = "docker" if data.get("docker") else "nodes" if data.get("nodes") else "ray"
-        raise RecipeError(path, key, 'only a recipe of kind "docker" has containers, nodes or Ray')
-
-    ray = None
-    if "ray" in data or len(nodes) > 1:
-        raw = dict(data.get("ray", {}))
-        raw["head_args"] = _strings(path, "ray.head_args", raw.get("head_args"))
-        raw["worker_args"] = _strings(path, "ray.worker_args", raw.get("worker_args"))
-        ray = RaySpec(**raw)
-    if port == 0 and any(n.docker_url and n.docker_url.startswith("ssh://") for n in nodes):
-        raise RecipeError(path, "serve.port", "port 0 (a free local port) cannot be picked on a remote node")
-
-    process_raw = dict(data.get("process", {}))
-    process_raw["environment"] = {k: _env_value(v) for k, v in process_raw.get("environment", {}).items()}
-    process = ProcessSpec(**process_raw)
-
-    image = None
-    if "image" in data:
-        image_raw = dict(data["image"])
-        expect = dict(image_raw.pop("expect", {}))
-        for key, value in expect.items():
-            if value.startswith(">=") and not re.fullmatch(r">=\s*\d+(\.\d+)*\S*", value):
-                raise RecipeError(path, f"image.expect.{key}", f"expected >=VERSION, got {value!r}")
-        image = ImageSpec(**image_raw, expect=expect)
-
+    ray = tables.ray
+    if ray is None and len(tables.nodes) > 1:
+        ray = RaySpec()
     return Recipe(
-        name=meta.get("name", path.stem),
+        name=meta.name or path.stem,
         path=path,
-        kind=kind,
-        description=meta.get("description", ""),
-        profile=_profile_ref(path, meta.get("profile")),
-        boot_budget_s=float(budget),
-        health_path=meta.get("health_path", "/health"),
-        url=meta.get("url"),
+        kind=meta.kind,
+        description=meta.description,
+        profile=_profile_ref(path, meta.profile),
+        boot_budget_s=meta.boot_budget_s,
+        health_path=meta.health_path,
+        url=meta.url,
         serve=serve,
-        docker=docker,
-        nodes=nodes,
+        docker=tables.docker if meta.kind == "docker" else None,
+        nodes=tables.nodes,
         ray=ray,
-        process=process,
-        image=image,
+        process=tables.process,
+        image=tables.image,
         raw=data,
     )
 
 
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+def _kind(data: Mapping[str, Any]) -> str | None:
+    # The kind as the file says it, when it says a known one: what the other tables must hold.
+    meta = data.get("recipe")
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    return kind if kind in KINDS else None
 
 
 def _profile_ref(path: Path, ref: str | None) -> str | None:
@@ -384,34 +434,9 @@ def _profile_ref(path: Path, ref: str | None) -> str | None:
     return str(candidate if candidate.is_absolute() else (path.parent / candidate).resolve())
 
 
-def _nodes(path: Path, raw: Any) -> tuple[NodeSpec, ...]:
-    if raw is None:
-        return (NodeSpec(role="head"),)
-    if not raw or not all(isinstance(n, dict) for n in raw):
-        raise RecipeError(path, "nodes", "expected [[nodes]] tables, the head first")
-    nodes = []
-    for i, node in enumerate(raw):
-        _check(path, node, _NODE, f"nodes[{i}].")
-        role = node.get("role", "head" if i == 0 else "worker")
-        if role not in ("head", "worker"):
-            raise RecipeError(path, f"nodes[{i}].role", f'expected "head" or "worker", got {role!r}')
-        if (role == "head") != (i == 0):
-            raise RecipeError(path, f"nodes[{i}].role", "the first node is the head and only the first")
-        url = node.get("docker_url") or None
-        if url is not None and not re.match(r"^(unix|ssh|tcp|http|https)://.+", url):
-            raise RecipeError(
-                path, f"nodes[{i}].docker_url", f"not a docker URL (unix:///path or ssh://user@host): {url!r}"
-            )
-        nodes.append(
-            NodeSpec(
-                role=role, docker_url=url, address=node.get("address", "127.0.0.1"), name=node.get("name")
-            )
-        )
-    return tuple(nodes)
-
-
 def load_recipe(path: str | Path) -> Recipe:
-    """Load a recipe by path (or a bundled one by name); raise :class:`RecipeError` if malformed."""
+    """Load a recipe by path (or a bundled one by name); raise :class:`RecipeError` if missing or
+    malformed."""
     text = str(path)
     candidate = Path(text).expanduser()
     if not candidate.exists() and "/" not in text and not text.endswith(".toml"):
