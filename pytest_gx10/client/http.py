@@ -164,13 +164,15 @@ class RawResponse:
     """What one raw request got: an HTTP answer, or a connection that ended without one.
 
     ``status`` is None exactly when ``dropped`` says why no response came (closed, reset, timed out);
-    ``body_head`` is the start of the body, decoded leniently.
+    ``body_head`` is the start of the body, decoded leniently; ``truncated`` says the body went on
+    past what was read.
     """
 
     status: int | None
     headers: Mapping[str, str] = field(default_factory=dict)
     body_head: str = ""
     dropped: str | None = None
+    truncated: bool = False
 
     @property
     def error_message(self) -> str:
@@ -372,14 +374,17 @@ class VllmClient:
                 response.begin()
             except (OSError, http.client.HTTPException) as exc:
                 return RawResponse(None, dropped=_dropped(sent_error or exc, timeout))
+            truncated = False
             try:
                 got = response.read(max_body_bytes)
+                truncated = len(got) == max_body_bytes and bool(response.read(1))
             except (OSError, http.client.HTTPException) as exc:
                 got = getattr(exc, "partial", b"") or b""
             return RawResponse(
                 status=response.status,
                 headers={k.lower(): v for k, v in response.getheaders()},
                 body_head=got.decode("utf-8", "replace"),
+                truncated=truncated,
             )
         finally:
             sock.close()
