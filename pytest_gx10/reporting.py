@@ -195,8 +195,15 @@ class Gx10Reporting:
         rows.append(("Target", f"{target}" + (f" at {meta['target']}" if meta.get("target") else "")))
         rows.append(("Model", str(meta.get("model") or settings.model or dep.served_model_name)))
         rows.append(
-            ("Server version", str(meta.get("server_version") or "unknown (no test reached the server)"))
+            (
+                "Server",
+                f"{meta.get('server_label') or 'unknown'} {meta.get('server_version') or ''}".strip()
+                if meta.get("server")
+                else "unknown (no test reached the server)",
+            )
         )
+        if meta.get("token_counting"):
+            rows.append(("Prompt sizes", str(meta["token_counting"])))
         rows.append(
             ("Profile", f"{profile.name}: {profile.description}" if profile.description else profile.name)
         )

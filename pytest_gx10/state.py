@@ -50,10 +50,13 @@ class Gx10State:
 
     def server_for(self, client: VllmClient) -> Server:
         """The target's adapter bound to ``client``: the one named (``--gx10-server``, the profile's
-        ``[server] adapter``), else detected from what the server says, once per run.
+        ``[server] adapter``, the launched recipe's ``server``), else detected from what the server
+        says, once per run.
         """
         if self.server_class is None:
-            self.server_class = type(choose(client, self.settings.server))
+            launch = self.settings.launch
+            named = self.settings.server or (launch.server if launch is not None else None)
+            self.server_class = type(choose(client, named))
         return self.server_class(client)
 
     @property

@@ -13,7 +13,6 @@ This module is core: it imports nothing from pytest.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from typing import Any, ClassVar
 
 from pytest_gx10 import bundled_dir
 from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key, read_table
+from pytest_gx10.servers import UnknownServer, adapter_class
 from pytest_gx10.tomlfile import read_toml
 
 __all__ = [
@@ -98,6 +98,11 @@ class RecipeMeta:
     boot_budget_s: float = key(600.0, gt=0, help="seconds the deployment may take to answer")
     health_path: str = "/health"
     url: str | None = key(None, help="the server's URL when it is not http://HEAD:PORT")
+    server: str = key(
+        "vllm",
+        nonempty=True,
+        help="the engine started: its adapter writes the command line (vllm, llama.cpp)",
+    )
 
 
 @dataclass(frozen=True)
@@ -314,15 +319,17 @@ class Recipe:
     process: ProcessSpec
     image: ImageSpec | None
     raw: Mapping[str, Any]
+    server: str = "vllm"  # the engine's adapter name (pytest_gx10.servers)
 
     def serve_argv(self, port: int | None = None, env: Mapping[str, str] | None = None) -> list[str]:
-        """The server's command line, ``{port}`` and ``${VAR}`` filled in."""
+        """The server's command line, ``{port}`` and ``${VAR}`` filled in, written as its engine reads it."""
+        engine = adapter_class(self.server)
         port = self.serve.port if port is None else port
         argv = list(self.serve.entrypoint)
         if self.serve.model is not None:
-            argv.append(self.serve.model)
+            argv += engine.model_argv(self.serve.model)
         for flag, value in self.serve.flags:
-            argv += _render_flag(flag, port if flag == "port" else value)
+            argv += engine.render_flag(flag, port if flag == "port" else value)
         argv += self.serve.extra_args
         return [self._fill(part, port, env) for part in argv]
 
@@ -333,19 +340,6 @@ class Recipe:
     def head(self) -> NodeSpec:
         """The node that serves the API (and heads the Ray cluster)."""
         return self.nodes[0]
-
-
-def _render_flag(flag: str, value: Any) -> list[str]:
-    # vLLM normalizes underscores in the option name; after a dot comes a config field, kept as is.
-    name, dot, sub = flag.partition(".")
-    option = "--" + name.replace("_", "-") + dot + sub
-    if isinstance(value, bool):
-        return [option] if value else ["--no-" + option[2:]]
-    if isinstance(value, dict):
-        return [option, json.dumps(value, separators=(",", ":"))]
-    if isinstance(value, list):
-        return [option, *(str(v) for v in value)]
-    return [option, str(value)]
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -400,6 +394,10 @@ def _build(path: Path, data: Mapping[str, Any]) -> Recipe:
     ray = tables.ray
     if ray is None and len(tables.nodes) > 1:
         ray = RaySpec()
+    try:
+        adapter_class(meta.server)
+    except UnknownServer as exc:
+        raise RecipeError(path, "recipe.server", str(exc)) from None
     return Recipe(
         name=meta.name or path.stem,
         path=path,
@@ -416,6 +414,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Recipe:
         process=tables.process,
         image=tables.image,
         raw=data,
+        server=meta.server,
     )
 
 

@@ -161,8 +161,9 @@ def summary_lines(document: Mapping[str, Any]) -> list[str]:
     head = [f"{document.get('model', MISSING)} on {document.get('target', MISSING)}"]
     if document.get("target_label"):
         head[0] += f" ({document['target_label']})"
-    if document.get("server_version"):
-        head[0] += f", server {document['server_version']}"
+    if document.get("server"):
+        label = str(document.get("server_label") or document["server"])
+        head[0] += f", {label} {document.get('server_version') or ''}".rstrip()
     engine = document.get("engine")
     if isinstance(engine, Mapping) and engine.get("state") not in (None, "alive"):
         head.append(

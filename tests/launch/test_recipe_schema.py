@@ -80,7 +80,7 @@ def test_reference_recipe_renders_the_posts_command() -> None:
 def test_every_bundled_recipe_loads() -> None:
     """Each recipe in recipes/ passes the schema and names a kind and a profile."""
     names = sorted(p.stem for p in RECIPES.glob("*.toml"))
-    assert names == ["qwen3.5-397b-fp8-mtp2-gx10x4", "smollm2-cpu", "twin-docker"]
+    assert names == ["qwen3.5-397b-fp8-mtp2-gx10x4", "smollm2-cpu", "smollm2-llamacpp", "twin-docker"]
     for name in names:
         recipe = load_recipe(RECIPES / f"{name}.toml")
         assert recipe.kind in ("docker", "process")

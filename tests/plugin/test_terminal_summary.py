@@ -29,7 +29,7 @@ def test_sweep_table_is_on_the_terminal_under_q(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(
         [
             "*= gx10 =*",
-            "tiny-model on http://127.0.0.1:* (twin, time scale 1), server 0.32.0",
+            "tiny-model on http://127.0.0.1:* (twin, time scale 1), vLLM 0.32.0",
             "throughput sweep (N requests released together):",
             "N  wall s  agg prefill tok/s  agg decode tok/s  median TTFT s  median decode tok/s  ok/N",
             f"1 *{rows[1]['agg_decode_tps']:.1f} *{rows[1]['median_ttft_s']:.2f} *1/1",

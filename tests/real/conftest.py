@@ -1,7 +1,8 @@
-"""The real vLLM server (CPU build, SmolLM2-135M-Instruct), started on demand for the real tier.
+"""The real servers, started on demand for the real tier: vLLM's CPU build and llama.cpp's server,
+both serving SmolLM2-135M-Instruct.
 
-``scripts/real-vllm setup`` prepares the virtual environment and the model (cached outside the
-clone). Without it these tests skip, naming that command; with ``GX10_REQUIRE_REAL=1`` (as CI sets)
+``scripts/real-vllm setup`` and ``scripts/real-llamacpp setup`` prepare them (cached outside the
+clone). Without them these tests skip, naming the command; with ``GX10_REQUIRE_REAL=1`` (as CI sets)
 they fail instead, so the real tier can never turn green by skipping.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import speed
-from realserver import RealServer, free_port, not_ready, real_paths, run_script
+from realserver import LLAMACPP, RealServer, free_port, not_ready, real_paths, run_script
 
 MACHINE_JSON = Path(__file__).resolve().parents[2] / "out" / "real-machine.json"
 
@@ -41,6 +42,39 @@ def start_real_vllm() -> Iterator[Callable[..., RealServer]]:
     finally:
         for port in ports:
             run_script("stop", "--port", str(port))
+
+
+@pytest.fixture(scope="session")
+def start_real_llamacpp() -> Iterator[Callable[..., RealServer]]:
+    """``start_real_llamacpp(*args)`` serves llama-server on a free loopback port; all stop at session end."""
+    paths = real_paths(LLAMACPP)
+    ports: list[int] = []
+
+    def start(*args: str) -> RealServer:
+        if paths.get("ready") != Path("1"):
+            not_ready(f"llama.cpp's server is not set up ({paths['binary']}, {paths['model']})", LLAMACPP)
+        port = free_port()
+        ports.append(port)
+        argv = ["serve", "--port", str(port), *(["--", *args] if args else [])]
+        started = run_script(*argv, script=LLAMACPP)
+        if started.returncode != 0:
+            pytest.fail(
+                f"scripts/real-llamacpp {' '.join(argv)} failed:\n{started.stderr[-3000:]}", pytrace=False
+            )
+        url = started.stdout.strip().splitlines()[-1]
+        return RealServer(url, paths["run"] / f"llamacpp-{port}.log", port, LLAMACPP)
+
+    try:
+        yield start
+    finally:
+        for port in ports:
+            run_script("stop", "--port", str(port), script=LLAMACPP)
+
+
+@pytest.fixture(scope="session")
+def real_llamacpp(start_real_llamacpp: Callable[..., RealServer]) -> RealServer:
+    """A llama.cpp server shared by the session (4 slots, 4 096 tokens each)."""
+    return start_real_llamacpp()
 
 
 @pytest.fixture(scope="session")

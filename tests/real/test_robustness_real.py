@@ -26,12 +26,17 @@ SUITE = ROOT / "suites" / "robustness"
 FINDINGS = ROOT / "docs" / "robustness-findings.md"
 
 
-def documented_findings() -> set[str]:
-    """Case ids in the findings table (its first column, one row per finding)."""
+def documented_findings(engine: str = "vLLM") -> set[str]:
+    """Case ids in the engine's findings table (its ``case`` or ``cases`` column, one row per finding)."""
     text = FINDINGS.read_text()
-    table = text.split("## Findings", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in table.splitlines() if line.startswith("|")][2:]  # header, separator
-    return {row.split("|")[1].strip().strip("`") for row in rows}
+    table = text.split(f"\n## {engine}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in table.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].split("|")]
+    column = header.index("cases") if "cases" in header else header.index("case")
+    cases: set[str] = set()
+    for row in lines[2:]:  # after the header and the separator
+        cases.update(c.strip().strip("`") for c in row.split("|")[column].split(","))
+    return cases
 
 
 def run_suite(endpoint: str, out: Path, *extra: str) -> tuple[int, dict[str, dict[str, Any]]]:

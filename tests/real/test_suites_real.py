@@ -128,7 +128,7 @@ def test_discovered_profile_on_real_vllm(pytester: pytest.Pytester, real_vllm: s
     first.assert_outcomes(passed=20)
     first.stdout.fnmatch_lines(
         [
-            "SmolLM2-135M-Instruct on * (attach), server 0.32.0",
+            "SmolLM2-135M-Instruct on * (attach), vLLM 0.32.0",
             "throughput sweep (N requests released together):",
             "each request: 1000 tokens in, 64 out",
             f"gx10: profile written to {written} (3 sweep points with floors 60% under this run)*",
