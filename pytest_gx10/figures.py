@@ -49,6 +49,7 @@ __all__ = [
     "num",
     "plain",
     "register",
+    "sections_in",
 ]
 
 HIGHER = "higher"  # a rate: a floor holds it up, a baseline regresses when it falls

@@ -39,6 +39,7 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 def nice_max(value: float) -> float:
+    """The next round number (1, 2, 2.5, 5 times a power of ten) at or above ``value``: the y axis top."""
     if value <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(value))
@@ -49,12 +50,14 @@ def nice_max(value: float) -> float:
 
 
 def fmt(value: float) -> str:
+    """An axis or point label: whole numbers with spaced thousands from 1000 up."""
     if value >= 1000:
         return f"{value:,.0f}".replace(",", " ")
     return f"{value:g}"
 
 
 def frame(name: str, title: str, x_label: str, y_label: str, y_max: float, body: list[str]) -> str:
+    """A whole ``<svg>``: title, plot area, y grid with labels, axis labels, and ``body`` drawn on it."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg class="gx10-plot" data-plot="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
@@ -79,17 +82,20 @@ def frame(name: str, title: str, x_label: str, y_label: str, y_max: float, body:
 
 
 def x_positions(keys: Sequence[Any]) -> dict[Any, float]:
+    """Each key's x, spaced evenly across the plot area."""
     plot_w = WIDTH - LEFT - RIGHT
     step = plot_w / max(len(keys), 1)
     return {k: LEFT + step * (i + 0.5) for i, k in enumerate(keys)}
 
 
 def y_of(value: float, y_max: float) -> float:
+    """A value's y in the plot area (0 at the bottom, ``y_max`` at the top; a little room above)."""
     plot_h = HEIGHT - TOP - BOTTOM
     return TOP + plot_h - plot_h * min(max(value / y_max, 0.0), 1.05)
 
 
 def x_ticks(xs: Mapping[Any, float], label: str = "") -> list[str]:
+    """A label under each key (``label`` before it: ``N=``)."""
     base = HEIGHT - BOTTOM + 14
     return [
         f'<text x="{x:.1f}" y="{base}" text-anchor="middle">{escape(label + str(k))}</text>'
@@ -98,6 +104,7 @@ def x_ticks(xs: Mapping[Any, float], label: str = "") -> list[str]:
 
 
 def line_plot(name: str, title: str, y_label: str, points: Sequence[tuple[int, float | None]]) -> str:
+    """A value against concurrency N: a line through the measured points, each labelled."""
     keys = [n for n, _ in points]
     xs = x_positions(keys)
     values = [v for _, v in points if isinstance(v, int | float)]
