@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.figures import HIGHER, LOWER, declared
 from pytest_gx10.observe.logs import LogSource, parse_lines
 from pytest_gx10.observe.signatures import engine_config
 from pytest_gx10.servers import NotOffered, Server, choose
@@ -245,14 +246,22 @@ def profile_toml(
         out["needle"] = needle
     perf = dict(out.get("perf", {}))
     floors: dict[str, dict[str, float]] = {}
+    sweep = declared("sweep")  # the perf suite's section: its floors are the profile's perf.floors
     for point in figures.get("sweep", []):
+        if sweep is None:
+            break
         if point.get("ok_requests") != point.get("concurrency"):
             continue
         limits = {}
         for name in ("agg_decode_tps", "agg_prefill_tps", "median_ttft_s"):
-            value = point.get(name)
-            if isinstance(value, int | float) and value > 0:
-                scaled = value * (1 - margin) if name.endswith("_tps") else value * (1 + margin)
+            value, figure = point.get(name), sweep.figure(name)
+            if (
+                figure is not None
+                and figure.better in (HIGHER, LOWER)
+                and isinstance(value, int | float)
+                and value > 0
+            ):
+                scaled = value * (1 - margin) if figure.better == HIGHER else value * (1 + margin)
                 limits[name] = round(scaled, 3)
         if limits:
             floors[str(point["concurrency"])] = limits

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, open_log_source
 from pytest_gx10.profiles import Profile
@@ -147,13 +148,18 @@ def gx10_record(request: pytest.FixtureRequest, gx10_run_facts: dict[str, Any]) 
     """``gx10_record(section, entry)`` puts figures on this test's report.
 
     They travel with the report (to the xdist controller too) and land in ``--gx10-json`` even when
-    the test then fails.
+    the test then fails. The section's declaration (:mod:`pytest_gx10.figures`) travels with them,
+    so a controller that never imported the suite knows the figures' labels, units and directions.
     """
 
     def record(section: str, entry: Mapping[str, Any]) -> None:
-        request.node.user_properties.append(
-            (RECORD_PROPERTY, {"section": section, "entry": dict(entry), "meta": gx10_run_facts})
-        )
+        value = {
+            "section": section,
+            "entry": dict(entry),
+            "meta": gx10_run_facts,
+            "declared": declaration_data(section),
+        }
+        request.node.user_properties.append((RECORD_PROPERTY, value))
 
     return record
 

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
+from pytest_gx10.figures import adopt
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
@@ -310,6 +311,8 @@ class _Recorder:
             return  # the controller sees the same report and writes
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY and isinstance(value, dict):
+                if isinstance(value.get("declared"), dict):
+                    adopt(value["declared"])  # under xdist: the worker's declaration of the section
                 self.state.results.update_meta(value.get("meta", {}))
                 if value.get("section") is not None:
                     self.state.results.add(value["section"], value["entry"])

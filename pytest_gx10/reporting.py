@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gx10.figures import adopt
 from pytest_gx10.launch import LaunchError
 from pytest_gx10.profiles import ProfileError
 from pytest_gx10.report.baseline import (
@@ -49,7 +50,11 @@ def suite_of(nodeid: str) -> str:
 
 
 def _records(report: pytest.TestReport) -> list[dict[str, Any]]:
-    return [v for name, v in report.user_properties if name == RECORD_PROPERTY and isinstance(v, dict)]
+    records = [v for name, v in report.user_properties if name == RECORD_PROPERTY and isinstance(v, dict)]
+    for record in records:
+        if isinstance(record.get("declared"), dict):
+            adopt(record["declared"])  # the HTML hook may see the report before the recorder does
+    return records
 
 
 class Gx10Reporting:

@@ -1,7 +1,8 @@
-"""Floors and ceilings on a sweep point's figures, from the profile.
+"""Floors and ceilings on an entry's figures (a sweep point's, from the profile's ``perf.floors``).
 
-Which way a limit points follows from the figure's unit: rates (``_tps``) and rates of acceptance
-must reach their floor; times (``_s``, ``_ms``) must stay under their ceiling.
+Which way a limit points is the figure's declared direction (:mod:`pytest_gx10.figures`): a figure
+better higher must reach its floor, one better lower must stay under its ceiling. A limit on a
+figure the section does not declare, or declares without a direction, is itself a miss.
 """
 
 from __future__ import annotations
@@ -9,38 +10,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LABELS", "check_limits", "higher_is_better"]
+from pytest_gx10.figures import HIGHER, LOWER, Section
 
-LABELS: dict[str, tuple[str, str]] = {  # figure -> (words, unit)
-    "agg_decode_tps": ("aggregate decode", "tok/s"),
-    "agg_prefill_tps": ("aggregate prefill", "tok/s"),
-    "median_decode_tps": ("median decode", "tok/s"),
-    "median_ttft_s": ("median TTFT", "s"),
-    "p90_ttft_s": ("p90 TTFT", "s"),
-    "p99_ttft_s": ("p99 TTFT", "s"),
-    "wall_s": ("wall", "s"),
-    "itl_p50_ms": ("median inter-token latency", "ms"),
-    "itl_p90_ms": ("p90 inter-token latency", "ms"),
-    "itl_p99_ms": ("p99 inter-token latency", "ms"),
-    "dispatch_skew_ms": ("dispatch skew", "ms"),
-}
+__all__ = ["check_limits"]
 
 
-def higher_is_better(metric: str) -> bool:
-    """True for rates (floors), False for times (ceilings)."""
-    return not metric.endswith(("_s", "_ms"))
-
-
-def check_limits(concurrency: int, figures: Mapping[str, Any], limits: Mapping[str, float]) -> list[str]:
+def check_limits(section: Section, entry: Mapping[str, Any], limits: Mapping[str, float]) -> list[str]:
     """Every miss, each as ``N=8 aggregate decode 121.3 tok/s < floor 134.5 tok/s``."""
+    where = section.label_of(entry) or section.name
     misses = []
     for metric, limit in sorted(limits.items()):
-        words, unit = LABELS.get(metric, (metric, ""))
-        value = figures.get(metric)
+        figure = section.figure(metric)
+        if figure is None or figure.better not in (HIGHER, LOWER):
+            known = ", ".join(f.name for f in section.figures if f.better in (HIGHER, LOWER))
+            why = "is not a figure of" if figure is None else "has no better direction in"
+            misses.append(f"{where} limit on {metric}: {metric} {why} {section.name} (limits take: {known})")
+            continue
+        words, unit = figure.label, figure.unit
+        value = entry.get(metric)
         if value is None:
-            misses.append(f"N={concurrency} {words} not measured (limit {limit:g} {unit})".rstrip())
-        elif higher_is_better(metric) and value < limit:
-            misses.append(f"N={concurrency} {words} {value:.1f} {unit} < floor {limit:.1f} {unit}")
-        elif not higher_is_better(metric) and value > limit:
-            misses.append(f"N={concurrency} {words} {value:.2f} {unit} > ceiling {limit:.2f} {unit}")
+            misses.append(f"{where} {words} not measured (limit {limit:g} {unit})".rstrip())
+        elif figure.better == HIGHER and value < limit:
+            misses.append(f"{where} {words} {value:.1f} {unit} < floor {limit:.1f} {unit}")
+        elif figure.better == LOWER and value > limit:
+            misses.append(f"{where} {words} {value:.2f} {unit} > ceiling {limit:.2f} {unit}")
     return misses

@@ -1,12 +1,14 @@
 """Baselines: every figure of a run saved with its software and hardware facts, and a later run held to it.
 
-Each gated figure has a direction read from its name: throughput (``_tps``) and acceptance are
-better higher, times (``_s``, ``_ms``) better lower, and ``retrieved`` must stay true. A figure is a
-regression when it moves the wrong way by more than its tolerance (default 10 %, overridden per
-figure name or per figure id), when the baseline has it and the new run does not (a point that
-crashed), and, for greedy outputs, when the exact-match rate falls below ``greedy_match_min``. Tail
-figures (TTFT and inter-token percentiles) are kept and gated only when given a tolerance of their
-own. Every regression is listed together. This module imports nothing from pytest.
+A figure is gated when its declaration (:mod:`pytest_gx10.figures`, written by the suite that
+measures it) gives it a direction: better higher (rates), better lower (times) or must stay true (a
+needle retrieved). It is a regression when it moves the wrong way by more than its tolerance
+(default 10 %, overridden per figure name or per figure id), when the baseline has it and the new
+run does not (a point that crashed), and, for greedy outputs, when the exact-match rate falls below
+``greedy_match_min``. Tail figures (declared ``tail``: TTFT and inter-token percentiles) are kept
+and gated only when given a tolerance of their own. A baseline file keeps the declarations of its
+figures, so a later run is held to the directions it was saved with. Every regression is listed
+together. This module imports nothing from pytest.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10.figures import HIGHER, LOWER, TRUE, Figure, Section, declared, sections_in
 from pytest_gx10.profiles import Profile, ProfileError
 from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
 from pytest_gx10.report.redact import Redactor
-from pytest_gx10.report.results import SECTIONS
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -37,7 +38,7 @@ __all__ = [
     "GateResult",
     "Tolerances",
     "compare",
-    "direction",
+    "figure_of",
     "figures",
     "hardware_facts",
     "load_baseline",
@@ -52,11 +53,6 @@ BASELINE_VERSION = 1
 DEFAULT_TOLERANCE = 0.10
 DEFAULT_GREEDY_MATCH_MIN = 0.8
 
-# Measured by the client about itself, not the server: kept in the file, never gated.
-UNGATED = frozenset({"dispatch_skew_ms"})
-# Tail figures (a percentile of a few requests, or of inter-token gaps) swing by tens of percent between
-# two runs of the same build on a busy machine: kept in the file, gated only when given a tolerance.
-TAILS = re.compile(r"^(p\d+_|itl_)")
 # Facts that, when they differ, make the comparison one of different things: a warning, not a failure.
 COMPARED_FACTS = ("model", "profile", "target_kind", "time_scale")
 
@@ -65,43 +61,29 @@ class BaselineError(ValueError):
     """A baseline file or tolerance that cannot be used; the message names it and the problem."""
 
 
-def direction(name: str, value: Any = None) -> str | None:
-    """``higher``, ``lower``, ``true`` (must stay true) or None (kept, not gated) for a figure name."""
-    if name in UNGATED:
-        return None
-    if isinstance(value, bool) or name == "retrieved":
-        return "true"
-    if name.endswith("_tps") or "acceptance" in name or name.startswith("per_position"):
-        return "higher"
-    if name.endswith(("_s", "_ms")):
-        return "lower"
-    return None
-
-
-def _entry_label(section: str, entry: Mapping[str, Any]) -> str | None:
-    key = SECTIONS.get(section)
-    if key is None or key not in entry:
-        return None
-    value = entry[key]
-    return f"N={value}" if section == "sweep" else str(value)
-
-
 def figures(document: Mapping[str, Any]) -> dict[str, Any]:
-    """Every gated figure of a results document by id (``sweep[N=8].agg_decode_tps``); per-request rows stay out."""
+    """Every gated figure of a results document by id (``sweep[N=8].agg_decode_tps``).
+
+    Only declared figures with a direction count; per-request rows and counts stay out, and a
+    figure declared ``each`` (per-position rates) gives one id per position.
+    """
     out: dict[str, Any] = {}
-    for section in SECTIONS:
-        for entry in document.get(section) or []:
-            if not isinstance(entry, Mapping):
-                continue
-            label = _entry_label(section, entry)
+    for name, section, entries in sections_in(document):
+        if section is None:
+            continue
+        for entry in entries:
+            label = section.label_of(entry)
             if label is None:
                 continue
-            for name, value in entry.items():
-                if name == "per_position" and isinstance(value, list):
-                    for i, rate in enumerate(value):
-                        out[f"{section}[{label}].per_position[{i}]"] = rate
-                elif direction(name, value) is not None and (value is None or isinstance(value, int | float)):
-                    out[f"{section}[{label}].{name}"] = value
+            for figure in section.figures:
+                if not figure.gated or figure.name not in entry:
+                    continue
+                value = entry[figure.name]
+                if figure.each and isinstance(value, list):
+                    for i, item in enumerate(value):
+                        out[f"{name}[{label}].{figure.name}[{i}]"] = item
+                elif value is None or isinstance(value, int | float):
+                    out[f"{name}[{label}].{figure.name}"] = value
     return out
 
 
@@ -109,14 +91,15 @@ def _name(metric_id: str) -> str:
     return metric_id.rsplit(".", 1)[-1].split("[", 1)[0]
 
 
-def _unit(name: str) -> str:
-    if name.endswith("_tps"):
-        return " tok/s"
-    if name.endswith("_ms"):
-        return " ms"
-    if name.endswith("_s"):
-        return " s"
-    return ""
+def figure_of(metric_id: str, sections: Mapping[str, Section] | None = None) -> Figure | None:
+    """The declaration of a figure id: from ``sections`` (a baseline's own), else the run's."""
+    name = metric_id.split("[", 1)[0]
+    section = (sections or {}).get(name) or declared(name)
+    return None if section is None else section.figure(_name(metric_id))
+
+
+def _declarations(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: section.data() for name, section, _ in sections_in(document) if section is not None}
 
 
 def parse_tolerance(text: Any) -> float:
@@ -228,6 +211,7 @@ class Baseline:
     figures: Mapping[str, Any]
     greedy: GreedyOutputs | None
     results: Mapping[str, Any]
+    sections: Mapping[str, Section] = field(default_factory=dict)  # the declarations it was saved with
 
     def describe(self) -> str:
         """One line for people: file, date, server version, model, profile."""
@@ -249,6 +233,7 @@ def save_baseline(
         "software": software_facts(document),
         "hardware": hardware_facts(),
         "figures": figures(document),
+        "sections": _declarations(document),
         "greedy": None if greedy is None else greedy.as_dict(),
         "results": dict(document),
     }
@@ -291,6 +276,15 @@ def load_baseline(path: Path) -> Baseline:
     for metric_id, value in data["figures"].items():
         if value is not None and not isinstance(value, bool | int | float):
             raise bad(f"figure '{metric_id}' is {value!r}, not a number")
+    sections: dict[str, Section] = {}
+    declared_sections = data.get("sections") or {}
+    if not isinstance(declared_sections, dict):
+        raise bad("'sections' is not an object")
+    for name, declaration in declared_sections.items():
+        try:
+            sections[name] = Section.from_data(declaration)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"section '{name}' is malformed ({exc})") from None
     greedy = None
     if data.get("greedy") is not None:
         try:
@@ -305,6 +299,7 @@ def load_baseline(path: Path) -> Baseline:
         figures=data["figures"],
         greedy=greedy,
         results=data.get("results") or {},
+        sections=sections,
     )
 
 
@@ -340,26 +335,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _check(metric_id: str, base: Any, now: Any, tolerance: float) -> str | None:
-    name = _name(metric_id)
-    rule = direction(name, base)
-    unit = _unit(name)
+def _check(figure: Figure, metric_id: str, base: Any, now: Any, tolerance: float) -> str | None:
+    rule = figure.better
+    unit = f" {figure.unit}" if figure.unit else ""
     if now is None:
         return f"{metric_id}: missing from this run (baseline {_fmt(base)}{unit}): not measured, crashed or not run"
-    if rule == "true":
+    if rule == TRUE:
         return (
             None if (now is True or base is not True) else f"{metric_id}: was true in the baseline, now {now}"
         )
     if not isinstance(base, int | float) or not isinstance(now, int | float):
         return None
     change = (now - base) / base if base else 0.0
-    if rule == "higher" and now < base * (1 - tolerance):
+    if rule == HIGHER and now < base * (1 - tolerance):
         limit = base * (1 - tolerance)
         return (
             f"{metric_id}: {_fmt(now)}{unit} < baseline {_fmt(base)}{unit} - {tolerance:.0%} "
             f"({_fmt(limit)}{unit}), {change:+.1%}"
         )
-    if rule == "lower" and now > base * (1 + tolerance):
+    if rule == LOWER and now > base * (1 + tolerance):
         limit = base * (1 + tolerance)
         return (
             f"{metric_id}: {_fmt(now)}{unit} > baseline {_fmt(base)}{unit} + {tolerance:.0%} "
@@ -386,12 +380,13 @@ def compare(
     result = GateResult(baseline=baseline, greedy_min=greedy_min)
     now = figures(document)
     for metric_id, base in baseline.figures.items():
-        if base is None or direction(_name(metric_id), base) is None:
+        figure = figure_of(metric_id, baseline.sections)
+        if base is None or figure is None or not figure.gated:
             continue
-        if TAILS.match(_name(metric_id)) and not tolerances.explicit(metric_id):
+        if figure.tail and not tolerances.explicit(metric_id):
             continue
         result.checked += 1
-        problem = _check(metric_id, base, now.get(metric_id), tolerances.of(metric_id))
+        problem = _check(figure, metric_id, base, now.get(metric_id), tolerances.of(metric_id))
         if problem is not None:
             result.regressions.append(problem)
     if baseline.greedy is not None:

@@ -46,15 +46,12 @@ def markdown_document(
     facts = facts_table(doc)
     if facts.rows:
         parts.append(markdown_table(facts))
-    tables = results_tables(doc)
-    if doc.get("sweep"):
-        parts.append(markdown_table(tables[0]))
-        parts.append(markdown_table(tables[1]))
-        requests = [t for t in tables if t.anchor.startswith("gx10-requests-")]
-        parts.append("### Per‑request totals\n")
-        parts += [markdown_table(t, level=4) for t in requests]
-        tables = [t for t in tables[2:] if not t.anchor.startswith("gx10-requests-")]
-    parts += [markdown_table(t) for t in tables]
+    group = ""
+    for table in results_tables(doc):
+        if table.group and table.group != group:
+            parts.append(f"### {_cell(table.group)}\n")
+        group = table.group
+        parts.append(markdown_table(table, level=4 if table.group else 3))
     parts += [markdown_table(t) for t in extra]
     text = "\n".join(parts)
     return redactor.text(text) if redactor else text

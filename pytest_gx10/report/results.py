@@ -15,20 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10.figures import declared
 from pytest_gx10.report.redact import Redactor
 
 __all__ = ["SCHEMA_VERSION", "ResultsStore"]
 
 SCHEMA_VERSION = 1
-
-# Sections a test may record into, and the key that identifies an entry within each.
-SECTIONS: dict[str, str] = {
-    "sweep": "concurrency",
-    "mtp": "name",
-    "needle": "case",
-    "robustness": "case",
-    "crash": "name",
-}
 
 
 class ResultsStore:
@@ -40,7 +32,7 @@ class ResultsStore:
             "schema_version": SCHEMA_VERSION,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self.sections: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+        self.sections: dict[str, list[dict[str, Any]]] = {}
         self.redactor: Redactor | None = None  # applied to everything written
 
     def update_meta(self, meta: Mapping[str, Any]) -> None:
@@ -48,8 +40,13 @@ class ResultsStore:
         self.meta.update({k: v for k, v in meta.items() if v is not None})
 
     def add(self, section: str, entry: Mapping[str, Any]) -> None:
-        """Record one entry; an entry with the same key replaces the earlier one (a rerun)."""
-        key = SECTIONS.get(section)
+        """Record one entry; an entry with the same key replaces the earlier one (a rerun).
+
+        The key is the section's declared one (:mod:`pytest_gx10.figures`); entries of a section
+        nothing declared are kept in the order they came.
+        """
+        declaration = declared(section)
+        key = declaration.key if declaration is not None else None
         rows = self.sections.setdefault(section, [])
         if key is not None and key in entry:
             rows[:] = [r for r in rows if r.get(key) != entry[key]]
@@ -59,8 +56,14 @@ class ResultsStore:
         self.write()
 
     def document(self) -> dict[str, Any]:
-        """The whole results document."""
-        return {**self.meta, **self.sections}
+        """The whole results document; sections in their declared order (the same under xdist)."""
+        arrival = list(self.sections)
+
+        def place(name: str) -> tuple[int, int]:
+            declaration = declared(name)
+            return (declaration.order if declaration is not None else 1_000_000, arrival.index(name))
+
+        return {**self.meta, **{name: self.sections[name] for name in sorted(arrival, key=place)}}
 
     def write(self) -> None:
         """Rewrite the file atomically (a reader never sees half a document)."""

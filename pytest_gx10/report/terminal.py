@@ -1,50 +1,32 @@
-"""The ``gx10`` section at the end of a run: what the user came for, laid out like the post.
+"""The ``gx10`` section at the end of a run: what the user came for, within 100 columns.
 
-The sweep table (the post's columns), the needle grid, speculative-decoding acceptance, the crash and
-robustness tallies and the engine's verdict, within 100 columns. Plain text, no pytest import.
+Each section shows itself the way its declaration says (the perf suite's sweep table in the post's
+columns, the needle tally, ...); a declared section without terminal lines of its own gets a small
+table of its declared figures. Plain text, no pytest import.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_gx10.report.tables import MISSING, num
+from pytest_gx10.figures import MISSING, Section, sections_in
 
-__all__ = ["WIDTH", "summary_lines"]
+__all__ = ["WIDTH", "section_lines", "summary_lines", "text_table", "wrap"]
 
 WIDTH = 100
 
-_SWEEP = (
-    ("N", "concurrency", 0),
-    ("wall s", "wall_s", 1),
-    ("agg prefill tok/s", "agg_prefill_tps", -1),
-    ("agg decode tok/s", "agg_decode_tps", 1),
-    ("median TTFT s", "median_ttft_s", 2),
-    ("median decode tok/s", "median_decode_tps", 1),
-    ("ok/N", None, 0),
-)
 
-
-def _wrap(text: str) -> list[str]:
+def wrap(text: str) -> list[str]:
     """A long line as several of at most :data:`WIDTH` columns, the rest indented."""
     return textwrap.wrap(
         text, WIDTH, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False
     ) or [""]
 
 
-def _cell(point: Mapping[str, Any], key: str | None, digits: int) -> str:
-    if key is None:
-        return f"{point.get('ok_requests', MISSING)}/{point.get('concurrency', MISSING)}"
-    value = point.get(key)
-    if key == "concurrency":
-        return str(value)
-    return num(value, thousands=True) if digits < 0 else num(value, digits)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Right-aligned columns two spaces apart, each line cut at :data:`WIDTH`."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
     out = [line]
@@ -52,110 +34,28 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [text[:WIDTH] for text in out]
 
 
-def _sweep(points: Sequence[Mapping[str, Any]]) -> list[str]:
-    rows = [[_cell(p, key, digits) for _, key, digits in _SWEEP] for p in points]
-    lines = ["throughput sweep (N requests released together):"]
-    lines += _table([h for h, _, _ in _SWEEP], rows)
-    tokens = sorted(
-        {
-            (r.get("prompt_tokens"), r.get("completion_tokens"))
-            for p in points
-            for r in p.get("requests") or []
-        },
-        key=str,
-    )
-    if len(tokens) == 1 and None not in tokens[0]:
-        lines.append(f"each request: {tokens[0][0]} tokens in, {tokens[0][1]} out")
-    for p in points:
-        outcomes = {k: v for k, v in (p.get("outcomes") or {}).items() if k != "ok"}
-        if outcomes:
-            lines.append(
-                f"N={p.get('concurrency')}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
-            )
-    return lines
-
-
-def _needle(cases: Sequence[Mapping[str, Any]]) -> list[str]:
-    rows = []
-    for c in cases:
-        verdict = (
-            {True: "retrieved", False: "missed"}.get(c["retrieved"], MISSING) if "retrieved" in c else MISSING
-        )
-        rows.append(
-            [
-                str(c.get("case", MISSING)),
-                num(c.get("input_tokens"), thousands=True),
-                num(c.get("ttft_s"), 1),
-                num(c.get("prefill_tps"), thousands=True),
-                verdict,
-                repr(str(c.get("answer") or ""))[:40],
-            ]
-        )
-    found = sum(1 for c in cases if c.get("retrieved") is True)
-    lines = [f"needle in a haystack: {found} of {len(cases)} retrieved"]
-    return lines + _table(["case", "tokens", "TTFT s", "prefill tok/s", "", "answer"], rows)
-
-
-def _mtp(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = []
-    for e in entries:
-        if e.get("name") == "window":
-            per_position = ", ".join(num(r, 3) for r in e.get("per_position") or []) or MISSING
-            lines += _wrap(
-                f"speculative decoding ({e.get('method', MISSING)}): mean acceptance length "
-                f"{num(e.get('acceptance_length'), 2)}, acceptance rate {num(e.get('acceptance_rate'), 3)}, "
-                f"per position {per_position}"
-            )
-    return lines
-
-
-def _crash(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines = []
-    for e in entries:
-        outcomes = ", ".join(f"{v} {k}" for k, v in sorted((e.get("outcomes") or {}).items())) or MISSING
-        same = e.get("canary_before") is not None and e.get("canary_before") == e.get("canary_after")
-        crash_lines = e.get("crash_lines")
-        lines += _wrap(
-            f"crash load: {e.get('requests', MISSING)} requests ({outcomes}); canary "
-            f"{'the same after' if same else 'CHANGED after' if e.get('canary_after') else MISSING}; "
-            f"crash lines in the log: {len(crash_lines) if isinstance(crash_lines, list) else MISSING}"
-        )
-    return lines
-
-
-def _robustness(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    cases = [e for e in entries if e.get("case") != "fuzz"]
-    statuses = Counter(str(e.get("status")) for e in cases)
-    bad = [e["case"] for e in cases if not isinstance(e.get("status"), int) or e["status"] >= 500]
-    lines = _wrap(
-        f"robustness: {len(cases)} bad inputs, answered "
-        + ", ".join(f"{n} x HTTP {s}" for s, n in sorted(statuses.items()))
-    )
-    if bad:
-        lines += _wrap("5xx or no answer (see the failures and the findings): " + ", ".join(bad))
-    for e in entries:
-        if e.get("case") == "fuzz":
-            tally = ", ".join(f"{n} x {s}" for s, n in (e.get("statuses") or {}).items())
-            lines += _wrap(f"fuzz: {e.get('requests', MISSING)} bodies ({tally})")
-            if e.get("failure"):
-                lines += _wrap(f"fuzz failure: {e['failure']}"[:400])
-    return lines
+def section_lines(section: Section, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A section without lines of its own: its title, then one row per entry of its declared figures."""
+    shown = [f for f in section.figures if any(f.name in e and not f.each for e in entries)]
+    if not shown:
+        return []
+    headers = ([section.key] if section.key else []) + [f.narrow() for f in shown]
+    rows = [
+        ([str(e.get(section.key, MISSING))] if section.key else []) + [f.text(e.get(f.name)) for f in shown]
+        for e in entries
+    ]
+    return [f"{section.title.lower()}:", *text_table(headers, rows)]
 
 
 def summary_lines(document: Mapping[str, Any]) -> list[str]:
     """The section's lines for a results document; empty when the run measured nothing."""
     blocks: list[list[str]] = []
-    if document.get("sweep"):
-        blocks.append(_sweep(document["sweep"]))
-    if document.get("needle"):
-        blocks.append(_needle(document["needle"]))
-    if document.get("mtp"):
-        blocks.append(_mtp(document["mtp"]))
-    if document.get("crash"):
-        blocks.append(_crash(document["crash"]))
-    if document.get("robustness"):
-        blocks.append(_robustness(document["robustness"]))
-    blocks = [b for b in blocks if b]
+    for _, section, entries in sections_in(document):
+        if section is None:
+            continue  # a list nothing declared (the relaunches): the JSON and the report hold it
+        lines = section.terminal(entries) if section.terminal is not None else section_lines(section, entries)
+        if lines:
+            blocks.append(lines)
     if not blocks:
         return []
     head = [f"{document.get('model', MISSING)} on {document.get('target', MISSING)}"]

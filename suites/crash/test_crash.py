@@ -25,6 +25,8 @@ from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
+from .figures import CRASH
+
 pytestmark = pytest.mark.gx10_load  # the load runs alone, never beside another
 
 Recorder = Callable[[str, Mapping[str, Any]], None]
@@ -146,7 +148,7 @@ def sustained(
 def record_load(sustained: LoadRun, gx10_record: Recorder) -> None:
     """Put the load's figures on the first test's report (so they reach the results file)."""
     gx10_record(
-        "crash",
+        CRASH.name,
         {
             "name": "sustained",
             "requests": len(sustained.results),

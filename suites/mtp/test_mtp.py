@@ -31,6 +31,8 @@ from pytest_gx10.observe import (
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 
+from .figures import MTP
+
 # One window for the module; its tests must not share the server with another window.
 pytestmark = pytest.mark.gx10_load
 
@@ -222,7 +224,7 @@ def test_spec_decode_counters_rise(spec_window: Window, gx10_profile: Profile, g
     if delta is None:
         return
     gx10_record(
-        "mtp",
+        MTP.name,
         {
             "name": "window",
             "method": _expected(gx10_profile),
@@ -367,7 +369,7 @@ def test_spec_decoding_log_agrees_with_metrics(
     log_rate = accepted / drafted if drafted else None
     metrics_rate = delta.acceptance_rate
     gx10_record(
-        "mtp",
+        MTP.name,
         {
             "name": "log",
             "log_lines": n,

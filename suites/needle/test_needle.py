@@ -26,6 +26,8 @@ from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE
 from pytest_gx10.workload import NeedlePrompt, needle_prompt, retrieved, secret_code
 
+from .figures import NEEDLE
+
 pytestmark = pytest.mark.gx10_load  # a long prefill measured alone, never beside another
 
 REASONING_HEAD_CHARS = 400
@@ -149,7 +151,7 @@ def test_needle_retrieved(
         )
 
     found = result.ok and retrieved(result.content, code)
-    gx10_record("needle", _figures(case, prompt, result, found))
+    gx10_record(NEEDLE.name, _figures(case, prompt, result, found))
 
     assert result.ok, f"{case.id}: the request failed: {result.describe()}"
     assert result.prompt_tokens == prompt.tokens, (

@@ -22,6 +22,8 @@ from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.workload import SizedPrompt, sized_prompt
 
+from .figures import SWEEP
+
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
 
@@ -83,7 +85,7 @@ def test_sweep_point(
 
     results = run_concurrent(gx10_client, path, bodies, on_progress=progress)
     figures = point_figures(n, results).as_dict()
-    gx10_record("sweep", figures)
+    gx10_record(SWEEP.name, figures)
 
     failures = _failures(results)
     assert not failures, f"N={n}: {len(failures)} of {n} requests failed:\n" + "\n".join(failures)
@@ -103,5 +105,5 @@ def test_sweep_point(
             f"N={n}: with ignore_eos every request should decode {perf.max_tokens} tokens:\n"
             + "\n".join(short)
         )
-    misses = check_limits(n, figures, perf.floors.get(n, {}))
+    misses = check_limits(SWEEP, figures, perf.floors.get(n, {}))
     assert not misses, "\n".join(misses)

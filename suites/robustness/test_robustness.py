@@ -27,6 +27,8 @@ from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
+from .figures import ROBUSTNESS
+
 COMPLETIONS = "/v1/completions"
 CHAT = "/v1/chat/completions"
 MAX_TOKENS = 4  # every request that could be accepted decodes at most this many tokens
@@ -401,7 +403,7 @@ def test_bad_input_is_refused_cleanly(
     answer = answer_problem(request.path, got)
     health, engine = engine_problem(gx10_client, robustness_canary)
     gx10_record(
-        "robustness",
+        ROBUSTNESS.name,
         {
             "case": case.id,
             "status": got.status,
@@ -537,7 +539,7 @@ def test_fuzzed_bodies_are_refused_cleanly(
         send()
     finally:
         gx10_record(
-            "robustness",
+            ROBUSTNESS.name,
             {
                 "case": "fuzz",
                 "requests": sum(statuses.values()),

@@ -13,7 +13,7 @@ from pytest_gx10.report.baseline import (
     BaselineError,
     Tolerances,
     compare,
-    direction,
+    figure_of,
     figures,
     load_baseline,
     parse_tolerances,
@@ -58,15 +58,32 @@ def _saved(tmp_path: Path, doc: dict[str, Any] | None = None, greedy: GreedyOutp
     return path
 
 
-def test_directions_follow_the_names() -> None:
+def test_directions_come_from_the_declarations() -> None:
     """Rates higher, times lower, retrieval must stay true; counts and the client's own skew are not gated."""
-    assert (
-        direction("agg_decode_tps") == direction("acceptance_rate") == direction("per_position") == "higher"
-    )
-    assert direction("median_ttft_s") == direction("itl_p99_ms") == direction("total_wall_s") == "lower"
-    assert direction("retrieved", True) == "true"
-    assert direction("input_tokens") is None
-    assert direction("dispatch_skew_ms") is None
+    better = {
+        metric_id: (figure.better if figure is not None else "undeclared")
+        for metric_id in (
+            "sweep[N=1].agg_decode_tps",
+            "mtp[window].acceptance_rate",
+            "mtp[window].per_position[0]",
+            "sweep[N=1].median_ttft_s",
+            "sweep[N=1].itl_p99_ms",
+            "needle[1000@0.50].total_wall_s",
+            "needle[1000@0.50].retrieved",
+            "needle[1000@0.50].input_tokens",
+            "sweep[N=1].dispatch_skew_ms",
+            "sweep[N=1].no_such_figure",
+        )
+        for figure in [figure_of(metric_id)]
+    }
+    assert list(better.values()) == [
+        *("higher",) * 3,
+        *("lower",) * 3,
+        "true",
+        None,
+        None,
+        "undeclared",
+    ]
 
 
 def test_figures_are_flattened_by_entry() -> None:

@@ -67,7 +67,7 @@ def test_markdown_reproduces_the_posts_tables() -> None:
     """The aggregate, per-request and needle tables read like the post's, cell for cell."""
     text = markdown_document(_post_document())
     assert (
-        "| N | Wall (s) | Agg prefill (t/s) | Agg decode (t/s) | Median TTFT (s) | Median per‑req decode (t/s) |"
+        "| N | Wall (s) | Agg prefill (tok/s) | Agg decode (tok/s) | Median TTFT (s) | Median per‑req decode (tok/s) |"
         in text
     )
     for line in (
