@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import pytest
 
+from pytest_gx10 import hooks
 from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.figures import adopt
@@ -27,7 +28,7 @@ from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.report.terminal import summary_lines
 from pytest_gx10.reporting import register_reporting
-from pytest_gx10.servers import NotOffered
+from pytest_gx10.servers import NotOffered, UnknownServer, adapter_class, register
 from pytest_gx10.settings import SETTINGS, Settings, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
@@ -113,11 +114,23 @@ def _discover(settings: Settings) -> dict[str, Any]:
     }
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The hooks other plugins implement: pytest_gx10_server_adapters."""
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the settings once; a bad profile or value stops the run before any test."""
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
+    for adapters in config.hook.pytest_gx10_server_adapters():
+        register(adapters)
     settings = _settings(config)
+    if settings.server:
+        try:
+            adapter_class(settings.server)
+        except UnknownServer as exc:
+            raise pytest.UsageError(f"gx10 server ({settings.sources['server']}): {exc}") from None
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     discovery: dict[str, Any] | None = None
     if workerinput is not None:

@@ -196,7 +196,16 @@ def hardware_facts() -> dict[str, Any]:
 
 def software_facts(document: Mapping[str, Any]) -> dict[str, Any]:
     """The target's facts a results document carries."""
-    keys = ("server", "server_version", "model", "profile", "target_kind", "time_scale", "launch_recipe", "serve_flags")
+    keys = (
+        "server",
+        "server_version",
+        "model",
+        "profile",
+        "target_kind",
+        "time_scale",
+        "launch_recipe",
+        "serve_flags",
+    )
     return {k: document.get(k) for k in keys if document.get(k) is not None}
 
 
