@@ -305,6 +305,12 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
         raise validation_error("missing", ("body", "messages"), "Field required", dict(body))
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _err("list_type", "messages", "Input should be a valid list", messages)
+    for i, message in enumerate(messages):
+        # vLLM's message types: the role, a name and a tool call's id are strings where given.
+        for field in ("role", "name", "tool_call_id"):
+            if field in message and not isinstance(message[field], str):
+                loc = ("body", "messages", i, field)
+                raise validation_error("string_type", loc, "Input should be a valid string", message[field])
     kwargs = body.get("chat_template_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise _err("dict_type", "chat_template_kwargs", "Input should be a valid dictionary", kwargs)

@@ -111,6 +111,16 @@ def _not_json(body: Mapping[str, Any]) -> bool:
     return _has(body, bad)
 
 
+def _mistyped_message(value: Any) -> bool:
+    """A chat message whose role, name or tool call id is not a string, or whose content is neither
+    a string nor a list of parts."""
+    if not isinstance(value, Mapping):
+        return False
+    if any(k in value and not isinstance(value[k], str) for k in ("role", "name", "tool_call_id")):
+        return True
+    return "content" in value and not isinstance(value["content"], str | list | None)
+
+
 FINDINGS: tuple[Finding, ...] = (
     Finding(
         "vllm",
@@ -130,6 +140,13 @@ FINDINGS: tuple[Finding, ...] = (
             "prompt-lone-surrogate",
         ),
         _not_json,
+    ),
+    Finding(
+        "llama.cpp",
+        "llama.cpp's server answers a message field of the wrong type with HTTP 500 \"Failed to parse "
+        'messages: [json.exception.type_error.302] type must be string"',
+        ("message-name-not-a-string",),
+        lambda body: _has(body.get("messages"), _mistyped_message),
     ),
     Finding(
         "llama.cpp",
@@ -284,6 +301,7 @@ CASES: tuple[Case, ...] = (
     Case("content-lone-surrogate", chat(messages=_user("a\ud800b"))),
     Case("prompt-lone-surrogate", completion(prompt="a\udfffb")),
     Case("content-nul", chat(messages=_user("a\x00b\x00"))),
+    Case("message-name-not-a-string", chat(messages=[{"role": "user", "content": "Hello", "name": False}])),
     Case("content-special-tokens", chat(messages=_user(SPECIAL_TOKENS))),
     Case("prompt-special-tokens", completion(prompt=SPECIAL_TOKENS)),
     # Transport.

@@ -79,7 +79,7 @@ def smollm2_twin() -> Iterator[str]:
 
 def test_failing_cases_are_the_documented_findings(real_rows: dict[str, dict[str, Any]]) -> None:
     """Every case ran, and the ones that failed are exactly docs/robustness-findings.md's rows."""
-    assert len(real_rows) == 50, sorted(real_rows)  # 49 cases and the fuzz
+    assert len(real_rows) == 51, sorted(real_rows)  # 50 cases and the fuzz
     found = failing(real_rows)
     documented = documented_findings()
     details = {case: (real_rows[case].get("status"), real_rows[case].get("message")) for case in found}
