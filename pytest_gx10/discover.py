@@ -25,6 +25,7 @@ from pytest_gx10.figures import HIGHER, LOWER, declared
 from pytest_gx10.observe.logs import LogSource, parse_lines
 from pytest_gx10.observe.signatures import engine_config
 from pytest_gx10.servers import NotOffered, Server, choose
+from pytest_gx10.workload import sized_prompt
 
 __all__ = ["Discovery", "discover", "profile_toml"]
 
@@ -161,8 +162,6 @@ def _reasoning(client: VllmClient, model: str) -> bool:
 
 def _speed(server: Server, model: str, max_len: int) -> tuple[float, float]:
     """One request alone: prefill rate over a prompt of up to 1 000 tokens, then decode rate."""
-    from pytest_gx10.workload import sized_prompt
-
     client = server.client
 
     def count(text: str) -> int:

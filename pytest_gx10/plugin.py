@@ -21,6 +21,7 @@ import pytest
 from pytest_gx10 import hooks
 from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
+from pytest_gx10.errors import Gx10Warning
 from pytest_gx10.figures import adopt
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
@@ -49,10 +50,6 @@ _MARKERS = (
     f"{LOAD_MARK}: a load test (a sweep point, the crash load, a needle, the speculative-decoding "
     "window); under pytest-xdist it never runs beside another, whatever --dist says",
 )
-
-
-class Gx10Warning(pytest.PytestWarning):
-    """Something about the target a user should know, that does not fail a test."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

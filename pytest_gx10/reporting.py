@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.errors import Gx10Warning
 from pytest_gx10.figures import adopt
 from pytest_gx10.launch import LaunchError
 from pytest_gx10.profiles import ProfileError
@@ -130,8 +132,6 @@ class Gx10Reporting:
                 greedy=self.greedy,
                 greedy_min=self.greedy_min,
             )
-            from pytest_gx10.plugin import Gx10Warning  # the plugin module imports this one
-
             for warning in self.gate.warnings:
                 try:
                     self.config.issue_config_time_warning(
@@ -148,8 +148,6 @@ class Gx10Reporting:
         self.write_markdown()
 
     def _collect_greedy(self) -> GreedyOutputs:
-        from pytest_gx10.client import EndpointError, VllmClient
-
         settings = self.state.settings
         sentinel = self.state.sentinel
         if sentinel is not None and not sentinel.verdict.alive:
