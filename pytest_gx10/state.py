@@ -7,15 +7,14 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, open_work_s, resume_streams
-from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinProcess, make_launcher
+from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinLauncher, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.servers import Server, choose
@@ -34,14 +33,13 @@ class Gx10State:
 
     settings: Settings
     controller_target: Target | None = None  # set on xdist workers: the controller's target
-    twin: TwinProcess | None = None
     results: ResultsStore = field(default_factory=ResultsStore)
     is_worker: bool = False
     sentinel: Sentinel | None = None  # watching the target once a test has reached it
     relaunches: list[dict[str, Any]] = field(default_factory=list)
     relaunch_tried: bool = False
     controller_error: str | None = None  # set on xdist workers when the controller's launch failed
-    launcher: Launcher | None = None
+    launcher: Launcher | None = None  # what this process started: the twin, a recipe's deployment
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     discovery: dict[str, Any] | None = None  # the profile built from the server (no --gx10-profile)
@@ -65,7 +63,7 @@ class Gx10State:
         return self._target
 
     def target(self) -> Target:
-        """The run's one target; starts the embedded twin on first use when it is the target."""
+        """The run's one target; starts the embedded twin or the recipe's deployment on first use."""
         if self._target is not None:
             return self._target
         if self.controller_target is not None:
@@ -73,34 +71,30 @@ class Gx10State:
         elif self.is_worker and self.settings.launch is not None:
             # Only the controller launches; a worker never starts (or reaps) a deployment of its own.
             raise LaunchError(self.controller_error or "the xdist controller did not launch the recipe")
-        elif self.settings.use_twin:
-            profile = self.settings.profile
-            self.twin = TwinProcess(str(profile.path), api_key=self.settings.api_key)
-            try:
-                url = self.twin.start()
-            except LaunchError:
-                self.twin = None
-                raise
-            self._target = Target(
-                url=url, kind="twin", description=self.twin.banner, log_path=self.twin.log_path
-            )
-        elif self.settings.launch is not None:
+        elif (launcher := self._new_launcher()) is not None:
             if self.launch_error is not None:
                 raise LaunchError(self.launch_error)
-            self.launcher = make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
             _stop_on_sigterm()
             try:
-                self._target = self.launcher.start(_progress_printer())
+                self._target = launcher.start(_progress_printer())
             except LaunchError as exc:
                 self.launch_error = str(exc)
-                self.launcher = None
                 raise
+            self.launcher = launcher
         else:
             assert self.settings.endpoint is not None
             self._target = Target(
                 url=self.settings.endpoint, kind="attach", description=f"attached to {self.settings.endpoint}"
             )
         return self._target
+
+    def _new_launcher(self) -> Launcher | None:
+        """What starts this run's target: the embedded twin, a recipe's launcher, or None (attach)."""
+        if self.settings.use_twin:
+            return TwinLauncher(str(self.settings.profile.path), api_key=self.settings.api_key)
+        if self.settings.launch is not None:
+            return make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
+        return None
 
     # --- the engine sentinel ------------------------------------------------------------------------
 
@@ -159,36 +153,16 @@ class Gx10State:
     @property
     def can_relaunch(self) -> bool:
         """True when --gx10-relaunch-on-crash is on, this process started the target, and has not yet."""
-        started = self.twin is not None or self.launcher is not None
-        return self.settings.relaunch_on_crash and started and not self.relaunch_tried
+        return self.settings.relaunch_on_crash and self.launcher is not None and not self.relaunch_tried
 
     def relaunch(self, verdict: Verdict) -> Target:
-        """Start the target again after ``verdict`` (the twin on the same URL); recorded in the results."""
-        assert self._target is not None
+        """Start the target again after ``verdict``, on the URL it had; recorded in the results."""
+        assert self.launcher is not None
         self.relaunch_tried = True  # once, even when it fails: a later test must not boot it again
-        old = self._target
         if self.sentinel is not None:
             self.sentinel.stop()
             self.sentinel = None
-        if self.twin is not None:
-            self.twin.stop()
-            port = urlsplit(old.url).port or 0
-            twin = TwinProcess(str(self.settings.profile.path), api_key=self.settings.api_key, port=port)
-            url = twin.start()
-            self.twin = twin
-            self._target = Target(url=url, kind=old.kind, description=twin.banner, log_path=twin.log_path)
-        else:
-            assert self.launcher is not None
-            assert self.settings.launch is not None
-            self.launcher.keep = False  # --gx10-keep keeps a healthy deployment, not a dead one
-            self.launcher.stop()
-            # On the port it had (a recipe may say "any free port"): the run's clients keep their URL.
-            recipe = self.settings.launch
-            old_port = urlsplit(old.url).port
-            if old_port is not None and recipe.url is None:
-                recipe = replace(recipe, serve=replace(recipe.serve, port=old_port))
-            self.launcher = make_launcher(recipe, run_id=self.run_id, keep=self.settings.keep)
-            self._target = self.launcher.start(_progress_printer())
+        self._target = self.launcher.relaunch(_progress_printer())
         self.relaunches.append(
             {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": self._target.url}
         )
@@ -204,13 +178,11 @@ class Gx10State:
             self.sentinel.stop()
             self.sentinel = None
             resume_streams()  # another run in this process (pytester) has a target of its own
-        if self.twin is not None:
-            self.twin.stop()
-            self.twin = None
         if self.launcher is not None:
             launcher, self.launcher = self.launcher, None
+            kept = launcher.keep and launcher.alive  # not a deployment whose relaunch failed
             launcher.stop()
-            if launcher.keep and self._target is not None and sys.__stderr__ is not None:
+            if kept and self._target is not None and sys.__stderr__ is not None:
                 sys.__stderr__.write(
                     f"gx10: --gx10-keep: {self._target.description} left running at {self._target.url}\n"
                 )

@@ -1,12 +1,12 @@
-"""Targets: attach to a running server, or start one (the embedded twin, a process, containers)."""
+"""Targets: attach to a running server, or start one with a :class:`Launcher` (the embedded twin,
+a process, containers)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from pytest_gx10.launch.boot import BootProgress, Progress
+from pytest_gx10.launch.boot import BootProgress, Launcher, Progress
 from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
-from pytest_gx10.launch.target import LaunchError, Target, TwinProcess
+from pytest_gx10.launch.target import LaunchError, Target
+from pytest_gx10.launch.twin import TwinLauncher
 
 __all__ = [
     "BootProgress",
@@ -16,25 +16,10 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "Target",
-    "TwinProcess",
+    "TwinLauncher",
     "load_recipe",
     "make_launcher",
 ]
-
-
-class Launcher(Protocol):
-    """What the plugin needs of a launcher: start once, stop once."""
-
-    recipe: Recipe
-    keep: bool
-
-    def start(self, progress: Progress | None = None) -> Target:
-        """Start the deployment; return its target once /health answers 200."""
-        ...
-
-    def stop(self) -> None:
-        """Tear it down (unless ``keep``)."""
-        ...
 
 
 def make_launcher(recipe: Recipe, *, run_id: str, keep: bool = False) -> Launcher:

@@ -1,4 +1,5 @@
-"""What every launcher shares: the wait for /health within a boot budget, progress, free ports.
+"""What every launcher shares: the :class:`Launcher` interface, the wait for /health within a boot
+budget, progress, free ports, the stop of a process group.
 
 A launched server is ready when ``GET <url>/health`` answers 200. Until then the wait polls once a
 second, asks the launcher whether what it started is still alive, and reports progress (elapsed
@@ -8,18 +9,34 @@ budget, raises :class:`LaunchError` naming the URL, what was expected and the ta
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from pytest_gx10.launch.target import LaunchError
+from pytest_gx10.launch.target import LaunchError, Target
 
-__all__ = ["BootProgress", "Progress", "cache_dir", "free_port", "last_line", "wait_for_health"]
+__all__ = [
+    "BootProgress",
+    "Launcher",
+    "Progress",
+    "cache_dir",
+    "file_tail",
+    "free_port",
+    "last_line",
+    "stop_process_group",
+    "wait_for_health",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,54 @@ class BootProgress:
 Progress = Callable[[BootProgress], None]
 
 
+class Launcher(ABC):
+    """One way to start, watch and stop the run's target: the embedded twin, a process, containers.
+
+    The run holds one launcher. It starts it once, may relaunch it once after a crash (on the URL
+    it had, so the run's clients keep theirs), and stops it at the end.
+    """
+
+    keep: bool = False  # leave the deployment running at stop (--gx10-keep)
+    url: str | None = None  # the endpoint, once started
+
+    @abstractmethod
+    def start(self, progress: Progress | None = None) -> Target:
+        """Start the deployment; return its target once it answers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Tear it down, unless ``keep``; stopping what is stopped does nothing."""
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool:
+        """True while what was started runs."""
+
+    @abstractmethod
+    def log_tail(self) -> str:
+        """The end of the server's log: the context of a launch error, the line progress shows."""
+
+    @abstractmethod
+    def _use_port(self, port: int) -> None:
+        """Listen on ``port`` at the next start (the one the target had)."""
+
+    def relaunch(self, progress: Progress | None = None) -> Target:
+        """Stop it, kept or not, and start it again on the URL it had; return the new target.
+
+        ``--gx10-keep`` keeps a healthy deployment, not a dead one: the stop tears it down whatever
+        ``keep`` says, and ``keep`` holds again for the new one.
+        """
+        keep, self.keep = self.keep, False
+        try:
+            self.stop()
+        finally:
+            self.keep = keep
+        port = urlsplit(self.url).port if self.url else None
+        if port is not None:
+            self._use_port(port)
+        return self.start(progress)
+
+
 def cache_dir() -> Path:
     """``$GX10_CACHE`` or ``~/.cache/pytest-gx10``: where launchers keep logs and pid files."""
     return Path(os.environ.get("GX10_CACHE") or Path.home() / ".cache" / "pytest-gx10")
@@ -45,6 +110,57 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def file_tail(path: Path, max_bytes: int = 16384) -> str:
+    """The last ``max_bytes`` of a log file, decoded leniently; empty when it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def stop_process_group(process: subprocess.Popen[Any] | int, grace_s: float) -> None:
+    """Stop the process group ``process`` leads: SIGTERM, SIGKILL after ``grace_s``, then wait.
+
+    Returns once the group is gone (or 5 s after the SIGKILL). A child of ours (a ``Popen``) is
+    waited for too, so no zombie stays; a bare pid is a group an earlier run left. The group is
+    stopped even when its leader has exited: what the leader started (an engine) may still run.
+    """
+    pid = process if isinstance(process, int) else process.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.05)
+    if _group_alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if not isinstance(process, int):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still counts as a group member; reaped children of ours are handled by wait().
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def last_line(text: str) -> str:

@@ -20,10 +20,10 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pytest_gx10.launch.boot import BootProgress, Progress, free_port, last_line, wait_for_health
+from pytest_gx10.launch.boot import BootProgress, Launcher, Progress, free_port, last_line, wait_for_health
 from pytest_gx10.launch.recipes import NodeSpec, Recipe, expand
 from pytest_gx10.launch.target import LaunchError, Target
 
@@ -100,7 +100,7 @@ class _Node:
     container: Any = None
 
 
-class DockerLauncher:
+class DockerLauncher(Launcher):
     """Start, watch and stop the containers of a ``docker`` recipe."""
 
     def __init__(
@@ -185,6 +185,7 @@ class DockerLauncher:
         """Reap leftovers, start the containers (and Ray), start the server, wait for /health."""
         started = time.perf_counter_ns()
         clients: dict[str | None, Any] = {}
+        self._nodes, self._serve_exec = [], None  # a relaunch starts afresh
         try:
             for i, spec in enumerate(self.recipe.nodes):
                 if spec.docker_url not in clients:
@@ -215,7 +216,7 @@ class DockerLauncher:
                 health_path=self.recipe.health_path,
                 budget_s=self.recipe.boot_budget_s,
                 exited=self._exited,
-                log_tail=self._tail,
+                log_tail=self.log_tail,
                 progress=progress,
                 started_ns=started,
                 hint=f"; image {self.docker.image}, command: {' '.join(argv)[:300]}",
@@ -332,12 +333,17 @@ class DockerLauncher:
             return "was killed for lack of memory"
         return f"exited with status {state.get('ExitCode')}"
 
-    def _tail(self) -> str:
-        return _logs(self._nodes[0].container)
+    def log_tail(self) -> str:
+        """The last lines of the head container's log."""
+        return _logs(self._nodes[0].container) if self._nodes else ""
 
     def last_log_line(self) -> str:
         """The head's last log line (for progress displays)."""
-        return last_line(self._tail())
+        return last_line(self.log_tail())
+
+    def _use_port(self, port: int) -> None:
+        if self.recipe.url is None:  # a recipe that names its URL keeps it
+            self.recipe = replace(self.recipe, serve=replace(self.recipe.serve, port=port))
 
     @property
     def alive(self) -> bool:

@@ -11,12 +11,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from pytest_gx10.launch.boot import Progress, cache_dir, free_port, wait_for_health
+from pytest_gx10.launch.boot import (
+    Launcher,
+    Progress,
+    cache_dir,
+    file_tail,
+    free_port,
+    stop_process_group,
+    wait_for_health,
+)
 from pytest_gx10.launch.recipes import Recipe, expand
 from pytest_gx10.launch.target import LaunchError, Target
 
@@ -55,7 +63,7 @@ def processes_of(recipe_name: str, run_id: str | None = None) -> list[int]:
     return sorted(pids)
 
 
-class ProcessLauncher:
+class ProcessLauncher(Launcher):
     """Start, watch and stop the server of a ``process`` recipe."""
 
     def __init__(self, recipe: Recipe, *, run_id: str, keep: bool = False) -> None:
@@ -111,7 +119,7 @@ class ProcessLauncher:
                 health_path=self.recipe.health_path,
                 budget_s=self.recipe.boot_budget_s,
                 exited=self._exited,
-                log_tail=self._tail,
+                log_tail=self.log_tail,
                 progress=progress,
                 started_ns=started,
                 hint=f"; command: {' '.join(argv)[:300]}",
@@ -134,13 +142,13 @@ class ProcessLauncher:
             return None
         return f"exited with status {code}" if code >= 0 else f"was killed by signal {-code}"
 
-    def _tail(self) -> str:
-        try:
-            with self.log_path.open("rb") as f:
-                f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+    def log_tail(self) -> str:
+        """The end of the server's log file."""
+        return file_tail(self.log_path)
+
+    def _use_port(self, port: int) -> None:
+        if self.recipe.url is None:  # a recipe that names its URL keeps it
+            self.recipe = replace(self.recipe, serve=replace(self.recipe.serve, port=port))
 
     @property
     def alive(self) -> bool:
@@ -155,7 +163,7 @@ class ProcessLauncher:
             return []
         if pid in processes_of(self.recipe.name):
             kept = next((proc for proc in _KEPT if proc.pid == pid), None)  # kept by this very process
-            _stop_group(pid, self.recipe.process.stop_timeout_s)
+            stop_process_group(pid, self.recipe.process.stop_timeout_s)
             if kept is not None:
                 _KEPT.remove(kept)
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -176,40 +184,5 @@ class ProcessLauncher:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            _stop_group(proc.pid, self.recipe.process.stop_timeout_s)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
+        stop_process_group(proc, self.recipe.process.stop_timeout_s)
         self.pid_path.unlink(missing_ok=True)
-
-
-def _stop_group(pid: int, grace_s: float) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_alive(pid):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while _group_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still counts as a group member; reaped children of ours are handled by wait().
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

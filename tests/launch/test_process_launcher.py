@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import pytest
@@ -75,6 +77,26 @@ def test_kept_process_is_reaped_by_the_next_launch(process_recipe: RecipeFactory
         assert processes_of(recipe.name, "run-2") != []
     finally:
         second.stop()
+    assert processes_of(recipe.name) == []
+
+
+def test_a_dead_kept_process_is_relaunched_on_its_url(process_recipe: RecipeFactory) -> None:
+    """relaunch() after a crash: the same URL (the recipe said any free port), a new process, still kept."""
+    recipe = load_recipe(process_recipe())
+    launcher = ProcessLauncher(recipe, run_id="run-r", keep=True)
+    try:
+        first = launcher.start()
+        (old,) = processes_of(recipe.name, "run-r")
+        os.killpg(old, signal.SIGKILL)
+        second = launcher.relaunch()
+        assert second.url == first.url
+        assert launcher.keep
+        assert processes_of(recipe.name, "run-r") not in ([], [old])
+        with VllmClient(second.url, timeout_s=10) as client:
+            assert client.health() == 200
+    finally:
+        launcher.keep = False
+        launcher.stop()
     assert processes_of(recipe.name) == []
 
 

@@ -30,7 +30,7 @@ def test_1_before(gx10_client, gx10_record):
 
 
 def test_2_kills_the_twin(pytestconfig, gx10_client):
-    twin = pytestconfig.stash[GX10_STATE].twin
+    twin = pytestconfig.stash[GX10_STATE].launcher
     os.killpg(twin._proc.pid, signal.SIGKILL)
     assert gx10_client.health() == 200  # refused: this test meets the dead engine
 
