@@ -18,11 +18,11 @@ import pytest
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
-from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, open_log_source
+from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
-from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY
+from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, server_log
 
 __all__ = [
     "gx10_client",
@@ -204,17 +204,10 @@ def gx10_logs(request: pytest.FixtureRequest, gx10_settings: Settings) -> LogSou
     Skips, naming the option, when attached to an endpoint without ``--gx10-logs``; a malformed
     ``--gx10-logs`` fails every test that uses it with the reason.
     """
-    if gx10_settings.logs:
-        try:
-            return open_log_source(gx10_settings.logs)
-        except LogSourceError as exc:
-            pytest.fail(f"--gx10-logs: {exc}", pytrace=False)
-    target: Target = request.getfixturevalue("gx10_target")
-    if target.log_uri is not None:
-        try:
-            return open_log_source(target.log_uri)
-        except LogSourceError as exc:
-            pytest.fail(f"log of the launched target: {exc}", pytrace=False)
-    if target.log_path is not None:
-        return FileLogSource(target.log_path)
-    pytest.skip(NO_LOG_SOURCE)
+    try:
+        source = server_log(gx10_settings.logs, lambda: request.getfixturevalue("gx10_target"))
+    except LogSourceError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if source is None:
+        pytest.skip(NO_LOG_SOURCE)
+    return source

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from pytest_gx10.servers import Server, choose
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import canary
 
-__all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State"]
+__all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State", "server_log"]
 
 RECORD_PROPERTY = "gx10"  # the user_properties name under which tests record figures
 CANARY_BODY = {"prompt": "x" * 400, "max_tokens": 16}  # at least the canary's size, for its deadline
@@ -100,13 +101,10 @@ class Gx10State:
 
     def log_source(self, target: Target) -> LogSource | None:
         """``--gx10-logs``, else the log of the twin or launched server, else None."""
-        uri = self.settings.logs or target.log_uri
-        if uri:
-            try:
-                return open_log_source(uri)
-            except LogSourceError:
-                return None  # the gx10_logs fixture reports it; the sentinel goes by /health alone
-        return FileLogSource(target.log_path) if target.log_path is not None else None
+        try:
+            return server_log(self.settings.logs, lambda: target)
+        except LogSourceError:
+            return None  # the gx10_logs fixture reports it; the sentinel goes by /health alone
 
     @property
     def speed(self) -> tuple[float, float] | None:
@@ -186,6 +184,26 @@ class Gx10State:
                 sys.__stderr__.write(
                     f"gx10: --gx10-keep: {self._target.description} left running at {self._target.url}\n"
                 )
+
+
+def server_log(logs: str | None, target: Callable[[], Target]) -> LogSource | None:
+    """The server's log: ``logs`` (``--gx10-logs``), else the log of the twin or launched server.
+
+    ``target`` is asked only without ``logs``. None when there is no log (an attached endpoint);
+    raises :class:`LogSourceError` saying which of the two could not be opened.
+    """
+    if logs:
+        try:
+            return open_log_source(logs)
+        except LogSourceError as exc:
+            raise LogSourceError(f"--gx10-logs: {exc}") from None
+    found = target()
+    if found.log_uri is not None:
+        try:
+            return open_log_source(found.log_uri)
+        except LogSourceError as exc:
+            raise LogSourceError(f"log of the launched target: {exc}") from None
+    return FileLogSource(found.log_path) if found.log_path is not None else None
 
 
 def _stop_on_sigterm() -> None:
