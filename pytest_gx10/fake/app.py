@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_gx10.fake import wire
 from pytest_gx10.fake.checks import check_fields, check_prompt_chars, check_text, max_chars_per_token
-from pytest_gx10.fake.engine import Engine, EngineDeadError, Output, SamplingParams, StepStats
+from pytest_gx10.fake.engine import Engine, EngineDeadError, Output, RequestStream, SamplingParams, StepStats
 from pytest_gx10.fake.faults import (
     FAULT_HEADER,
     Fault,
@@ -288,6 +288,55 @@ def _stream_error_frame(state: TwinState, kind: str) -> bytes:
     return f"data: {json.dumps(engine_dead_body())}\n\n".encode()
 
 
+def _sse_response(
+    state: TwinState,
+    stream: RequestStream,
+    gate: StreamFault | None,
+    *,
+    kind: str,
+    chunk: Callable[[Output, bool, str | None], dict[str, Any] | None],
+    usage: Callable[[int], dict[str, Any]] | None,
+    opening: dict[str, Any] | None = None,
+) -> StreamingResponse:
+    """A request's outputs as vLLM streams them (``kind``: ``completion`` or ``chat``).
+
+    ``opening`` goes out when the first output arrives; then each output's
+    ``chunk(out, first, fingerprint)`` (None: nothing to send for it; ``fingerprint`` is set on the
+    finishing chunk of a stream without usage), the ``usage(tokens out)`` chunk when asked, and
+    ``[DONE]``. A stream fault (``gate``) may cut it after any chunk sent; an engine that dies sends
+    vLLM's in-band error frame.
+    """
+    fingerprint = state.fingerprint
+
+    async def events() -> AsyncIterator[bytes]:
+        n_out = 0
+        first = True
+        try:
+            if gate is not None and await gate.cut(0):
+                return
+            async for out in stream:
+                if first and opening is not None:
+                    yield wire.sse(opening)
+                n_out += len(out.token_ids)
+                finishing = out.finish_reason is not None
+                body = chunk(out, first, fingerprint if finishing and usage is None else None)
+                first = False
+                if body is None:
+                    continue
+                yield wire.sse(body)
+                if gate is not None and not finishing and await gate.cut(n_out):
+                    return
+            if usage is not None:
+                yield wire.sse(usage(n_out))
+        except EngineDeadError:
+            yield _stream_error_frame(state, kind)
+        finally:
+            stream.abort()
+        yield wire.sse("[DONE]")
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 async def _watch_disconnect(request: Request, on_disconnect: Callable[[], None]) -> None:
     while True:
         message = await request.receive()
@@ -363,42 +412,24 @@ async def completions(request: Request) -> Response:
         )
         return JSONResponse(body)
 
-    async def events() -> AsyncIterator[bytes]:
-        n_out = 0
-        first = True
-        try:
-            if gate is not None and await gate.cut(0):
-                return
-            async for out in stream:
-                n_out += len(out.token_ids)
-                text = "" if echo_only else out.text
-                text = (echo + text) if first else text
-                first = False
-                finishing = out.finish_reason is not None
-                chunk = wire.completion_chunk(
-                    request_id,
-                    created,
-                    model,
-                    text,
-                    finish_reason=out.finish_reason,
-                    stop_reason=out.stop_reason,
-                    fingerprint=fingerprint if finishing and not common.include_usage else None,
-                )
-                yield wire.sse(chunk)
-                if gate is not None and not finishing and await gate.cut(n_out):
-                    return
-            if common.include_usage:
-                usage = wire.usage_chunk(
-                    request_id, created, model, "text_completion", n_prompt, n_out, fingerprint
-                )
-                yield wire.sse(usage)
-        except EngineDeadError:
-            yield _stream_error_frame(state, "completion")
-        finally:
-            stream.abort()
-        yield wire.sse("[DONE]")
+    def chunk(out: Output, first: bool, finishing_fingerprint: str | None) -> dict[str, Any]:
+        text = "" if echo_only else out.text
+        return wire.completion_chunk(
+            request_id,
+            created,
+            model,
+            (echo + text) if first else text,
+            finish_reason=out.finish_reason,
+            stop_reason=out.stop_reason,
+            fingerprint=finishing_fingerprint,
+        )
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    def usage(n_out: int) -> dict[str, Any]:
+        return wire.usage_chunk(request_id, created, model, "text_completion", n_prompt, n_out, fingerprint)
+
+    return _sse_response(
+        state, stream, gate, kind="completion", chunk=chunk, usage=usage if common.include_usage else None
+    )
 
 
 def _template_thinking(state: TwinState, enable_thinking: bool) -> bool:
@@ -510,61 +541,53 @@ async def chat_completions(request: Request) -> Response:
         return JSONResponse(body)
 
     splitter = ReasoningSplitter(tok.think_start_id, tok.think_end_id) if parse_reasoning else None
+    generated_ids: list[int] = []
 
-    async def events() -> AsyncIterator[bytes]:
-        token_ids: list[int] = []
-        first = True
-        try:
-            if gate is not None and await gate.cut(0):
-                return
-            async for out in stream:
-                if first:
-                    # vLLM sends the role chunk when the first output arrives, not on accept.
-                    role = {"role": "assistant", "content": ""}
-                    yield wire.sse(wire.chat_chunk(request_id, created, model, role, first=True))
-                    first = False
-                token_ids.extend(out.token_ids)
-                delta = splitter.delta(out.token_ids, out.text) if splitter else {"content": out.text}
-                if delta is not None and not parsed.include_reasoning:
-                    delta.pop("reasoning", None)
-                    if not delta:
-                        delta = None
-                if delta is None:
-                    if out.finish_reason is None:
-                        continue
-                    delta = {}
-                finishing = out.finish_reason is not None
-                chunk = wire.chat_chunk(
-                    request_id,
-                    created,
-                    model,
-                    delta,
-                    finish_reason=out.finish_reason,
-                    stop_reason=out.stop_reason,
-                    fingerprint=fingerprint if finishing and not common.include_usage else None,
-                )
-                yield wire.sse(chunk)
-                if gate is not None and not finishing and await gate.cut(len(token_ids)):
-                    return
-            if common.include_usage:
-                usage = wire.usage_chunk(
-                    request_id,
-                    created,
-                    model,
-                    "chat.completion.chunk",
-                    n_prompt,
-                    len(token_ids),
-                    fingerprint,
-                    _reasoning_tokens(tok, token_ids) if parse_reasoning else None,
-                )
-                yield wire.sse(usage)
-        except EngineDeadError:
-            yield _stream_error_frame(state, "chat")
-        finally:
-            stream.abort()
-        yield wire.sse("[DONE]")
+    def chunk(out: Output, first: bool, finishing_fingerprint: str | None) -> dict[str, Any] | None:
+        generated_ids.extend(out.token_ids)
+        delta = splitter.delta(out.token_ids, out.text) if splitter else {"content": out.text}
+        if delta is not None and not parsed.include_reasoning:
+            delta.pop("reasoning", None)
+            if not delta:
+                delta = None
+        if delta is None:
+            if out.finish_reason is None:
+                return None
+            delta = {}
+        return wire.chat_chunk(
+            request_id,
+            created,
+            model,
+            delta,
+            finish_reason=out.finish_reason,
+            stop_reason=out.stop_reason,
+            fingerprint=finishing_fingerprint,
+        )
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    def usage(n_out: int) -> dict[str, Any]:
+        reasoning_tokens = _reasoning_tokens(tok, generated_ids) if parse_reasoning else None
+        return wire.usage_chunk(
+            request_id,
+            created,
+            model,
+            "chat.completion.chunk",
+            n_prompt,
+            n_out,
+            fingerprint,
+            reasoning_tokens,
+        )
+
+    # vLLM sends the role chunk when the first output arrives, not on accept.
+    role = wire.chat_chunk(request_id, created, model, {"role": "assistant", "content": ""}, first=True)
+    return _sse_response(
+        state,
+        stream,
+        gate,
+        kind="chat",
+        chunk=chunk,
+        usage=usage if common.include_usage else None,
+        opening=role,
+    )
 
 
 # --- middleware and assembly -----------------------------------------------------------------------------
