@@ -128,20 +128,38 @@ class EndpointError(Exception):
         super().__init__(f"{url}: {what}")
 
 
-def _transport_error(url: str, exc: requests.RequestException, timeout_s: float) -> EndpointError:
-    """Name a transport failure the way an operator would say it."""
+def _transport_error(url: str, exc: BaseException, timeout_s: float) -> EndpointError:
+    """A call to ``url`` that failed on the network, named in one line (see :func:`_network_failure`)."""
+    return EndpointError(url, _network_failure(exc, timeout_s))
+
+
+def _network_failure(exc: BaseException, timeout_s: float) -> str:
+    """What went wrong on the network, the way an operator would say it.
+
+    ``exc`` is a socket's or http.client's (the raw and streaming calls) or a requests exception,
+    which says what happened only in its text.
+    """
     text = str(exc)
-    if isinstance(exc, requests.ConnectTimeout | requests.ReadTimeout) or "timed out" in text:
-        return EndpointError(url, f"timed out after {timeout_s:g} s")
+    if isinstance(exc, TimeoutError | requests.Timeout) or "timed out" in text:
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text or "Errno 111" in text:
+        return "connection refused"
+    if isinstance(exc, socket.gaierror) or "Name or service not known" in text or "Failed to resolve" in text:
+        return "host name does not resolve"
+    if isinstance(exc, http.client.RemoteDisconnected) or (  # a ConnectionResetError too: first
+        isinstance(exc, requests.ConnectionError)
+        and ("RemoteDisconnected" in text or "Connection aborted" in text or "reset" in text)
+    ):
+        return "connection closed without a response"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, BrokenPipeError):
+        return "connection closed while sending"
     if isinstance(exc, requests.ConnectionError):
-        if "Connection refused" in text or "Errno 111" in text:
-            return EndpointError(url, "connection refused")
-        if "Name or service not known" in text or "Failed to resolve" in text:
-            return EndpointError(url, "host name does not resolve")
-        if "RemoteDisconnected" in text or "Connection aborted" in text or "reset" in text:
-            return EndpointError(url, "connection closed without a response")
-        return EndpointError(url, f"connection failed ({type(exc).__name__})")
-    return EndpointError(url, f"request failed ({type(exc).__name__}: {text[:200]})")
+        return f"connection failed ({type(exc).__name__})"  # its text is the pool's, URL and all
+    if isinstance(exc, requests.RequestException):
+        return f"request failed ({type(exc).__name__}: {text[:200]})"
+    return f"connection failed ({type(exc).__name__}: {text[:200]})"
 
 
 def _error_message(body: str) -> str:
@@ -344,24 +362,17 @@ class VllmClient:
         """
         data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else (body or b"")
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        url = self.base_url + path
-        parts = urlsplit(self.base_url)
-        lines = [f"{method} {parts.path.rstrip('/')}{path} HTTP/1.1", f"Host: {parts.netloc}"]
-        lines.append("User-Agent: pytest-gx10")
-        if content_type is not None:
-            lines.append(f"Content-Type: {content_type}")
-        if body is not None or method not in ("GET", "HEAD"):
-            lines.append(f"Content-Length: {len(data)}")
-        lines.append("Connection: close")
-        auth = self._session.headers.get("Authorization")
-        if auth:
-            lines.append(f"Authorization: {auth!s}")
-        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = self._request_head(
+            method,
+            path,
+            content_type=content_type,
+            content_length=len(data) if body is not None or method not in ("GET", "HEAD") else None,
+            headers=headers,
+        )
         try:
             sock = self._connect()
         except OSError as exc:
-            return RawResponse(None, dropped=_socket_error(url, exc, timeout).what)
+            return RawResponse(None, dropped=_network_failure(exc, timeout))
         try:
             sock.settimeout(timeout)
             sent_error: BaseException | None = None
@@ -373,7 +384,7 @@ class VllmClient:
             try:
                 response.begin()
             except (OSError, http.client.HTTPException) as exc:
-                return RawResponse(None, dropped=_dropped(sent_error or exc, timeout))
+                return RawResponse(None, dropped=_network_failure(sent_error or exc, timeout))
             truncated = False
             try:
                 got = response.read(max_body_bytes)
@@ -426,13 +437,21 @@ class VllmClient:
         url = self.base_url + path
         stall = self.stall_timeout_s if stall_timeout_s is None else stall_timeout_s
         data = json.dumps(payload).encode()
-        request_bytes = self._request_bytes(path, data)
+        # The whole request is built before release, so that sending it is one write.
+        request_bytes = self._request_head(
+            "POST",
+            path,
+            content_type="application/json",
+            content_length=len(data),
+            headers={"Accept": "text/event-stream"},
+        )
+        request_bytes += data
         connect_error: EndpointError | None = None
         sock: socket.socket | None = None
         try:
             sock = self._connect()
         except OSError as exc:
-            connect_error = _socket_error(url, exc, self.timeout_s)
+            connect_error = _transport_error(url, exc, self.timeout_s)
         if ready is not None:
             ready()
         result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
@@ -460,7 +479,7 @@ class VllmClient:
                     response = http.client.HTTPResponse(sock, method="POST")
                     response.begin()
                 except (OSError, http.client.HTTPException, ValueError) as exc:
-                    raise _socket_error(url, exc, stall) from None
+                    raise _transport_error(url, exc, stall) from None
             except EndpointError as exc:
                 result.end_ns = time.perf_counter_ns()
                 result.ended = StreamEnd.UNREACHABLE
@@ -500,48 +519,32 @@ class VllmClient:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         return sock
 
-    def _request_bytes(self, path: str, body: bytes) -> bytes:
-        """The whole HTTP/1.1 request, built before release so that sending is one write."""
+    def _request_head(
+        self,
+        method: str,
+        path: str,
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """The head of an HTTP/1.1 request on a connection of its own, the API key included."""
         parts = urlsplit(self.base_url)
         lines = [
-            f"POST {parts.path.rstrip('/')}{path} HTTP/1.1",
+            f"{method} {parts.path.rstrip('/')}{path} HTTP/1.1",
             f"Host: {parts.netloc}",
             "User-Agent: pytest-gx10",
-            "Accept: text/event-stream",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            "Connection: close",
         ]
+        if content_type is not None:
+            lines.append(f"Content-Type: {content_type}")
+        if content_length is not None:
+            lines.append(f"Content-Length: {content_length}")
+        lines.append("Connection: close")
         auth = self._session.headers.get("Authorization")
         if auth:
             lines.append(f"Authorization: {auth!s}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def _socket_error(url: str, exc: BaseException, timeout_s: float) -> EndpointError:
-    """Name a socket-level failure like :func:`_transport_error` names a requests one."""
-    if isinstance(exc, TimeoutError):
-        return EndpointError(url, f"timed out after {timeout_s:g} s")
-    if isinstance(exc, ConnectionRefusedError):
-        return EndpointError(url, "connection refused")
-    if isinstance(exc, socket.gaierror):
-        return EndpointError(url, "host name does not resolve")
-    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
-        return EndpointError(url, "connection closed without a response")
-    return EndpointError(url, f"connection failed ({type(exc).__name__}: {str(exc)[:200]})")
-
-
-def _dropped(exc: BaseException, timeout_s: float) -> str:
-    """Why a raw request got no HTTP response, in an operator's words."""
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout_s:g} s"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, BrokenPipeError):
-        return "connection closed while sending"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "connection closed without a response"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _read_error(response: http.client.HTTPResponse, result: StreamResult) -> None:
