@@ -38,7 +38,7 @@ from pytest_gx10.fake.faults import (
 )
 from pytest_gx10.fake.logs import LogEmitter, StatLog
 from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
-from pytest_gx10.fake.model import write_script
+from pytest_gx10.fake.model import Script, write_script
 from pytest_gx10.fake.protocol import (
     ApiError,
     CommonParams,
@@ -288,10 +288,28 @@ def _stream_error_frame(state: TwinState, kind: str) -> bytes:
     return f"data: {json.dumps(engine_dead_body())}\n\n".encode()
 
 
+def _submit(
+    state: TwinState,
+    id_prefix: str,
+    prompt_ids: list[int],
+    script: Script,
+    params: SamplingParams,
+    fault: Fault | None,
+) -> RequestStream:
+    """Hand a request to the engine under a new id (``cmpl-...``); its outputs arrive on the stream.
+
+    A fault that ends the request early (``zero_tokens``, ``abort``) is the engine's to apply.
+    """
+    request_id = wire.new_request_id(id_prefix)
+    return state.engine.add_request(
+        request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
+    )
+
+
 def _sse_response(
     state: TwinState,
     stream: RequestStream,
-    gate: StreamFault | None,
+    fault: Fault | None,
     *,
     kind: str,
     chunk: Callable[[Output, bool, str | None], dict[str, Any] | None],
@@ -303,10 +321,12 @@ def _sse_response(
     ``opening`` goes out when the first output arrives; then each output's
     ``chunk(out, first, fingerprint)`` (None: nothing to send for it; ``fingerprint`` is set on the
     finishing chunk of a stream without usage), the ``usage(tokens out)`` chunk when asked, and
-    ``[DONE]``. A stream fault (``gate``) may cut it after any chunk sent; an engine that dies sends
-    vLLM's in-band error frame.
+    ``[DONE]``. A fault that acts on the stream (``cut``, ``stall``) may end or hold it after any
+    chunk sent; an engine that dies sends vLLM's in-band error frame.
     """
     fingerprint = state.fingerprint
+    # A stall that then aborts finishes the request in the engine: its "abort" chunk still goes out.
+    gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(stream.request_id))
 
     async def events() -> AsyncIterator[bytes]:
         n_out = 0
@@ -387,11 +407,8 @@ async def completions(request: Request) -> Response:
     if replaced is not None:
         return replaced
     script = write_script(tok, prompt_ids, prompt_text, kind="completion", reasoning=False, seed=common.seed)
-    request_id = wire.new_request_id("cmpl")
-    stream = state.engine.add_request(
-        request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
-    )
-    gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(request_id))
+    stream = _submit(state, "cmpl", prompt_ids, script, params, fault)
+    request_id = stream.request_id
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     echo = prompt_text if parsed.echo else ""
@@ -428,7 +445,7 @@ async def completions(request: Request) -> Response:
         return wire.usage_chunk(request_id, created, model, "text_completion", n_prompt, n_out, fingerprint)
 
     return _sse_response(
-        state, stream, gate, kind="completion", chunk=chunk, usage=usage if common.include_usage else None
+        state, stream, fault, kind="completion", chunk=chunk, usage=usage if common.include_usage else None
     )
 
 
@@ -510,11 +527,8 @@ async def chat_completions(request: Request) -> Response:
     fault, replaced = await _request_fault(state, request)
     if replaced is not None:
         return replaced
-    request_id = wire.new_request_id("chatcmpl")
-    stream = state.engine.add_request(
-        request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
-    )
-    gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(request_id))
+    stream = _submit(state, "chatcmpl", prompt_ids, script, params, fault)
+    request_id = stream.request_id
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     parse_reasoning = state.reasoning  # the parser runs whenever the server has one configured
@@ -582,7 +596,7 @@ async def chat_completions(request: Request) -> Response:
     return _sse_response(
         state,
         stream,
-        gate,
+        fault,
         kind="chat",
         chunk=chunk,
         usage=usage if common.include_usage else None,
