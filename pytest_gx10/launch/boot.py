@@ -19,17 +19,19 @@ import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_gx10.launch.recipes import Recipe
 from pytest_gx10.launch.target import LaunchError, Target
 
 __all__ = [
     "BootProgress",
     "Launcher",
     "Progress",
+    "RecipeLauncher",
     "cache_dir",
     "file_tail",
     "free_port",
@@ -100,6 +102,38 @@ class Launcher(ABC):
         return self.start(progress)
 
 
+class RecipeLauncher(Launcher):
+    """A launcher of a recipe (a local process, containers): its server is ready when
+    ``GET <url><health_path>`` answers 200 within the recipe's boot budget.
+    """
+
+    recipe: Recipe
+
+    @abstractmethod
+    def _exited(self) -> str | None:
+        """None while the server runs, else how it ended (``exited with status 3``)."""
+
+    def _wait_ready(
+        self, url: str, *, what: str, hint: str, progress: Progress | None, started_ns: int
+    ) -> None:
+        """Wait for /health (see :func:`wait_for_health`); ``what`` and ``hint`` name the server."""
+        wait_for_health(
+            url,
+            what=what,
+            health_path=self.recipe.health_path,
+            budget_s=self.recipe.boot_budget_s,
+            exited=self._exited,
+            log_tail=self.log_tail,
+            progress=progress,
+            started_ns=started_ns,
+            hint=hint,
+        )
+
+    def _use_port(self, port: int) -> None:
+        if self.recipe.url is None:  # a recipe that names its URL keeps it
+            self.recipe = replace(self.recipe, serve=replace(self.recipe.serve, port=port))
+
+
 def cache_dir() -> Path:
     """``$GX10_CACHE`` or ``~/.cache/pytest-gx10``: where launchers keep logs and pid files."""
     return Path(os.environ.get("GX10_CACHE") or Path.home() / ".cache" / "pytest-gx10")
@@ -147,19 +181,21 @@ def stop_process_group(process: subprocess.Popen[Any] | int, grace_s: float) -> 
 
 
 def _group_alive(pgid: int) -> bool:
+    if not _group_exists(pgid):
+        return False
+    # A zombie leader still counts as a group member; reaped children of ours are handled by wait().
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    return _group_exists(pgid)
+
+
+def _group_exists(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # A zombie leader still counts as a group member; reaped children of ours are handled by wait().
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
+        return True  # someone else's: it exists
     return True
 
 

@@ -20,10 +20,10 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from pytest_gx10.launch.boot import BootProgress, Launcher, Progress, free_port, last_line, wait_for_health
+from pytest_gx10.launch.boot import BootProgress, Progress, RecipeLauncher, free_port, last_line
 from pytest_gx10.launch.recipes import NodeSpec, Recipe, expand
 from pytest_gx10.launch.target import LaunchError, Target
 
@@ -100,7 +100,7 @@ class _Node:
     container: Any = None
 
 
-class DockerLauncher(Launcher):
+class DockerLauncher(RecipeLauncher):
     """Start, watch and stop the containers of a ``docker`` recipe."""
 
     def __init__(
@@ -210,16 +210,12 @@ class DockerLauncher(Launcher):
                 if self.before_serve is not None:
                     self.before_serve(self)
                 self._serve_exec = self._exec_serve(argv, environment)
-            wait_for_health(
+            self._wait_ready(
                 self.url,
                 what=f"the server of recipe {self.recipe.name} (container {self._nodes[0].name})",
-                health_path=self.recipe.health_path,
-                budget_s=self.recipe.boot_budget_s,
-                exited=self._exited,
-                log_tail=self.log_tail,
+                hint=f"; image {self.docker.image}, command: {' '.join(argv)[:300]}",
                 progress=progress,
                 started_ns=started,
-                hint=f"; image {self.docker.image}, command: {' '.join(argv)[:300]}",
             )
         except BaseException:  # KeyboardInterrupt included: never leave half a cluster running
             self._remove_all()
@@ -340,10 +336,6 @@ class DockerLauncher(Launcher):
     def last_log_line(self) -> str:
         """The head's last log line (for progress displays)."""
         return last_line(self.log_tail())
-
-    def _use_port(self, port: int) -> None:
-        if self.recipe.url is None:  # a recipe that names its URL keeps it
-            self.recipe = replace(self.recipe, serve=replace(self.recipe.serve, port=port))
 
     @property
     def alive(self) -> bool:

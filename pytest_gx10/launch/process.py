@@ -13,17 +13,15 @@ import contextlib
 import os
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from pytest_gx10.launch.boot import (
-    Launcher,
     Progress,
+    RecipeLauncher,
     cache_dir,
     file_tail,
     free_port,
     stop_process_group,
-    wait_for_health,
 )
 from pytest_gx10.launch.recipes import Recipe, expand
 from pytest_gx10.launch.target import LaunchError, Target
@@ -63,7 +61,7 @@ def processes_of(recipe_name: str, run_id: str | None = None) -> list[int]:
     return sorted(pids)
 
 
-class ProcessLauncher(Launcher):
+class ProcessLauncher(RecipeLauncher):
     """Start, watch and stop the server of a ``process`` recipe."""
 
     def __init__(self, recipe: Recipe, *, run_id: str, keep: bool = False) -> None:
@@ -113,16 +111,12 @@ class ProcessLauncher(Launcher):
                 ) from None
         self.pid_path.write_text(f"{self._proc.pid}\n")
         try:
-            wait_for_health(
+            self._wait_ready(
                 self.url,
                 what=f"the server of recipe {self.recipe.name} (pid {self._proc.pid}, log {self.log_path})",
-                health_path=self.recipe.health_path,
-                budget_s=self.recipe.boot_budget_s,
-                exited=self._exited,
-                log_tail=self.log_tail,
+                hint=f"; command: {' '.join(argv)[:300]}",
                 progress=progress,
                 started_ns=started,
-                hint=f"; command: {' '.join(argv)[:300]}",
             )
         except BaseException:  # KeyboardInterrupt included: never leave a half-started server
             self._stop_now()
@@ -145,10 +139,6 @@ class ProcessLauncher(Launcher):
     def log_tail(self) -> str:
         """The end of the server's log file."""
         return file_tail(self.log_path)
-
-    def _use_port(self, port: int) -> None:
-        if self.recipe.url is None:  # a recipe that names its URL keeps it
-            self.recipe = replace(self.recipe, serve=replace(self.recipe.serve, port=port))
 
     @property
     def alive(self) -> bool:
