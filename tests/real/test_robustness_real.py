@@ -51,13 +51,16 @@ def run_suite(endpoint: str, out: Path, *extra: str) -> tuple[int, dict[str, dic
 
 
 def failing(rows: dict[str, dict[str, Any]]) -> set[str]:
-    """Cases whose answer was a 5xx or nothing, or after which the engine was not as before."""
+    """Cases whose answer was a 5xx, nothing or a 200 the suite could not judge well-formed, or after
+    which the engine was not as before."""
     bad = set()
     for case, row in rows.items():
         if case == "fuzz":
             if row.get("failure"):
                 bad.add(case)
-        elif row["status"] is None or row["status"] >= 500 or row["engine_after"] != "ok":
+        elif (
+            row.get("problem") or row["status"] is None or row["status"] >= 500 or row["engine_after"] != "ok"
+        ):
             bad.add(case)
     return bad
 
