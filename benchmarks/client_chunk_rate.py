@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from pytest_gx10.client import VllmClient
-from pytest_gx10.load.metrics import percentile
+from pytest_gx10.load.points import percentile
 
 SERVER = textwrap.dedent(
     """

@@ -1,6 +1,6 @@
 """The plugin's own warning class, in a module that imports nothing of the package.
 
-Both the hooks (:mod:`pytest_gx10.plugin`) and the report gate (:mod:`pytest_gx10.reporting`) raise
+Both the hooks (:mod:`pytest_gx10.plugin`) and the report gate (:mod:`pytest_gx10.report.session`) raise
 it; living here, neither has to import the other for it.
 """
 

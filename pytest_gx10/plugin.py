@@ -27,8 +27,8 @@ from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
+from pytest_gx10.report.session import register_reporting
 from pytest_gx10.report.terminal import summary_lines
-from pytest_gx10.reporting import register_reporting
 from pytest_gx10.servers import NotOffered, UnknownServer, adapter_class, register
 from pytest_gx10.settings import SETTINGS, Settings, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
@@ -152,7 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GX10_STATE] = state
     if workerinput is not None and workerinput.get(_WORKER_LOAD_LOCK):
         config.pluginmanager.register(_LoadLock(Path(workerinput[_WORKER_LOAD_LOCK])), "gx10-load-lock")
-    config.pluginmanager.register(_Recorder(state), "gx10-recorder")
+    config.pluginmanager.register(_ResultsCollector(state), "gx10-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "gx10-xdist")
     register_reporting(config, state)
@@ -309,7 +309,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     )
 
 
-class _Recorder:
+class _ResultsCollector:
     """Folds the figures tests put on their reports into the results (controller side only)."""
 
     def __init__(self, state: Gx10State) -> None:

@@ -37,7 +37,6 @@ from pytest_gx10.fake.faults import (
     engine_dead_body,
 )
 from pytest_gx10.fake.logs import LogEmitter, StatLog
-from pytest_gx10.fake.metrics import CONTENT_TYPE, EngineMetrics
 from pytest_gx10.fake.model import Script, write_script
 from pytest_gx10.fake.protocol import (
     ApiError,
@@ -50,6 +49,7 @@ from pytest_gx10.fake.protocol import (
     unsupported_media_type,
 )
 from pytest_gx10.fake.reasoning import ReasoningSplitter, split_reasoning
+from pytest_gx10.fake.telemetry import CONTENT_TYPE, EngineMetrics
 from pytest_gx10.fake.tokenizer import ChatTemplateError, Tokenizer
 from pytest_gx10.profiles import Profile
 

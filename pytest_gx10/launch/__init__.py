@@ -3,16 +3,16 @@ a process, containers)."""
 
 from __future__ import annotations
 
-from pytest_gx10.launch.boot import BootProgress, Launcher, Progress
+from pytest_gx10.launch.boot import BootListener, BootProgress, Launcher
 from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
 from pytest_gx10.launch.target import LaunchError, Target
 from pytest_gx10.launch.twin import TwinLauncher
 
 __all__ = [
+    "BootListener",
     "BootProgress",
     "LaunchError",
     "Launcher",
-    "Progress",
     "Recipe",
     "RecipeError",
     "Target",

@@ -28,9 +28,9 @@ from pytest_gx10.launch.recipes import Recipe
 from pytest_gx10.launch.target import LaunchError, Target
 
 __all__ = [
+    "BootListener",
     "BootProgress",
     "Launcher",
-    "Progress",
     "RecipeLauncher",
     "cache_dir",
     "file_tail",
@@ -51,7 +51,7 @@ class BootProgress:
     last_line: str
 
 
-Progress = Callable[[BootProgress], None]
+BootListener = Callable[[BootProgress], None]
 
 
 class Launcher(ABC):
@@ -65,7 +65,7 @@ class Launcher(ABC):
     url: str | None = None  # the endpoint, once started
 
     @abstractmethod
-    def start(self, progress: Progress | None = None) -> Target:
+    def start(self, progress: BootListener | None = None) -> Target:
         """Start the deployment; return its target once it answers."""
 
     @abstractmethod
@@ -85,7 +85,7 @@ class Launcher(ABC):
     def _use_port(self, port: int) -> None:
         """Listen on ``port`` at the next start (the one the target had)."""
 
-    def relaunch(self, progress: Progress | None = None) -> Target:
+    def relaunch(self, progress: BootListener | None = None) -> Target:
         """Stop it, kept or not, and start it again on the URL it had; return the new target.
 
         ``--gx10-keep`` keeps a healthy deployment, not a dead one: the stop tears it down whatever
@@ -114,7 +114,7 @@ class RecipeLauncher(Launcher):
         """None while the server runs, else how it ended (``exited with status 3``)."""
 
     def _wait_ready(
-        self, url: str, *, what: str, hint: str, progress: Progress | None, started_ns: int
+        self, url: str, *, what: str, hint: str, progress: BootListener | None, started_ns: int
     ) -> None:
         """Wait for /health (see :func:`wait_for_health`); ``what`` and ``hint`` name the server."""
         wait_for_health(
@@ -226,7 +226,7 @@ def wait_for_health(
     budget_s: float,
     exited: Callable[[], str | None],
     log_tail: Callable[[], str],
-    progress: Progress | None = None,
+    progress: BootListener | None = None,
     started_ns: int | None = None,
     hint: str = "",
 ) -> float:

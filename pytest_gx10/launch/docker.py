@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_gx10.launch.boot import BootProgress, Progress, RecipeLauncher, free_port, last_line
+from pytest_gx10.launch.boot import BootListener, BootProgress, RecipeLauncher, free_port, last_line
 from pytest_gx10.launch.recipes import NodeSpec, Recipe, expand
 from pytest_gx10.launch.target import LaunchError, Target
 
@@ -181,7 +181,7 @@ class DockerLauncher(RecipeLauncher):
 
     # --- start --------------------------------------------------------------------------------
 
-    def start(self, progress: Progress | None = None) -> Target:
+    def start(self, progress: BootListener | None = None) -> Target:
         """Reap leftovers, start the containers (and Ray), start the server, wait for /health."""
         started = time.perf_counter_ns()
         clients: dict[str | None, Any] = {}
@@ -249,7 +249,7 @@ class DockerLauncher(RecipeLauncher):
                 f"(no {LABEL_RECIPE} label); remove it or change docker.container_name in {self.recipe.path}"
             )
 
-    def _start_ray(self, environment: dict[str, str], started_ns: int, progress: Progress | None) -> None:
+    def _start_ray(self, environment: dict[str, str], started_ns: int, progress: BootListener | None) -> None:
         ray = self.recipe.ray
         assert ray is not None
         head, workers = self._nodes[0], self._nodes[1:]

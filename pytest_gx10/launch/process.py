@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pytest_gx10.launch.boot import (
-    Progress,
+    BootListener,
     RecipeLauncher,
     cache_dir,
     file_tail,
@@ -77,7 +77,7 @@ class ProcessLauncher(RecipeLauncher):
         self.reaped: list[int] = []
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, progress: Progress | None = None) -> Target:
+    def start(self, progress: BootListener | None = None) -> Target:
         """Start the server and return the target once ``/health`` answers 200."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.reap()

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pytest_gx10.launch.boot import Launcher, Progress, file_tail, stop_process_group
+from pytest_gx10.launch.boot import BootListener, Launcher, file_tail, stop_process_group
 from pytest_gx10.launch.target import LaunchError, Target
 
 __all__ = ["TwinLauncher"]
@@ -50,7 +50,7 @@ class TwinLauncher(Launcher):
         self._own_dir: Path | None = None  # a temporary log directory we made, removed at stop
         self._proc: subprocess.Popen[str] | None = None
 
-    def start(self, progress: Progress | None = None) -> Target:
+    def start(self, progress: BootListener | None = None) -> Target:
         """Start the twin; return its target once it listens (it says so in its first line).
 
         The twin is up within a second or two, so there is no progress to show.

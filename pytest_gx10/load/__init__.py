@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_gx10.load.metrics import PointFigures, percentile, point_figures
-from pytest_gx10.load.runner import Progress, run_concurrent
+from pytest_gx10.load.points import PointFigures, percentile, point_figures
+from pytest_gx10.load.runner import LoadProgress, run_concurrent
 
-__all__ = ["PointFigures", "Progress", "percentile", "point_figures", "run_concurrent"]
+__all__ = ["LoadProgress", "PointFigures", "percentile", "point_figures", "run_concurrent"]

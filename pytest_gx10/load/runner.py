@@ -15,11 +15,11 @@ from typing import Any
 
 from pytest_gx10.client import StreamResult, VllmClient
 
-__all__ = ["Progress", "run_concurrent"]
+__all__ = ["LoadProgress", "run_concurrent"]
 
 
 @dataclass(frozen=True)
-class Progress:
+class LoadProgress:
     """Where a running point is: for a progress line."""
 
     concurrency: int
@@ -34,7 +34,7 @@ def run_concurrent(
     bodies: Sequence[Mapping[str, Any]],
     *,
     stall_timeout_s: float | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[LoadProgress], None] | None = None,
     barrier_timeout_s: float = 60.0,
 ) -> list[StreamResult]:
     """Stream every body at once (one thread each, released by a barrier); results in body order."""
@@ -53,7 +53,7 @@ def run_concurrent(
         with lock:
             done += 1
             tokens += result.completion_tokens or 0
-            snapshot = Progress(n, done, tokens, time.perf_counter() - start)
+            snapshot = LoadProgress(n, done, tokens, time.perf_counter() - start)
         if on_progress is not None:
             on_progress(snapshot)
 

@@ -16,7 +16,7 @@ from pytest_gx10.observe.logs import (
     parse_line,
     parse_lines,
 )
-from pytest_gx10.observe.metrics import MetricsError, SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.prometheus import MetricsError, SpecCounters, counter, spec_decode_counters
 from pytest_gx10.observe.sentinel import EngineState, Sentinel, Verdict
 from pytest_gx10.observe.signatures import (
     CRASH_SIGNATURES,

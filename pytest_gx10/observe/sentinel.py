@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from pytest_gx10.client import EndpointError, VllmClient, open_stream_count, stream_events_seen
 from pytest_gx10.observe.logs import FileLogSource, LogLine, LogSource, LogSourceError, parse_lines
-from pytest_gx10.observe.metrics import MetricsError
+from pytest_gx10.observe.prometheus import MetricsError
 from pytest_gx10.observe.signatures import Signature
 
 if TYPE_CHECKING:  # the adapters read metrics with this package's parser; the sentinel only asks them

@@ -2,7 +2,7 @@
 
 Everything here is a string of HTML built from escaped text: cell values, titles and model replies go
 through :func:`html.escape` (after redaction), so a reply holding ``<script>`` shows as text and runs
-nothing. No pytest import: the plugin side (``pytest_gx10.reporting``) hands these to pytest-html.
+nothing. No pytest import: the plugin side (``pytest_gx10.report.session``) hands these to pytest-html.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.observe.metrics import SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.prometheus import SpecCounters, counter, spec_decode_counters
 from pytest_gx10.observe.signatures import Signature
 
 __all__ = ["MetricNames", "NotOffered", "Server", "Telemetry"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_gx10.client import StreamResult, VllmClient
-from pytest_gx10.load import Progress, point_figures, run_concurrent
+from pytest_gx10.load import LoadProgress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
@@ -80,7 +80,7 @@ def test_sweep_point(
     ]
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
 
-    def progress(p: Progress) -> None:
+    def progress(p: LoadProgress) -> None:
         gx10_progress(f"N={n}: {p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
 
     results = run_concurrent(gx10_client, path, bodies, on_progress=progress)

@@ -26,7 +26,7 @@ import pytest
 import requests
 from realserver import RealServer
 
-from pytest_gx10.observe.metrics import counter
+from pytest_gx10.observe.prometheus import counter
 from pytest_gx10.profiles import BUNDLED_DIR
 
 pytestmark = pytest.mark.real

@@ -26,7 +26,7 @@ import requests
 from realserver import RealServer
 from test_robustness_real import documented_findings, failing
 
-from pytest_gx10.observe.metrics import counter
+from pytest_gx10.observe.prometheus import counter
 
 pytestmark = pytest.mark.real
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_gx10.client.results import Chunk, Outcome, StreamEnd, StreamResult
-from pytest_gx10.load.metrics import point_figures
+from pytest_gx10.load.points import point_figures
 
 
 def _result(**overrides: Any) -> StreamResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
-from pytest_gx10.load.metrics import percentile, point_figures
+from pytest_gx10.load.points import percentile, point_figures
 from pytest_gx10.profiles.reference_post import AGGREGATE, INPUT_TOKENS, OUTPUT_TOKENS, PER_REQUEST
 
 S = 1_000_000_000
