@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from readme import quick_start
+from helpers.readme import quick_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def test_quick_start_is_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     """.ci/run executes exactly the quick start's test command."""
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "tests/readme.py test-command" in ci
+    assert "tests/helpers/readme.py test-command" in ci
     assert 'bash -c "$test_command"' in ci
 
 

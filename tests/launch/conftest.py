@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import RAY_IMAGE, REFERENCE, TWIN_IMAGE, RecipeFactory, not_ready, ours
+from helpers.dockerkit import RAY_IMAGE, REFERENCE, TWIN_IMAGE, RecipeFactory, not_ready, ours
 
 from pytest_gx10.launch import LaunchError
 from pytest_gx10.launch.docker import docker_client

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from dockerkit import RecipeFactory, ours
+from helpers.dockerkit import RecipeFactory, ours
 
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.launch import BootProgress, LaunchError, load_recipe

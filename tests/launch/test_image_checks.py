@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import ROOT, RecipeFactory
+from helpers.dockerkit import ROOT, RecipeFactory
 
 IMAGE_SUITE = ROOT / "suites" / "image"
 REFERENCE_EXPECT = """

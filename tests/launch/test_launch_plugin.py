@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import ROOT, RecipeFactory, ours
+from helpers.dockerkit import ROOT, RecipeFactory, ours
 
 from pytest_gx10.launch import load_recipe
 from pytest_gx10.launch.process import processes_of

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dockerkit import ROOT
+from helpers.dockerkit import ROOT
 
 from pytest_gx10.launch.boot import cache_dir
 from pytest_gx10.launch.process import processes_of

@@ -7,7 +7,7 @@ import signal
 import sys
 
 import pytest
-from dockerkit import RecipeFactory
+from helpers.dockerkit import RecipeFactory
 
 from pytest_gx10.client import VllmClient
 from pytest_gx10.launch import BootProgress, LaunchError, load_recipe

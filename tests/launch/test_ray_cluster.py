@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from dockerkit import RecipeFactory, ours
+from helpers.dockerkit import RecipeFactory, ours
 
 from pytest_gx10.client import VllmClient
 from pytest_gx10.launch import load_recipe

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tinyprofile import tiny_profile
+from helpers.tinyprofile import tiny_profile
 
 PERF = Path(__file__).resolve().parents[2] / "suites" / "perf"
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from tinyprofile import tiny_profile
+from helpers.tinyprofile import tiny_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tinyprofile import tiny_profile
+from helpers.tinyprofile import tiny_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tinyprofile import tiny_profile
+from helpers.tinyprofile import tiny_profile
 
 from pytest_gx10.report.terminal import WIDTH, summary_lines
 

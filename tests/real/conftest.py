@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import speed
-from realserver import LLAMACPP, RealServer, free_port, not_ready, real_paths, run_script
+from helpers import speed
+from helpers.realserver import LLAMACPP, RealServer, free_port, not_ready, real_paths, run_script
 
 MACHINE_JSON = Path(__file__).resolve().parents[2] / "out" / "real-machine.json"
 

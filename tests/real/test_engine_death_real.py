@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from realserver import RealServer
+from helpers.realserver import RealServer
 
 from pytest_gx10.observe.prometheus import counter
 from pytest_gx10.profiles import BUNDLED_DIR

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import requests
-from realserver import RealServer
+from helpers.realserver import RealServer
 from test_robustness_real import documented_findings, failing
 
 from pytest_gx10.observe.prometheus import counter

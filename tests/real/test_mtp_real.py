@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realserver import RealServer, real_paths
+from helpers.realserver import RealServer, real_paths
 
 pytestmark = pytest.mark.real
 

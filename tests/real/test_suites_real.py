@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-import speed
-from realserver import RealServer
+from helpers import speed
+from helpers.realserver import RealServer
 
 from pytest_gx10.profiles import BUNDLED_DIR as BUNDLED
 
@@ -36,7 +36,7 @@ def test_perf_sweep_on_real_vllm(
     """A small sweep (1 000-token prompts, 64 tokens out, N = 1, 2, 4) meets floors from this machine.
 
     The bundled smollm2-cpu profile has no floors (its server's speed is the machine's); the floors
-    here come from the run's own measurement of one request (tests/real/speed.py).
+    here come from the run's own measurement of one request (tests/helpers/speed.py).
     """
     floors = speed.sweep_floors(real_speed, [1, 2, 4], input_tokens=1000, max_tokens=64)
     profile = pytester.path / "smollm2-cpu-here.toml"

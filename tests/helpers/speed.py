@@ -115,7 +115,7 @@ def floors_toml(floors: dict[int, dict[str, float]]) -> str:
     for n, limits in sorted(floors.items()):
         rows = "\n".join(f"{name} = {value!r}" for name, value in limits.items())
         tables.append(f"[perf.floors.{n}]\n{rows}\n")
-    return "\n# Floors from this machine's own measurement (tests/real/speed.py)\n" + "\n".join(tables)
+    return "\n# Floors from this machine's own measurement (tests/helpers/speed.py)\n" + "\n".join(tables)
 
 
 def write(speed: MachineSpeed, path: Path) -> None:

@@ -1,6 +1,6 @@
 """The README's quick start, read from the README itself: CI and our tests run what it says.
 
-``python tests/readme.py test-command`` prints the second quick-start command (our tests);
+``python tests/helpers/readme.py test-command`` prints the second quick-start command (our tests);
 ``main-command`` prints the first (the suites against the twin).
 """
 
@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def quick_start() -> list[str]:
@@ -31,4 +31,4 @@ if __name__ == "__main__":
     elif which == "test-command":
         print(commands[1])
     else:
-        raise SystemExit("usage: python tests/readme.py main-command|test-command")
+        raise SystemExit("usage: python tests/helpers/readme.py main-command|test-command")
