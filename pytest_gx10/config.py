@@ -5,8 +5,10 @@ annotation is the key's type, the field's default its default (no default: the k
 :func:`key` puts its range, choices, help and any special parsing in the field's metadata.
 :func:`read_table` checks a TOML table against such a dataclass and collects every problem (unknown
 key with the closest known one, wrong type, out of range, missing required key) instead of stopping
-at the first, so :class:`ConfigError` can name them all at once. This module imports nothing from
-pytest; the plugin turns a :class:`ConfigError` into a usage error.
+at the first, so :class:`ConfigError` can name them all at once. :func:`parse_tolerances` reads the
+baseline tolerances (``agg_decode_tps=5%``) a setting and a profile's ``[baseline]`` table give. This
+module imports nothing from pytest nor from the rest of the package; the plugin turns a
+:class:`ConfigError` into a usage error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = [
     "convert",
     "declared",
     "key",
+    "parse_tolerance",
+    "parse_tolerances",
     "read_table",
     "unknown_key",
 ]
@@ -303,3 +307,38 @@ def build_table(cls: type, data: Mapping[str, Any], prefix: str, problems: list[
     """An instance of ``cls`` from ``data`` (defaults for what is not given), or None with problems."""
     values = read_table(cls, data, prefix, problems)
     return None if values is None else cls(**values)
+
+
+def parse_tolerance(text: Any) -> float:
+    """``5%`` -> 0.05; a plain number is a fraction (``0.05``). Raises ValueError."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a tolerance: {text!r}")
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(
+            f"not a tolerance: {raw!r} (use a percentage like 5% or a fraction like 0.05)"
+        ) from None
+    if not value >= 0:
+        raise ValueError(f"a tolerance must not be negative, got {raw!r}")
+    return value
+
+
+def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
+    """``agg_decode_tps=5%,median_ttft_s=20%`` (a bare ``15%`` sets the default). Raises ValueError."""
+    pairs: list[tuple[str, float]] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.rpartition("=")  # ids hold "=" too: sweep[N=8].wall_s=20%
+        if not sep:
+            name, value = "default", value
+        name = name.strip()
+        if not name:
+            raise ValueError(f"no figure name in {part!r}; e.g. agg_decode_tps=5%")
+        pairs.append((name, parse_tolerance(value)))
+    if not pairs:
+        raise ValueError("no tolerance given; e.g. agg_decode_tps=5%")
+    return tuple(pairs)

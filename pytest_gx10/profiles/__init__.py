@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key
+from pytest_gx10.options import DEFAULT_PROFILE, profile_settings_problems
 from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
 from pytest_gx10.tomlfile import read_toml
 
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 BUNDLED_DIR = Path(__file__).parent
-DEFAULT_PROFILE = "qwen3.5-397b-fp8-mtp2-gx10x4"
 
 
 class ProfileError(ConfigError):
@@ -282,10 +282,7 @@ class ProfileMeta:
 
 
 def _settings_table(value: Any) -> dict[str, Any]:
-    # The [settings] keys are the gx10 settings a profile may set; they are declared with the
-    # settings, which import this module (hence the late import).
-    from pytest_gx10.settings import profile_settings_problems
-
+    # The [settings] keys are the gx10 settings a profile may set (pytest_gx10.options declares them).
     if not isinstance(value, dict):
         raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
     problems = profile_settings_problems(value, "settings.")

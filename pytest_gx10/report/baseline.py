@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_gx10.config import parse_tolerance, parse_tolerances
 from pytest_gx10.figures import HIGHER, LOWER, TRUE, Figure, Section, declared, sections_in
 from pytest_gx10.profiles import Profile, ProfileError
 from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
@@ -100,41 +101,6 @@ def figure_of(metric_id: str, sections: Mapping[str, Section] | None = None) -> 
 
 def _declarations(document: Mapping[str, Any]) -> dict[str, Any]:
     return {name: section.data() for name, section, _ in sections_in(document) if section is not None}
-
-
-def parse_tolerance(text: Any) -> float:
-    """``5%`` -> 0.05; a plain number is a fraction (``0.05``). Raises ValueError."""
-    if isinstance(text, bool):
-        raise ValueError(f"not a tolerance: {text!r}")
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise ValueError(
-            f"not a tolerance: {raw!r} (use a percentage like 5% or a fraction like 0.05)"
-        ) from None
-    if not value >= 0:
-        raise ValueError(f"a tolerance must not be negative, got {raw!r}")
-    return value
-
-
-def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
-    """``agg_decode_tps=5%,median_ttft_s=20%`` (a bare ``15%`` sets the default). Raises ValueError."""
-    pairs: list[tuple[str, float]] = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, value = part.rpartition("=")  # ids hold "=" too: sweep[N=8].wall_s=20%
-        if not sep:
-            name, value = "default", value
-        name = name.strip()
-        if not name:
-            raise ValueError(f"no figure name in {part!r}; e.g. agg_decode_tps=5%")
-        pairs.append((name, parse_tolerance(value)))
-    if not pairs:
-        raise ValueError("no tolerance given; e.g. agg_decode_tps=5%")
-    return tuple(pairs)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ REGENERATE = "python3 -m pytest_gx10.settings --markdown > docs/options.md"
 def test_options_doc_is_generated_from_the_declaration() -> None:
     """The committed reference is exactly what the declaration generates."""
     assert DOC.read_text(encoding="utf-8") == options_markdown(), (
-        f"docs/options.md is out of date with pytest_gx10/settings.py; regenerate it with: {REGENERATE}"
+        f"docs/options.md is out of date with pytest_gx10/options.py; regenerate it with: {REGENERATE}"
     )
 
 
