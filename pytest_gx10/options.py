@@ -382,7 +382,7 @@ def options_markdown() -> str:
     lines = [
         "# Options",
         "",
-        "<!-- Generated from pytest_gx10/settings.py; regenerate with:",
+        "<!-- Generated from pytest_gx10/options.py; regenerate with:",
         "     python3 -m pytest_gx10.settings --markdown > docs/options.md -->",
         "",
         "Each setting is resolved command line, then environment variable, then ini key (`[pytest]` "
