@@ -104,11 +104,11 @@ def _discover(server: Server, found: Discovery, logs: LogSource | None) -> None:
         )
     try:
         version = server.version()
-        deployment["vllm_version"] = re.escape(version) + "$"
+        deployment["server_version"] = re.escape(version) + "$"
         found.found.append(f"version {version}")
     except (EndpointError, NotOffered):
         found.unknown.append(
-            f"version ({server.label} does not say): set deployment.vllm_version in a profile"
+            f"version ({server.label} does not say): set deployment.server_version in a profile"
         )
 
     spec = _speculative(server, logs)

@@ -81,8 +81,8 @@ class Deployment:
     served_model_name: str = key(help="the model name the server lists")
     max_model_len: int = key(gt=0, help="the context length the server reports")
     model_path: str = ""
-    vllm_version: str | None = key(
-        None, check=_regex, help="a regular expression matched at the start of /version"
+    server_version: str | None = key(
+        None, check=_regex, help="a regular expression matched at the start of the server's version"
     )
     tensor_parallel_size: int = key(1, gt=0)
     max_num_seqs: int = key(256, gt=0)
@@ -94,7 +94,7 @@ class Deployment:
 
     def version_matches(self, version: str) -> bool:
         """True when ``version`` matches the profile's pattern (or there is none)."""
-        return self.vllm_version is None or re.match(self.vllm_version, version) is not None
+        return self.server_version is None or re.match(self.server_version, version) is not None
 
 
 def _decode_steps(value: Any) -> tuple[tuple[int, float], ...]:
@@ -358,9 +358,26 @@ def _cross_checks(tables: _ProfileFile) -> list[Problem]:
     return problems
 
 
+# Keys renamed since a profile could have been written: old spelling -> new, in the same table.
+_RENAMED = {("deployment", "vllm_version"): "server_version"}
+
+
+def _renamed(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with the old spellings of renamed keys read as the new ones (a key given both ways
+    keeps the new spelling's value)."""
+    out = dict(data)
+    for (table, old), new in _RENAMED.items():
+        section = out.get(table)
+        if isinstance(section, Mapping) and old in section:
+            moved = {k: v for k, v in section.items() if k != old}
+            moved.setdefault(new, section[old])
+            out[table] = moved
+    return out
+
+
 def _build(path: Path, data: Mapping[str, Any]) -> Profile:
     problems: list[Problem] = []
-    tables = build_table(_ProfileFile, data, "", problems)
+    tables = build_table(_ProfileFile, _renamed(data), "", problems)
     if tables is not None:
         problems += _cross_checks(tables)
     if problems:

@@ -47,7 +47,7 @@ def test_version_matches_profile(gx10_server: Server, gx10_profile: Profile) -> 
     gx10_server.require("version")
     version = gx10_server.version()
     assert version, f"{gx10_server.label} answered an empty version"
-    pattern = gx10_profile.deployment.vllm_version
+    pattern = gx10_profile.deployment.server_version
     matches = gx10_profile.deployment.version_matches(version)  # the message states facts, no repr
     assert matches, f"the version is {version!r}, which does not match the profile's pattern {pattern!r}"
 

@@ -33,7 +33,7 @@ def test_discover_reads_the_servers_facts(server: FakeServer) -> None:
     deployment = found.data["deployment"]
     assert deployment["served_model_name"] == "SmolLM2-135M-Instruct"
     assert deployment["max_model_len"] == 8192
-    assert deployment["vllm_version"] == r"0\.32\.0$"
+    assert deployment["server_version"] == r"0\.32\.0$"
     assert "speculative" not in deployment
     assert found.data["needle"]["required"] is False
     assert max(found.data["needle"]["lengths"]) + found.data["needle"]["max_tokens"] <= 8192

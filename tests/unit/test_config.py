@@ -197,3 +197,13 @@ def test_plugin_says_a_missing_profile_is_not_found(pytester: pytest.Pytester) -
     result = pytester.runpytest(f"--gx10-profile={pytester.path / 'gone.toml'}")
     result.stderr.fnmatch_lines(["*profile not found: *gone.toml"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_a_renamed_key_is_read_in_its_old_spelling(tmp_path: Path) -> None:
+    """deployment.vllm_version (profiles written before the server seam) is read as server_version."""
+    path = tmp_path / "old.toml"
+    path.write_text("[deployment]\nserved_model_name = 'm'\nmax_model_len = 8\nvllm_version = '0\\.32\\.'\n")
+    deployment = load_profile(path).deployment
+    assert deployment.server_version == r"0\.32\."
+    assert deployment.version_matches("0.32.1")
+    assert not deployment.version_matches("b7000-abcdef0")

@@ -162,7 +162,7 @@ GOOD = '[deployment]\nserved_model_name = "m"\nmax_model_len = 4096\n'
         ),
         ('[deployment]\nserved_model_name = "m"\n', "deployment.max_model_len", "required key is missing"),
         (GOOD + "[twin]\ndecode_tps = -3\n", "twin.decode_tps", "must be positive"),
-        (GOOD + "vllm_version = '0.3('\n", "deployment.vllm_version", "not a regular expression"),
+        (GOOD + "server_version = '0.3('\n", "deployment.server_version", "not a regular expression"),
         (
             GOOD + '[deployment.speculative]\nmethod = "mtp"\nnum_speculative_tokens = 2\n'
             "acceptance_per_position = [0.9]\n",
