@@ -241,8 +241,19 @@ def _header_lines(state: Gx10State) -> list[str]:
     profile = s.describe("profile")
     if state.discovery is not None:
         profile = f"{state.discovery['line']} [{s.sources['profile']}]"
+    if s.server:
+        server = s.describe("server")
+    elif s.launch is not None:
+        server = f"{s.launch.server} [recipe {s.launch.name}]"
+    elif s.use_twin:
+        server = "vllm (the twin speaks vLLM) [detected]"
+    elif state.discovery is not None and state.discovery["data"].get("server"):
+        server = f"{state.discovery['data']['server']['adapter']} [detected]"
+    else:
+        server = "detected from what the server says, at the first test [default]"
     lines = [
         f"gx10 target: {target}",
+        f"gx10 server: {server}",
         f"gx10 model: {model}",
         f"gx10 profile: {profile}",
         f"gx10 timeout: {s.timeout_s:g} s [{s.sources['timeout']}]; api key: {s.describe('api_key')}",
