@@ -23,6 +23,7 @@ from typing import Any
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import HIGHER, LOWER, declared
 from pytest_gx10.observe.logs import LogSource, parse_lines
+from pytest_gx10.observe.prometheus import MetricsError
 from pytest_gx10.observe.signatures import engine_config
 from pytest_gx10.servers import NotOffered, Server, choose
 from pytest_gx10.workload import sized_prompt
@@ -130,7 +131,7 @@ def _discover(server: Server, found: Discovery, logs: LogSource | None) -> None:
 
 def _speculative(server: Server, logs: LogSource | None) -> dict[str, Any] | None:
     """Method and k from the engine config line, else k from the per-position counters."""
-    if logs is not None:
+    if logs is not None and "engine_config_log" in server.offers:
         try:
             for line in parse_lines(logs.text()):
                 config = engine_config(line)
@@ -145,7 +146,7 @@ def _speculative(server: Server, logs: LogSource | None) -> dict[str, Any] | Non
         return None
     try:
         counters = server.spec_counters(server.client.metrics_text())
-    except EndpointError:
+    except (EndpointError, MetricsError):
         return None
     if counters is None or not counters.accepted_per_pos:
         return None

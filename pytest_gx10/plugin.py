@@ -29,7 +29,14 @@ from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
 from pytest_gx10.report.session import register_reporting
 from pytest_gx10.report.terminal import summary_lines
-from pytest_gx10.servers import NotOffered, UnknownServer, adapter_class, register
+from pytest_gx10.servers import (
+    NotOffered,
+    UnknownServer,
+    adapter_class,
+    load_entry_points,
+    register,
+)
+from pytest_gx10.servers import reset as reset_servers
 from pytest_gx10.settings import SETTINGS, Settings, resolve_settings
 from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
 
@@ -120,7 +127,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Resolve the settings once; a bad profile or value stops the run before any test."""
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
-    for adapters in config.hook.pytest_gx10_server_adapters():
+    # Installed packages' adapters first, then the hooks': pluggy answers the latest registered plugin
+    # first, so reversed, a conftest's adapter replaces an installed plugin's of the same name.
+    load_entry_points()
+    for adapters in reversed(config.hook.pytest_gx10_server_adapters()):
         register(adapters)
     settings = _settings(config)
     if settings.server:
@@ -159,10 +169,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the twin (or anything else this process started)."""
+    """Stop the twin (or anything else this process started); forget the run's adapters."""
     state = config.stash.get(GX10_STATE, None)
     if state is not None:
         state.close()
+    reset_servers()  # another run in this process (pytester) registers its own
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -247,8 +258,6 @@ def _header_lines(state: Gx10State) -> list[str]:
         server = f"{s.launch.server} [recipe {s.launch.name}]"
     elif s.use_twin:
         server = "vllm (the twin speaks vLLM) [detected]"
-    elif state.discovery is not None and state.discovery["data"].get("server"):
-        server = f"{state.discovery['data']['server']['adapter']} [detected]"
     else:
         server = "detected from what the server says, at the first test [default]"
     lines = [

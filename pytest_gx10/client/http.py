@@ -287,7 +287,7 @@ class VllmClient:
 
     def time_scale(self) -> float:
         """How much faster than real time the target runs (a twin says so in a header; vLLM is 1)."""
-        return _time_scale(self.request("GET", "/version").headers)
+        return _time_scale(self.request("GET", "/health").headers)
 
     def health(self) -> int:
         """GET /health; the status code (200 healthy, 503 engine dead)."""
@@ -388,9 +388,13 @@ class VllmClient:
             truncated = False
             try:
                 got = response.read(max_body_bytes)
-                truncated = len(got) == max_body_bytes and bool(response.read(1))
             except (OSError, http.client.HTTPException) as exc:
                 got = getattr(exc, "partial", b"") or b""
+            if len(got) == max_body_bytes:
+                try:
+                    truncated = bool(response.read(1))
+                except (OSError, http.client.HTTPException):
+                    truncated = True  # more was coming: the body is cut short either way
             return RawResponse(
                 status=response.status,
                 headers={k.lower(): v for k, v in response.getheaders()},

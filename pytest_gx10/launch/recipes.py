@@ -114,7 +114,9 @@ class ServeTable:
 
     UNKNOWN_HINT: ClassVar[str] = " (other vLLM flags go in [serve.args] or serve.extra_args)"
 
-    entrypoint: tuple[str, ...] = key(("vllm", "serve"), help="the command before the model")
+    entrypoint: tuple[str, ...] = key(
+        (), help="the command before the model (default: the engine's own: vllm serve, llama-server)"
+    )
     model: str | None = None
     extra_args: tuple[str, ...] = key((), help="arguments added after the flags, as written")
     args: Mapping[str, Any] = key(factory=dict, parse=_serve_args, help="any other flag, without dashes")
@@ -150,7 +152,7 @@ _NOT_FLAGS = frozenset({"entrypoint", "model", "extra_args", "args"})
 class ServeSpec:
     """The server's command line: entrypoint, model, then flags in the file's order."""
 
-    entrypoint: tuple[str, ...] = ("vllm", "serve")
+    entrypoint: tuple[str, ...] = ()  # empty: the engine adapter's default_entrypoint
     model: str | None = None
     port: int = 8000
     host: str | None = None
@@ -325,7 +327,7 @@ class Recipe:
         """The server's command line, ``{port}`` and ``${VAR}`` filled in, written as its engine reads it."""
         engine = adapter_class(self.server)
         port = self.serve.port if port is None else port
-        argv = list(self.serve.entrypoint)
+        argv = list(self.serve.entrypoint or engine.default_entrypoint)
         if self.serve.model is not None:
             argv += engine.model_argv(self.serve.model)
         for flag, value in self.serve.flags:

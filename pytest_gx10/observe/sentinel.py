@@ -3,7 +3,7 @@
 Three kinds of evidence, gathered by a background thread every ``poll_s`` and on demand:
 
 - **health**: ``/health`` answering 503 is vLLM's own word for a dead engine (``EngineDeadError``;
-  a server whose adapter says 503 means "loading" is not judged by it);
+  llama.cpp answers 503 only while it loads, before the sentinel starts);
   a refused or silent ``/health`` twice in a row is death too (the post's cluster: the container stayed
   up, ``/health`` refused connections);
 - **the log**: a fatal crash signature of the engine (the adapter's: for vLLM an illegal memory
@@ -235,7 +235,9 @@ class Sentinel:
             try:
                 seen = self.server.telemetry(self.client.metrics_text())
             except (EndpointError, MetricsError):
-                pass  # no metrics this time: our own streams still speak
+                # No scrape this time (llama.cpp answers /metrics from its busy task queue): the
+                # counter is as last seen, not moved; our own streams still speak.
+                generated = self._tokens[0] if self._tokens is not None else None
             else:
                 generated, running = seen.progress, seen.running or 0.0
         # Progress is the engine's counter or the events our own streams receive, whichever moves.

@@ -37,7 +37,9 @@ __all__ = [
     "adapter_class",
     "adapters",
     "choose",
+    "load_entry_points",
     "register",
+    "reset",
 ]
 
 ENTRY_POINT_GROUP = "pytest_gx10.servers"
@@ -66,6 +68,18 @@ def _load_entry_points() -> None:
     _LOADED_ENTRY_POINTS = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         register([ep.load()])
+
+
+def load_entry_points() -> None:
+    """Register the installed packages' adapters now (once): what a run's hooks add then wins."""
+    _load_entry_points()
+
+
+def reset() -> None:
+    """Forget every adapter registered (the built-in ones stay): the end of a run."""
+    global _LOADED_ENTRY_POINTS
+    _REGISTERED.clear()
+    _LOADED_ENTRY_POINTS = False
 
 
 def adapters() -> list[type[Server]]:

@@ -11,6 +11,7 @@ Core: nothing here imports pytest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,10 +45,6 @@ class MetricNames:
     prompt_tokens: str | None = None
     preemptions: str | None = None
     spec_prefix: str | None = None
-
-    def described(self) -> dict[str, str]:
-        """Meaning -> metric name, for people (the reference docs, the results' server facts)."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -109,14 +106,18 @@ class Server:
         """The server's version string."""
         raise NotOffered(f"{self.label} gives no version ({self.name} adapter)")
 
+    def card(self, model: str) -> Mapping[str, Any]:
+        """``model``'s card on ``/v1/models`` (empty when it is not listed)."""
+        return next((m for m in self.client.models() if m.get("id") == model), {})
+
     def max_model_len(self, model: str) -> int | None:
         """The served context window of ``model`` (None when the server does not say)."""
-        card = next((m for m in self.client.models() if m.get("id") == model), {})
-        served = card.get("max_model_len")
+        served = self.card(model).get("max_model_len")
         return served if isinstance(served, int) and served > 0 else None
 
     def facts(self) -> dict[str, Any]:
-        """What the results and the header say about the server: adapter, version, token counting."""
+        """What the results say about the server: the adapter's name and label, and how prompt
+        sizes are counted (the version is asked separately: it needs the server)."""
         out: dict[str, Any] = {
             "server": self.name,
             "server_label": self.label,
@@ -132,7 +133,7 @@ class Server:
         The generic way: one request with ``max_tokens`` 1, and its ``usage.prompt_tokens``; exact, at
         the price of a prefill. Counts are remembered per prompt.
         """
-        key = json.dumps([prompt, messages], ensure_ascii=False)
+        key = hashlib.sha256(json.dumps([prompt, messages], ensure_ascii=False).encode()).hexdigest()
         if key in self._counts:
             return self._counts[key]
         body: dict[str, Any] = {"model": self.client.served_model(), "max_tokens": 1, "temperature": 0}

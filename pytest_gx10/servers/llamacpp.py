@@ -76,8 +76,7 @@ class LlamaCppServer(Server):
 
     def max_model_len(self, model: str) -> int | None:
         """The card's ``meta.n_ctx`` (a slot's context), else ``/props``' ``n_ctx``."""
-        card = next((m for m in self.client.models() if m.get("id") == model), {})
-        meta = card.get("meta") if isinstance(card.get("meta"), dict) else {}
+        meta = self.card(model).get("meta")
         n_ctx = meta.get("n_ctx") if isinstance(meta, dict) else None
         if isinstance(n_ctx, int) and n_ctx > 0:
             return n_ctx

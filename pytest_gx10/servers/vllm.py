@@ -6,7 +6,6 @@ The wire facts are those of vLLM's own API server (``vllm/entrypoints/openai``, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -117,13 +116,9 @@ class VllmServer(Server):
         """
         name, dot, sub = flag.partition(".")
         option = "--" + name.replace("_", "-") + dot + sub
-        if isinstance(value, bool):
-            return [option] if value else ["--no-" + option[2:]]
-        if isinstance(value, dict):
-            return [option, json.dumps(value, separators=(",", ":"))]
-        if isinstance(value, list):
-            return [option, *(str(v) for v in value)]
-        return [option, str(value)]
+        if value is False:
+            return ["--no-" + option[2:]]
+        return [option, *Server.render_flag(flag, value)[1:]]
 
     @classmethod
     def model_argv(cls, model: str) -> list[str]:

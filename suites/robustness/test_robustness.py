@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from pytest_gx10.client import EndpointError, RawResponse, VllmClient
 from pytest_gx10.profiles import Profile
-from pytest_gx10.servers import Server
+from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import CanaryResult, canary, sized_prompt
 
@@ -38,14 +38,25 @@ BODY_READ_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Facts:
-    """What the cases are built from: the served model and its limits, as the server reports them."""
+    """What the cases are built from: the served model and its limits, as the server reports them.
+
+    An engine that does not give its context window or its tokenizer leaves the over-length facts
+    None; the two cases built from them skip, saying which (``missing``).
+    """
 
     model: str
-    max_model_len: int
-    token_id: int  # a token id the served vocabulary has
-    over_length_text: str  # a prompt of exactly max_model_len + 1 tokens by the server's /tokenize
+    max_model_len: int | None
+    token_id: int | None  # a token id the served vocabulary has
+    over_length_text: str | None  # a prompt of exactly max_model_len + 1 tokens by the server's count
     large_body_mb: int
     huge_header_kb: int
+    missing: str = ""
+
+    def over_length(self) -> tuple[int, int, str]:
+        """(max_model_len, a token id, the over-length text), or NotOffered naming what is missing."""
+        if self.max_model_len is None or self.token_id is None or self.over_length_text is None:
+            raise NotOffered(self.missing)
+        return self.max_model_len, self.token_id, self.over_length_text
 
 
 @dataclass(frozen=True)
@@ -209,12 +220,13 @@ def _no_content_type(facts: Facts) -> Request:
 
 
 def _over_length_ids(facts: Facts) -> Request:
-    body = {"model": facts.model, "prompt": [facts.token_id] * (facts.max_model_len + 1), "max_tokens": 1}
+    max_model_len, token_id, _ = facts.over_length()
+    body = {"model": facts.model, "prompt": [token_id] * (max_model_len + 1), "max_tokens": 1}
     return Request(COMPLETIONS, _dumps(body))
 
 
 def _over_length_text(facts: Facts) -> Request:
-    body = {"model": facts.model, "prompt": facts.over_length_text, "max_tokens": 1}
+    body = {"model": facts.model, "prompt": facts.over_length()[2], "max_tokens": 1}
     return Request(COMPLETIONS, _dumps(body))
 
 
@@ -317,24 +329,22 @@ def robustness_canary(gx10_client: VllmClient) -> CanaryResult:
 def robustness_facts(gx10_server: Server, gx10_model: str, gx10_profile: Profile) -> Facts:
     """The served model's name, its context window and a prompt one token too long for it.
 
-    Needs the engine's context window and tokenizer (its adapter's); skips naming the one it lacks.
+    The over-length facts need the engine's context window and tokenizer (its adapter's); without
+    them only the two over-length cases skip, naming what is missing.
     """
-    gx10_server.require("max_model_len")
-    gx10_server.require("tokenize")
+    spec = gx10_profile.robustness
+    facts = Facts(gx10_model, None, None, None, spec.large_body_mb, spec.huge_header_kb)
+    try:
+        gx10_server.require("max_model_len")
+        gx10_server.require("tokenize")
+    except NotOffered as exc:
+        return replace(facts, missing=str(exc))
     max_model_len = gx10_server.max_model_len(gx10_model)
     if max_model_len is None:
         pytest.fail(f"{gx10_server.label} gives no context window for {gx10_model!r}", pytrace=False)
     ids = gx10_server.tokenize("Hello", add_special_tokens=False)
     prompt = sized_prompt(gx10_server.count_tokens, max_model_len + 1, chat=False, instruction="")
-    spec = gx10_profile.robustness
-    return Facts(
-        model=gx10_model,
-        max_model_len=max_model_len,
-        token_id=int(ids[0]),
-        over_length_text=prompt.text,
-        large_body_mb=spec.large_body_mb,
-        huge_header_kb=spec.huge_header_kb,
-    )
+    return replace(facts, max_model_len=max_model_len, token_id=int(ids[0]), over_length_text=prompt.text)
 
 
 # --- checks -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pytest_gx10.client import VllmClient, abort_open_streams, resume_streams
 from pytest_gx10.fake import FakeServer
 from pytest_gx10.observe import EngineState, FileLogSource, Sentinel, Verdict, parse_line
 from pytest_gx10.observe.sentinel import _cause
-from pytest_gx10.servers import VllmServer
+from pytest_gx10.servers import Server, VllmServer
 from pytest_gx10.workload import canary
 
 CPU = "smollm2-cpu"
@@ -118,13 +118,18 @@ def streams_resumed_after() -> Iterator[None]:
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # see test_faults' zombie
 @pytest.mark.usefixtures("streams_resumed_after")
-def test_zombie_is_hung_and_streams_in_flight_are_aborted() -> None:
-    """Health 200, tokens frozen with a request running, the canary unanswered: hung; the stream ends."""
+@pytest.mark.parametrize("adapter", [VllmServer, Server], ids=["vllm-metrics", "no-metrics"])
+def test_zombie_is_hung_and_streams_in_flight_are_aborted(adapter: type[Server]) -> None:
+    """Health 200, tokens frozen with a request running, the canary unanswered: hung; the stream ends.
+
+    With vLLM's adapter the evidence is its token counter; with the generic one (an engine without
+    metrics) it is our own stream, whose events stop.
+    """
     with FakeServer(CPU, time_scale=20) as server:
         client = VllmClient(server.url, timeout_s=5)
         sentinel = Sentinel(
             client,
-            server=VllmServer(client),
+            server=adapter(client),
             poll_s=0.05,
             hung_after_s=0.5,
             canary_timeout_s=0.5,

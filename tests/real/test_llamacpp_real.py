@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 import requests
+from helpers.findings import documented_findings, failing
 from helpers.realserver import RealServer
-from test_robustness_real import documented_findings, failing
 
 from pytest_gx10.observe.prometheus import counter
 
@@ -79,7 +79,8 @@ def test_the_suites_pass_with_no_profile(suites_run: tuple[int, str, dict[str, A
     assert doc["token_counting"].startswith("exact"), doc["token_counting"]
     assert doc["server_version"], doc
     assert " skipped" not in output.strip().splitlines()[-1], output[-3000:]
-    assert "llama.cpp" in output, output[-3000:]  # the header and the summary name the engine
+    assert "gx10 server: llama.cpp [profile discovered]" in output, output[:3000]  # the header
+    assert f"on {doc['target']} (attach), llama.cpp's server {doc['server_version']}" in output  # the summary
 
 
 def test_the_sweep_has_figures_for_every_point(suites_run: tuple[int, str, dict[str, Any]]) -> None:

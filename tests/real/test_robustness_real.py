@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.findings import FINDINGS, documented_findings, failing
 
 from pytest_gx10.fake import FakeServer
 
@@ -23,20 +24,6 @@ pytestmark = pytest.mark.real
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "robustness"
-FINDINGS = ROOT / "docs" / "robustness-findings.md"
-
-
-def documented_findings(engine: str = "vLLM") -> set[str]:
-    """Case ids in the engine's findings table (its ``case`` or ``cases`` column, one row per finding)."""
-    text = FINDINGS.read_text()
-    table = text.split(f"\n## {engine}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in table.splitlines() if line.startswith("|")]
-    header = [cell.strip() for cell in lines[0].split("|")]
-    column = header.index("cases") if "cases" in header else header.index("case")
-    cases: set[str] = set()
-    for row in lines[2:]:  # after the header and the separator
-        cases.update(c.strip().strip("`") for c in row.split("|")[column].split(","))
-    return cases
 
 
 def run_suite(endpoint: str, out: Path, *extra: str) -> tuple[int, dict[str, dict[str, Any]]]:
@@ -48,21 +35,6 @@ def run_suite(endpoint: str, out: Path, *extra: str) -> tuple[int, dict[str, dic
     done = subprocess.run(argv, cwd=out.parent, capture_output=True, text=True, timeout=900)
     rows = json.loads(out.read_text())["robustness"] if out.exists() else []
     return done.returncode, {row["case"]: row for row in rows}
-
-
-def failing(rows: dict[str, dict[str, Any]]) -> set[str]:
-    """Cases whose answer was a 5xx, nothing or a 200 the suite could not judge well-formed, or after
-    which the engine was not as before."""
-    bad = set()
-    for case, row in rows.items():
-        if case == "fuzz":
-            if row.get("failure"):
-                bad.add(case)
-        elif (
-            row.get("problem") or row["status"] is None or row["status"] >= 500 or row["engine_after"] != "ok"
-        ):
-            bad.add(case)
-    return bad
 
 
 @pytest.fixture(scope="module")
