@@ -45,17 +45,25 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_suites_and_recipes(installed: Path, tmp_path: Path) -> None:
     """The package, its suites and its recipes come from the venv, not from this clone."""
+    # Every module, walked from the package: one missing from the wheel would otherwise still import
+    # through the clone's editable install, which this venv sees (--system-site-packages).
     code = (
-        "import pytest_gx10, pytest_gx10.suites.perf as perf\n"
+        "import importlib, pkgutil, pytest_gx10\n"
         "from pytest_gx10.launch.recipes import load_recipe\n"
-        "print(pytest_gx10.__file__); print(perf.__file__); print(load_recipe('twin-docker').path)\n"
+        "for m in pkgutil.walk_packages(pytest_gx10.__path__, 'pytest_gx10.'):\n"
+        "    print(importlib.import_module(m.name).__file__)\n"
+        "print(pytest_gx10.__file__); print(load_recipe('twin-docker').path)\n"
     )
     done = _run([str(installed), "-c", code], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     venv = installed.parent.parent
     paths = [Path(line) for line in done.stdout.split()]
-    assert len(paths) == 3
-    assert all(venv in path.parents for path in paths), paths
+    names = {
+        p.relative_to(venv).as_posix().split("site-packages/", 1)[-1] for p in paths if venv in p.parents
+    }
+    assert "pytest_gx10/servers/__init__.py" in names, sorted(names)
+    assert "pytest_gx10/suites/perf/__init__.py" in names, sorted(names)
+    assert all(venv in path.parents for path in paths), [p for p in paths if venv not in p.parents]
 
 
 def test_suites_run_from_the_install(installed: Path, tmp_path: Path) -> None:
