@@ -12,28 +12,21 @@ so any fixed delay would kill nothing; the ``short`` case makes the sweep short 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import threading
-import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-import requests
+from helpers.killer import assert_death_seen, kill_when_running
 from helpers.realserver import RealServer
 
-from pytest_gx10.observe.prometheus import counter
 from pytest_gx10.profiles import BUNDLED_DIR
 
 pytestmark = pytest.mark.real
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT_FOR_REQUEST_S = 300.0  # pytest's start-up and the prompts sized by /tokenize, on a slow machine
-POLL_S = 0.02
 
 
 def _engine_core_pid(log: Path) -> int:
@@ -55,22 +48,6 @@ def _profile(path: Path, workload: str) -> str:
     return str(path)
 
 
-def _kill_when_running(url: str, pid: int, stop: threading.Event, killed_at: list[datetime]) -> None:
-    """SIGKILL ``pid`` as soon as /metrics shows a request running, or give up when ``stop`` is set."""
-    deadline = time.monotonic() + WAIT_FOR_REQUEST_S
-    with requests.Session() as session:
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                text = session.get(url + "/metrics", timeout=5).text
-            except requests.RequestException:
-                text = ""
-            if (counter(text, "vllm:num_requests_running") or 0) >= 1:
-                killed_at.append(datetime.now())
-                os.kill(pid, signal.SIGKILL)
-                return
-            time.sleep(POLL_S)
-
-
 @pytest.mark.parametrize("workload", ["default", "short"])
 def test_engine_core_killed_mid_sweep_is_death(
     pytester: pytest.Pytester, start_real_vllm: Callable[..., RealServer], workload: str
@@ -78,16 +55,12 @@ def test_engine_core_killed_mid_sweep_is_death(
     """Killed while N=1 runs: N=1 fails with the verdict, N=2 and N=4 error at once with it."""
     profile = _profile(pytester.path / "smollm2-cpu-short.toml", workload)
     server = start_real_vllm()
+    out = pytester.path / "out.json"
     try:
         pid = _engine_core_pid(server.log)
-        killed_at: list[datetime] = []
-        stop = threading.Event()
-        out = pytester.path / "out.json"
-        killer = threading.Thread(
-            target=_kill_when_running, args=(server.url, pid, stop, killed_at), daemon=True
-        )
-        killer.start()
-        try:
+        with kill_when_running(
+            server.url, "vllm:num_requests_running", lambda: os.kill(pid, signal.SIGKILL)
+        ) as killed_at:
             result = pytester.runpytest_subprocess(
                 str(ROOT / "suites" / "perf"),
                 f"--gx10-endpoint={server.url}",
@@ -98,19 +71,6 @@ def test_engine_core_killed_mid_sweep_is_death(
                 "no:cacheprovider",
                 "-vv",
             )
-        finally:
-            stop.set()
-            killer.join()
     finally:
         server.stop()
-    assert killed_at, f"no request was ever seen running on {server.url}: " + result.stdout.str()[-3000:]
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed") == 1, result.stdout.str()[-3000:]
-    assert outcomes.get("errors", 0) + outcomes.get("error", 0) == 2, result.stdout.str()[-3000:]
-    result.stdout.fnmatch_lines(["FAILED *test_sweep_point?N=1? - engine dead since ??:??:??: *"])
-    result.stdout.fnmatch_lines(["ERROR *test_sweep_point?N=2? - Failed: engine dead since ??:??:??: *"])
-    engine = json.loads(out.read_text())["engine"]
-    assert engine["state"] == "dead"
-    seen = datetime.combine(killed_at[0].date(), datetime.strptime(engine["since"], "%H:%M:%S").time())
-    delay_s = (seen - killed_at[0].replace(microsecond=0)).total_seconds()
-    assert -1 <= delay_s <= 15, f"death seen {delay_s:.0f} s after the kill ({engine})"
+    assert_death_seen(result, out, killed_at, server.url)
