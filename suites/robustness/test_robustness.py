@@ -175,6 +175,17 @@ FINDINGS: tuple[Finding, ...] = (
             for k in ("logprobs", "top_logprobs")
         ),
     ),
+    Finding(
+        "llama.cpp",
+        "llama.cpp's server takes max_tokens -1 as no limit: sampled, a reply may run until the slot's "
+        "context is full, minutes at CPU speed, where vLLM refuses it with a 400 (the case asks it "
+        "greedily and passes; the fuzz's sampled bodies are left to this finding)",
+        (),
+        lambda body: any(
+            isinstance(body.get(k), int) and not isinstance(body.get(k), bool) and body[k] < 0
+            for k in ("max_tokens", "max_completion_tokens")
+        ),
+    ),
 )
 
 

@@ -45,3 +45,36 @@ def test_health_suite_against_the_launched_cpu_server(
     assert processes_of("smollm2-cpu") == []
     log = (real_cache / "run" / "launch-smollm2-cpu.log").read_text()
     assert "Starting vLLM API server" in log or "Uvicorn running" in log or "Application startup" in log
+
+
+def test_health_suite_against_the_launched_llamacpp_server(
+    real_cache: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--gx10-launch=smollm2-llamacpp` starts llama-server with its engine's command line, passes the
+    health suite through llama.cpp's adapter (named by the recipe), and stops it."""
+    monkeypatch.setenv("GX10_CACHE", str(real_cache))
+    binary, model = real_cache / "llama.cpp" / "bin" / "llama-server", real_cache / "models"
+    if (
+        not (real_cache / "llama.cpp" / ".ready").exists()
+        or not (model / "SmolLM2-135M-Instruct.gguf.ready").exists()
+    ):
+        reason = f"llama.cpp's server is not set up ({binary})"
+        if os.environ.get("GX10_REQUIRE_REAL") == "1":
+            pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
+        pytest.skip(f"{reason}; run scripts/real-llamacpp setup")
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "suites" / "health"), "--gx10-launch=smollm2-llamacpp", f"--gx10-json={out}",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "gx10 target: launched from recipe smollm2-llamacpp (*) [[]--gx10-launch[]]",
+            "gx10 server: llama.cpp [[]profile smollm2-llamacpp[]]",
+            "gx10 profile: smollm2-llamacpp [[]recipe smollm2-llamacpp[]]",
+        ]
+    )
+    result.assert_outcomes(passed=17)
+    assert processes_of("smollm2-llamacpp") == []
+    log = (real_cache / "run" / "launch-smollm2-llamacpp.log").read_text()
+    assert "llama_server: listening on http://127.0.0.1:" in log, log[-2000:]  # llama-server's own log
