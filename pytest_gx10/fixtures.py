@@ -22,7 +22,7 @@ from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
-from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, server_log
+from pytest_gx10.state import GX10_STATE, record_property, server_log
 
 __all__ = [
     "gx10_client",
@@ -159,7 +159,7 @@ def gx10_record(request: pytest.FixtureRequest, gx10_run_facts: dict[str, Any]) 
             "meta": gx10_run_facts,
             "declared": declaration_data(section),
         }
-        request.node.user_properties.append((RECORD_PROPERTY, value))
+        request.node.user_properties.append(record_property(value))
 
     return record
 

@@ -38,7 +38,7 @@ from pytest_gx10.servers import (
 )
 from pytest_gx10.servers import reset as reset_servers
 from pytest_gx10.settings import SETTINGS, Settings, resolve_settings
-from pytest_gx10.state import GX10_STATE, RECORD_PROPERTY, Gx10State
+from pytest_gx10.state import GX10_STATE, Gx10State, record_property, records_of
 
 __all__ = ["GX10_STATE", "Gx10State", "Gx10Warning"]
 
@@ -325,7 +325,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         crash.message = f"{verdict.line()} | {crash.message}"
     report.sections.append(("gx10 engine", verdict.line()))
     report.user_properties.append(
-        (RECORD_PROPERTY, {"section": None, "entry": None, "meta": {"engine": verdict.as_dict()}})
+        record_property({"section": None, "entry": None, "meta": {"engine": verdict.as_dict()}})
     )
 
 
@@ -339,15 +339,14 @@ class _ResultsCollector:
         """Every gx10 record on a report lands in the results file, whatever the test's outcome."""
         if self.state.is_worker:
             return  # the controller sees the same report and writes
-        for name, value in report.user_properties:
-            if name == RECORD_PROPERTY and isinstance(value, dict):
-                if isinstance(value.get("declared"), dict):
-                    adopt(value["declared"])  # under xdist: the worker's declaration of the section
-                self.state.results.update_meta(value.get("meta", {}))
-                if value.get("section") is not None:
-                    self.state.results.add(value["section"], value["entry"])
-                else:
-                    self.state.results.write()  # facts only (the engine's verdict)
+        for value in records_of(report):
+            if isinstance(value.get("declared"), dict):
+                adopt(value["declared"])  # under xdist: the worker's declaration of the section
+            self.state.results.update_meta(value.get("meta", {}))
+            if value.get("section") is not None:
+                self.state.results.add(value["section"], value["entry"])
+            else:
+                self.state.results.write()  # facts only (the engine's verdict)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Say where the figures went; write the profile --gx10-write-profile asked for."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,9 +23,32 @@ from pytest_gx10.servers import Server, choose
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import canary
 
-__all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State", "server_log"]
+__all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State", "record_property", "records_of", "server_log"]
 
 RECORD_PROPERTY = "gx10"  # the user_properties name under which tests record figures
+
+
+def record_property(value: Mapping[str, Any]) -> tuple[str, str]:
+    """A record as a report's user property: JSON text, so JUnit XML carries JSON, not a repr."""
+    return RECORD_PROPERTY, json.dumps(value, default=str)
+
+
+def records_of(report: pytest.TestReport) -> list[dict[str, Any]]:
+    """The records a test put on its report (JSON text, or a mapping from an older writer)."""
+    found = []
+    for name, value in report.user_properties:
+        if name != RECORD_PROPERTY:
+            continue
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
 CANARY_BODY = {"prompt": "x" * 400, "max_tokens": 16}  # at least the canary's size, for its deadline
 
 

@@ -289,6 +289,27 @@ class GateResult:
     checked: int = 0
     greedy: GreedyMatch | None = None
     greedy_min: float = DEFAULT_GREEDY_MATCH_MIN
+    figures: list[dict[str, Any]] = field(default_factory=list)  # one row per figure checked
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the verdict, the baseline, each figure's baseline, value, change and verdict."""
+        return {
+            "passed": self.passed,
+            "headline": self.headline,
+            "baseline": str(self.baseline.path),
+            "checked": self.checked,
+            "regressions": list(self.regressions),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "figures": list(self.figures),
+            "greedy": None
+            if self.greedy is None
+            else {
+                "matched": self.greedy.matched,
+                "compared": self.greedy.compared,
+                "minimum": self.greedy_min,
+            },
+        }
 
     @property
     def passed(self) -> bool:
@@ -361,9 +382,25 @@ def compare(
         if figure.tail and not tolerances.explicit(metric_id):
             continue
         result.checked += 1
-        problem = _check(figure, metric_id, base, now.get(metric_id), tolerances.of(metric_id))
+        value, tolerance = now.get(metric_id), tolerances.of(metric_id)
+        problem = _check(figure, metric_id, base, value, tolerance)
         if problem is not None:
             result.regressions.append(problem)
+        numbers = (
+            isinstance(base, int | float) and isinstance(value, int | float) and not isinstance(base, bool)
+        )
+        result.figures.append(
+            {
+                "figure": metric_id,
+                "better": figure.better,
+                "unit": figure.unit,
+                "baseline": base,
+                "value": value,
+                "change": (value - base) / base if numbers and base else None,
+                "tolerance": tolerance,
+                "verdict": "missing" if value is None else "regressed" if problem else "ok",
+            }
+        )
     if baseline.greedy is not None:
         if greedy is None or greedy.error is not None:
             why = "not collected" if greedy is None else greedy.error

@@ -8,6 +8,7 @@ works without it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -34,11 +35,14 @@ from pytest_gx10.report.baseline import (
 from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
 from pytest_gx10.report.markdown import markdown_document
 from pytest_gx10.report.redact import Redactor
-from pytest_gx10.state import RECORD_PROPERTY, Gx10State
+from pytest_gx10.state import Gx10State, records_of
 
 __all__ = ["Gx10Reporting", "register_reporting"]
 
 _SUITE = re.compile(r"(?:^|/)suites/([^/]+)/")
+
+
+GATE_NODEID = "gx10::release_gate"  # the release gate's own test, reported after the run's tests
 
 
 def suite_of(nodeid: str) -> str:
@@ -52,7 +56,7 @@ def suite_of(nodeid: str) -> str:
 
 
 def _records(report: pytest.TestReport) -> list[dict[str, Any]]:
-    records = [v for name, v in report.user_properties if name == RECORD_PROPERTY and isinstance(v, dict)]
+    records = records_of(report)
     for record in records:
         if isinstance(record.get("declared"), dict):
             adopt(record["declared"])  # the HTML hook may see the report before the recorder does
@@ -89,7 +93,7 @@ class Gx10Reporting:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count each test's outcome under its suite (a setup error or skip counts once)."""
-        if self.state.is_worker:
+        if self.state.is_worker or report.nodeid == GATE_NODEID:
             return
         counts = self.suites.setdefault(suite_of(report.nodeid), Counter())
         if report.when == "call":
@@ -143,9 +147,41 @@ class Gx10Reporting:
                     self.gate.regressions.append(
                         f"{warning} (a warning the warning filters turn into an error)"
                     )
-            if not self.gate.passed:
-                session.testsfailed += 1
+            self.state.results.update_meta({"gate": self.gate.as_dict()})
+            self.state.results.write()
+            self._report_gate(session, self.gate)
         self.write_markdown()
+
+    def _report_gate(self, session: pytest.Session, gate: GateResult) -> None:
+        """The gate as a test of its own, ``gx10::release_gate``: JUnit XML, -rA, pytest-html and the
+        exit code see it pass or fail with every regression listed (reported through the controller's
+        hooks, so the same under xdist)."""
+        nodeid, location = GATE_NODEID, ("gx10", None, "release_gate")
+        hook = session.config.hook
+        session.testscollected += 1  # one more test ran: the progress counts it, 100 % at the end
+        lines = [
+            gate.headline,
+            f"baseline: {self.redactor.text(gate.baseline.describe())}",
+            *gate.regressions,
+        ]
+        for when in ("setup", "call", "teardown"):
+            failed = when == "call" and not gate.passed
+            report = pytest.TestReport(
+                nodeid=nodeid,
+                location=location,
+                keywords={"gx10": 1, "release_gate": 1},
+                outcome="failed" if failed else "passed",
+                longrepr="\n".join(lines) if failed else None,
+                when=when,
+                sections=[("gx10 release gate", "\n".join([*lines, *gate.notes, *gate.warnings]))]
+                if when == "call"
+                else [],
+                duration=0.0,
+                start=0.0,
+                stop=0.0,
+                user_properties=[("gate", json.dumps(gate.as_dict(), default=str))] if when == "call" else [],
+            )
+            hook.pytest_runtest_logreport(report=report)
 
     def _collect_greedy(self) -> GreedyOutputs:
         settings = self.state.settings
