@@ -101,7 +101,7 @@ def test_baseline_gate_passes_then_fails_listing_every_regression(pytester: pyte
     base.write_text(json.dumps(doc))
     worse = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", f"--gx10-baseline={base}")
     assert worse.ret == pytest.ExitCode.TESTS_FAILED  # the controller gates, with its own greedy outputs
-    worse.assert_outcomes(passed=6, failed=1)  # the tests themselves passed; the gate, a test of its own, failed
+    worse.assert_outcomes(passed=6, failed=1)  # the tests passed; the gate, a test of its own, failed
     worse.stdout.fnmatch_lines(
         [
             f"FAILED: 3 regressions against {base}",
