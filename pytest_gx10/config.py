@@ -310,18 +310,26 @@ def build_table(cls: type, data: Mapping[str, Any], prefix: str, problems: list[
 
 
 def parse_tolerance(text: Any) -> float:
-    """``5%`` -> 0.05; a plain number is a fraction (``0.05``). Raises ValueError."""
+    """``5%`` -> 0.05; a plain number is a fraction below 1 (``0.05``). Raises ValueError.
+
+    A plain 1 or more is refused: ``agg_decode_tps=5`` would read as 500 % and switch the figure off.
+    """
     if isinstance(text, bool):
         raise ValueError(f"not a tolerance: {text!r}")
     raw = str(text).strip()
+    percent = raw.endswith("%")
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        value = float(raw[:-1]) / 100 if percent else float(raw)
     except ValueError:
         raise ValueError(
             f"not a tolerance: {raw!r} (use a percentage like 5% or a fraction like 0.05)"
         ) from None
     if not value >= 0:
         raise ValueError(f"a tolerance must not be negative, got {raw!r}")
+    if not percent and value >= 1:
+        raise ValueError(
+            f"a tolerance of {raw} reads as {value:.0%}: write a percentage ({raw}%) or a fraction below 1"
+        )
     return value
 
 

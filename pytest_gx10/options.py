@@ -317,6 +317,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="RECIPE",
     ),
     SettingSpec(
+        "gate_facts",
+        "fail the release gate when the model, profile, target kind, time scale or client machine "
+        "differs from the baseline's (default: each difference is noted once)",
+        _flag,
+        default=False,
+    ),
+    SettingSpec(
         "no_summary",
         "leave the gx10 figures (sweep table, needle grid, acceptance, tallies) off the terminal",
         _flag,

@@ -89,6 +89,7 @@ class Settings:
     launch: Recipe | None = None
     keep: bool = _default("keep")
     no_summary: bool = _default("no_summary")
+    gate_facts: bool = _default("gate_facts")
     server: str | None = _default("server")  # the engine adapter's name; None: detect
 
     @property
@@ -228,6 +229,7 @@ def resolve_settings(
         launch=recipe,
         keep=bool(values["keep"]),
         no_summary=bool(values["no_summary"]),
+        gate_facts=bool(values["gate_facts"]),
         server=values["server"],
     )
 

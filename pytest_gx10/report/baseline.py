@@ -13,11 +13,12 @@ together. This module imports nothing from pytest.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import platform
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +120,18 @@ class Tolerances:
     def explicit(self, metric_id: str) -> bool:
         """True when a tolerance was given for this figure (by id or name), not just the default."""
         return metric_id in self.overrides or _name(metric_id) in self.overrides
+
+    def unknown(self, figure_ids: Iterable[str]) -> list[str]:
+        """Each tolerance naming no figure of ``figure_ids`` (by id or name), with the closest match."""
+        ids = set(figure_ids)
+        known = ids | {_name(i) for i in ids}
+        problems = []
+        for name in sorted(self.overrides):
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(f"a tolerance for {name!r}, which names no figure of the baseline{hint}")
+        return problems
 
     def with_overrides(self, pairs: Sequence[tuple[str, float]]) -> Tolerances:
         """These tolerances with ``pairs`` on top (``default`` replaces the default)."""
@@ -371,8 +384,13 @@ def compare(
     tolerances: Tolerances,
     greedy: GreedyOutputs | None = None,
     greedy_min: float = DEFAULT_GREEDY_MATCH_MIN,
+    strict_facts: bool = False,
 ) -> GateResult:
-    """Hold a run's results document (and greedy outputs) to a baseline."""
+    """Hold a run's results document (and greedy outputs) to a baseline.
+
+    A different model, profile, target kind, time scale or client machine is noted once; with
+    ``strict_facts`` it is a regression instead.
+    """
     result = GateResult(baseline=baseline, greedy_min=greedy_min)
     now = figures(document)
     for metric_id, base in baseline.figures.items():
@@ -420,15 +438,17 @@ def compare(
             target = result.regressions if match.rate < greedy_min else result.notes
             target += [line, *sides]
     facts_now = {**software_facts(document)}
+    differs: list[str] = []
     for key in COMPARED_FACTS:
         before, after = baseline.software.get(key), facts_now.get(key)
         if before is not None and after is not None and before != after:
-            result.warnings.append(f"{key} differs: baseline {before}, this run {after}")
+            differs.append(f"{key} differs: baseline {before}, this run {after}")
     hw_now = hardware_facts()
     for key in ("machine", "cpu_count", "platform", "python"):
         before, after = baseline.hardware.get(key), hw_now.get(key)
         if before is not None and before != after:
-            result.warnings.append(f"hardware {key} differs: baseline {before}, this run {after}")
+            differs.append(f"hardware {key} differs: baseline {before}, this run {after}")
+    (result.regressions if strict_facts else result.notes).extend(differs)
     before_v, after_v = baseline.software.get("server_version"), facts_now.get("server_version")
     if before_v != after_v:
         result.notes.append(f"server version: baseline {before_v}, this run {after_v}")

@@ -141,6 +141,28 @@ def test_bad_tolerance_is_a_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_a_misspelt_tolerance_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A tolerance naming no figure of the baseline stops the run, with the closest name; a bare 5
+    (which would read as 500 %) is refused, naming the percentage meant."""
+    _records(pytester)
+    base = pytester.path / "b.json"
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--gx10-save-baseline={base}").ret == 0
+    misspelt = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--gx10-baseline={base}", "--gx10-tolerance=agg_decod_tps=5%"
+    )
+    assert misspelt.ret == pytest.ExitCode.USAGE_ERROR
+    misspelt.stderr.fnmatch_lines(
+        [
+            "*a tolerance for 'agg_decod_tps', which names no figure of the baseline; did you mean 'agg_decode_tps'?*"
+        ]
+    )
+    bare = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--gx10-baseline={base}", "--gx10-tolerance=agg_decode_tps=5"
+    )
+    assert bare.ret == pytest.ExitCode.USAGE_ERROR
+    bare.stderr.fnmatch_lines(["*a tolerance of 5 reads as 500%: write a percentage (5%)*"])
+
+
 HOSTILE = "<script>document.title='gx10-xss'</script>"
 
 
@@ -206,25 +228,23 @@ def test_without_pytest_html(pytester: pytest.Pytester) -> None:
     assert "### Aggregate throughput" in (pytester.path / "r.md").read_text()
 
 
-def test_different_deployment_warns(pytester: pytest.Pytester) -> None:
-    """Comparing against a baseline of another model and profile warns, naming both sides."""
+def test_different_deployment_is_noted_once(pytester: pytest.Pytester) -> None:
+    """Another model and profile than the baseline's: noted once each, naming both sides, also under
+    -W error (a note is no warning); --gx10-gate-facts makes them fail the gate."""
     _records(pytester)
     base = pytester.path / "b.json"
     pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--gx10-save-baseline={base}")
     other = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", f"--gx10-baseline={base}", "--gx10-profile=smollm2-cpu"
-    )
-    other.stdout.fnmatch_lines(
-        [
-            "*Gx10Warning: gx10 baseline: model differs: baseline Qwen3.5-397B-A17B-FP8, this run SmolLM2-135M-Instruct",
-            "*Gx10Warning: gx10 baseline: profile differs: baseline qwen3.5-397b-fp8-mtp2-gx10x4, this run smollm2-cpu",
-        ],
-        consecutive=False,
-    )
-    other.stdout.fnmatch_lines(["warning: model differs: *"])
-    strict = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-W", "error", f"--gx10-baseline={base}", "--gx10-profile=smollm2-cpu"
     )
-    assert strict.ret == pytest.ExitCode.TESTS_FAILED  # warnings as errors: the gate fails, nothing crashes
-    strict.stdout.fnmatch_lines(["  model differs: *(a warning the warning filters turn into an error)"])
+    lines = other.stdout.lines
+    model = "model differs: baseline Qwen3.5-397B-A17B-FP8, this run SmolLM2-135M-Instruct"
+    assert sum(line.strip() == model for line in lines) == 1, other.stdout.str()[-3000:]
+    assert sum("profile differs: baseline qwen3.5-397b-fp8-mtp2-gx10x4" in line for line in lines) == 1
+    assert "Gx10Warning" not in other.stdout.str()
+    strict = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--gx10-baseline={base}", "--gx10-profile=smollm2-cpu", "--gx10-gate-facts"
+    )
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines([f"  {model}"])
     assert "INTERNALERROR" not in strict.stdout.str() + strict.stderr.str()

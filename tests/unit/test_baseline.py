@@ -97,7 +97,7 @@ def test_figures_are_flattened_by_entry() -> None:
 
 def test_tolerances_parse_and_override() -> None:
     """Percent or fraction, repeatable pairs, a bare value sets the default; ids beat names."""
-    assert parse_tolerances("agg_decode_tps=5%, median_ttft_s=0.2,15%,sweep[N=8].wall_s=1") == (
+    assert parse_tolerances("agg_decode_tps=5%, median_ttft_s=0.2,15%,sweep[N=8].wall_s=100%") == (
         ("agg_decode_tps", 0.05),
         ("median_ttft_s", 0.2),
         ("default", 0.15),
@@ -111,6 +111,7 @@ def test_tolerances_parse_and_override() -> None:
         ("agg_decode_tps=fast", "not a tolerance"),
         ("=5%", "no figure name"),
         ("x=-5%", "must not be negative"),
+        ("agg_decode_tps=5", r"a tolerance of 5 reads as 500%: write a percentage \(5%\)"),
         ("", "no tolerance given"),
     ):
         with pytest.raises(ValueError, match=why):
@@ -194,14 +195,17 @@ def test_collect_greedy_records_failures() -> None:
     assert all(b["temperature"] == 0 and b["max_tokens"] == 4 for b in seen)
 
 
-def test_facts_that_differ_warn(tmp_path: Path) -> None:
-    """A different model or profile is a warning; a different server version is what gating is for."""
+def test_facts_that_differ_are_noted_or_fail_when_asked(tmp_path: Path) -> None:
+    """A different model is noted once; it fails the gate only when asked (strict_facts); a different
+    server version is what gating is for, and is only noted."""
     base = load_baseline(_saved(tmp_path))
     doc = {**_doc(), "model": "other", "server_version": "2.0"}
     gate = compare(base, doc, tolerances=Tolerances(), greedy=GREEDY)
     assert gate.passed
-    assert gate.warnings == ["model differs: baseline m, this run other"]
+    assert gate.notes.count("model differs: baseline m, this run other") == 1
     assert "server version: baseline 1.0, this run 2.0" in gate.notes
+    strict = compare(base, doc, tolerances=Tolerances(), greedy=GREEDY, strict_facts=True)
+    assert strict.regressions == ["model differs: baseline m, this run other"]
 
 
 def test_saved_baseline_is_versioned_and_redacted(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def test_defaults() -> None:
         "keep": "default",
         "no_summary": "default",
         "server": "default",
+        "gate_facts": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
