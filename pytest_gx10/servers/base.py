@@ -118,12 +118,7 @@ class Server:
     def facts(self) -> dict[str, Any]:
         """What the results say about the server: the adapter's name and label, and how prompt
         sizes are counted (the version is asked separately: it needs the server)."""
-        out: dict[str, Any] = {
-            "server": self.name,
-            "server_label": self.label,
-            "token_counting": self.token_counting,
-        }
-        return out
+        return {"server": self.name, "server_label": self.label, "token_counting": self.token_counting}
 
     # --- tokens ----------------------------------------------------------------------------------
 

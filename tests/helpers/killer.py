@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from helpers.realserver import ROOT, RealServer
 from pytest_gx10.observe.prometheus import counter
 
 WAIT_FOR_REQUEST_S = 300.0  # pytest's start-up and the prompts sized by the tokenizer, on a slow machine
@@ -53,6 +54,36 @@ def kill_when_running(url: str, running_metric: str, kill: Callable[[], None]) -
     finally:
         stop.set()
         thread.join()
+
+
+def sweep_until_killed(
+    pytester: pytest.Pytester,
+    server: RealServer,
+    profile: str | Path,
+    running_metric: str,
+    kill: Callable[[], None],
+    *extra: str,
+) -> None:
+    """suites/perf against ``server``, killed at its first running request; then the death is checked.
+
+    The server is stopped in any case (it does not come back).
+    """
+    out = pytester.path / "out.json"
+    try:
+        with kill_when_running(server.url, running_metric, kill) as killed_at:
+            result = pytester.runpytest_subprocess(
+                str(ROOT / "suites" / "perf"),
+                f"--gx10-endpoint={server.url}",
+                f"--gx10-profile={profile}",
+                f"--gx10-json={out}",
+                "-p",
+                "no:cacheprovider",
+                "-vv",
+                *extra,
+            )
+    finally:
+        server.stop()
+    assert_death_seen(result, out, killed_at, server.url)
 
 
 def assert_death_seen(result: pytest.RunResult, out: Path, killed_at: list[datetime], url: str) -> None:

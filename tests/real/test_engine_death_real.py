@@ -19,14 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.killer import assert_death_seen, kill_when_running
+from helpers.killer import sweep_until_killed
 from helpers.realserver import RealServer
 
 from pytest_gx10.profiles import BUNDLED_DIR
 
 pytestmark = pytest.mark.real
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _engine_core_pid(log: Path) -> int:
@@ -55,22 +53,7 @@ def test_engine_core_killed_mid_sweep_is_death(
     """Killed while N=1 runs: N=1 fails with the verdict, N=2 and N=4 error at once with it."""
     profile = _profile(pytester.path / "smollm2-cpu-short.toml", workload)
     server = start_real_vllm()
-    out = pytester.path / "out.json"
-    try:
-        pid = _engine_core_pid(server.log)
-        with kill_when_running(
-            server.url, "vllm:num_requests_running", lambda: os.kill(pid, signal.SIGKILL)
-        ) as killed_at:
-            result = pytester.runpytest_subprocess(
-                str(ROOT / "suites" / "perf"),
-                f"--gx10-endpoint={server.url}",
-                f"--gx10-profile={profile}",
-                f"--gx10-logs={server.log.as_uri()}",
-                f"--gx10-json={out}",
-                "-p",
-                "no:cacheprovider",
-                "-vv",
-            )
-    finally:
-        server.stop()
-    assert_death_seen(result, out, killed_at, server.url)
+    pid = _engine_core_pid(server.log)
+    kill = lambda: os.kill(pid, signal.SIGKILL)  # noqa: E731
+    logs = f"--gx10-logs={server.log.as_uri()}"
+    sweep_until_killed(pytester, server, profile, "vllm:num_requests_running", kill, logs)

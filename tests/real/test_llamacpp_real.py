@@ -8,15 +8,13 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from helpers.killer import assert_death_seen, kill_when_running
+from helpers.killer import sweep_until_killed
 from helpers.realserver import RealServer
 
 pytestmark = pytest.mark.real
 
-ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("health", "perf", "needle", "crash", "robustness")
 PROFILE = """\
 [profile]
@@ -49,20 +47,5 @@ def test_server_killed_mid_sweep_is_death(
     profile.write_text(PROFILE)
     server = start_real_llamacpp()
     pid = int(server.log.with_suffix(".pid").read_text())  # the process group scripts/real-llamacpp made
-    out = pytester.path / "out.json"
-    try:
-        with kill_when_running(
-            server.url, "llamacpp:requests_processing", lambda: os.killpg(pid, signal.SIGKILL)
-        ) as killed_at:
-            result = pytester.runpytest_subprocess(
-                str(ROOT / "suites" / "perf"),
-                f"--gx10-endpoint={server.url}",
-                f"--gx10-profile={profile}",
-                f"--gx10-json={out}",
-                "-p",
-                "no:cacheprovider",
-                "-vv",
-            )
-    finally:
-        server.stop()
-    assert_death_seen(result, out, killed_at, server.url)
+    kill = lambda: os.killpg(pid, signal.SIGKILL)  # noqa: E731
+    sweep_until_killed(pytester, server, profile, "llamacpp:requests_processing", kill)
