@@ -19,6 +19,7 @@ from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSource, LogSourceError
+from pytest_gx10.observe.sentinel import ALIVE, Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
@@ -162,6 +163,21 @@ def gx10_record(request: pytest.FixtureRequest, gx10_run_facts: dict[str, Any]) 
         request.node.user_properties.append(record_property(value))
 
     return record
+
+
+@pytest.fixture
+def gx10_engine(pytestconfig: pytest.Config, gx10_target: Target) -> Callable[[], Verdict]:
+    """``gx10_engine()`` is the engine sentinel's verdict now (alive, dead or hung, since when, why).
+
+    It asks the server again rather than waiting for the next tick, so a test can say whether the
+    engine outlived what it just did; with no sentinel watching it is always alive.
+    """
+
+    def verdict() -> Verdict:
+        sentinel = pytestconfig.stash[GX10_STATE].sentinel
+        return ALIVE if sentinel is None else sentinel.poll(confirm=True)
+
+    return verdict
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from pytest_gx10 import hooks
 from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.errors import Gx10Warning
-from pytest_gx10.figures import adopt
+from pytest_gx10.figures import adopt, declaration_data
 from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.load.points import PointStatus
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore
@@ -53,6 +54,7 @@ _WORKER_LOAD_LOCK = "gx10_load_lock"
 _WORKER_DISCOVERY = "gx10_discovery"
 
 LOAD_MARK = "gx10_load"
+SWEEP_SECTION = "sweep"  # the section sweep points record into (suites/perf), keyed by concurrency
 _MARKERS = (
     f"{LOAD_MARK}: a load test (a sweep point, the crash load, a needle, the speculative-decoding "
     "window); under pytest-xdist it never runs beside another, whatever --dist says",
@@ -327,6 +329,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append(
         record_property({"section": None, "entry": None, "meta": {"engine": verdict.as_dict()}})
     )
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if report.when == "setup" and "gx10_concurrency" in params:
+        # A sweep point the dead engine kept from starting: a row that says so, as the post's N=16.
+        entry = {
+            "concurrency": params["gx10_concurrency"],
+            "status": PointStatus.NOT_ATTEMPTED,
+            "why": verdict.line(),
+        }
+        report.user_properties.append(
+            record_property(
+                {"section": SWEEP_SECTION, "entry": entry, "declared": declaration_data(SWEEP_SECTION)}
+            )
+        )
 
 
 class _ResultsCollector:

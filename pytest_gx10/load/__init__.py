@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pytest_gx10.load.points import PointFigures, percentile, point_figures
+from pytest_gx10.load.points import PointFigures, PointStatus, percentile, point_figures, point_status
 from pytest_gx10.load.runner import LoadProgress, run_concurrent
 
-__all__ = ["LoadProgress", "PointFigures", "percentile", "point_figures", "run_concurrent"]
+__all__ = [
+    "LoadProgress",
+    "PointFigures",
+    "PointStatus",
+    "percentile",
+    "point_figures",
+    "point_status",
+    "run_concurrent",
+]

@@ -11,13 +11,13 @@ import itertools
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_gx10.client.results import StreamResult
+from pytest_gx10.client.results import Outcome, StreamResult
 
-__all__ = ["PointFigures", "percentile", "point_figures"]
+__all__ = ["PointFigures", "PointStatus", "percentile", "point_figures", "point_status"]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -91,14 +91,42 @@ class PointFigures:
     failed_requests: int
     outcomes: dict[str, int] = field(default_factory=dict)  # requests by Outcome ("ok": 3, "zero_tokens": 1)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"  # one of PointStatus: what a reader of the table needs to know first
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, requests included."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def point_figures(concurrency: int, results: Sequence[StreamResult]) -> PointFigures:
-    """Aggregate a point's requests. Failed requests are listed but kept out of the figures."""
+class PointStatus:
+    """A point's status in one word, as the post's tables say it."""
+
+    OK = "ok"  # every request succeeded
+    ZERO_TOKEN = "zero-token"  # the only failures were replies of 0 tokens
+    FAILED = "failed"  # some requests failed, the engine lived on
+    ENGINE_DEAD = "engine dead"  # requests failed and the engine was dead after the point
+    NOT_ATTEMPTED = "not attempted"  # the engine was dead before the point began
+
+
+def point_status(outcomes: Mapping[str, int], *, engine_dead: bool = False) -> str:
+    """The status of a point whose requests ended with ``outcomes`` (counts by Outcome)."""
+    failed = {k: v for k, v in outcomes.items() if k != Outcome.OK and v}
+    if not failed:
+        return PointStatus.OK
+    if engine_dead:
+        return PointStatus.ENGINE_DEAD
+    if set(failed) == {Outcome.ZERO_TOKENS}:
+        return PointStatus.ZERO_TOKEN
+    return PointStatus.FAILED
+
+
+def point_figures(
+    concurrency: int, results: Sequence[StreamResult], *, engine_dead: bool = False
+) -> PointFigures:
+    """Aggregate a point's requests. Failed requests are listed but kept out of the figures.
+
+    ``engine_dead``: the engine sentinel's verdict right after the point (its status says so).
+    """
     ok = [r for r in results if r.ok and r.ttft_s is not None and r.completion_tokens is not None]
     ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
     decodes = [d for r in ok if (d := r.decode_tps) is not None]
@@ -110,6 +138,7 @@ def point_figures(concurrency: int, results: Sequence[StreamResult]) -> PointFig
         window = (wall or 0.0) - min(ttfts)
         agg_decode = sum(r.completion_tokens or 0 for r in ok) / window if window > 0 else None
     itl = _weighted_percentiles([s for r in ok for s in inter_token_samples(r)], (50, 90, 99))
+    outcomes = Counter(r.outcome for r in results)
     sends = [r.send_ns for r in results]
     skew = (max(sends) - min(sends)) / 1e6 if len(sends) > 1 else 0.0 if sends else None
     return PointFigures(
@@ -127,6 +156,7 @@ def point_figures(concurrency: int, results: Sequence[StreamResult]) -> PointFig
         dispatch_skew_ms=skew,
         ok_requests=len(ok),
         failed_requests=len(results) - len(ok),
-        outcomes=dict(Counter(r.outcome for r in results)),
+        outcomes=dict(outcomes),
         requests=[r.summary() for r in results],
+        status=point_status(outcomes, engine_dead=engine_dead),
     )

@@ -18,6 +18,7 @@ import pytest
 from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load import LoadProgress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
+from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.workload import SizedPrompt, sized_prompt
@@ -64,6 +65,7 @@ def test_sweep_point(
     gx10_profile: Profile,
     gx10_record: Callable[[str, Mapping[str, Any]], None],
     gx10_progress: Callable[[str], None],
+    gx10_engine: Callable[[], Verdict],
 ) -> None:
     """N requests released together: all succeed with exact token counts, and the floors hold."""
     n = gx10_concurrency
@@ -84,7 +86,8 @@ def test_sweep_point(
         gx10_progress(f"N={n}: {p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
 
     results = run_concurrent(gx10_client, path, bodies, on_progress=progress)
-    figures = point_figures(n, results).as_dict()
+    failed = any(not r.ok for r in results)
+    figures = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
     gx10_record(SWEEP.name, figures)
 
     failures = _failures(results)

@@ -40,7 +40,16 @@ def test_mtp5_sweep_keeps_what_it_measured_and_stops_at_the_death(pytester: pyte
         result.stdout.fnmatch_lines([line])
     doc = json.loads(out.read_text())
     points = {p["concurrency"]: p for p in doc["sweep"]}
-    assert sorted(points) == [1, 2, 4, 8]
+    assert sorted(points) == [1, 2, 4, 8, 16]
+    assert {n: p["status"] for n, p in points.items()} == {
+        1: "ok",
+        2: "ok",
+        4: "zero-token",
+        8: "engine dead",
+        16: "not attempted",
+    }
+    assert points[16]["why"].startswith("engine dead since ")
+    assert "wall_s" not in points[16]
     assert points[1]["outcomes"] == {"ok": 1}
     assert points[2]["outcomes"] == {"ok": 2}
     assert points[4]["outcomes"] == {"ok": 3, "zero_tokens": 1}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_gx10.client.results import Chunk, StreamEnd, StreamResult
-from pytest_gx10.load.points import percentile, point_figures
+from pytest_gx10.load.points import percentile, point_figures, point_status
 from pytest_gx10.profiles.reference_post import AGGREGATE, INPUT_TOKENS, OUTPUT_TOKENS, PER_REQUEST
 
 S = 1_000_000_000
@@ -88,3 +90,31 @@ def test_percentile_interpolates() -> None:
     """Linear interpolation between ranks."""
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
     assert percentile([], 90) is None
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "engine_dead", "status"),
+    [
+        ({"ok": 4}, False, "ok"),
+        ({"ok": 4}, True, "ok"),  # the engine died after a point that fully succeeded
+        ({"ok": 3, "zero_tokens": 1}, False, "zero-token"),
+        ({"ok": 2, "zero_tokens": 1, "cut": 1}, False, "failed"),
+        ({"inband_error": 8}, True, "engine dead"),
+        ({"ok": 0, "http_error": 2}, False, "failed"),
+    ],
+)
+def test_point_status_says_what_became_of_the_point(
+    outcomes: dict[str, int], engine_dead: bool, status: str
+) -> None:
+    """The post's words: the N=4 0-token reply, the N=8 death, a point that simply failed."""
+    assert point_status(outcomes, engine_dead=engine_dead) == status
+
+
+def test_a_point_with_a_zero_token_reply_keeps_the_figures_of_the_others() -> None:
+    """Status zero-token, and the three good replies still make the point's figures."""
+    good = [_request(2.0, 30.0) for _ in range(3)]
+    empty = dataclasses.replace(_request(2.0, 5.0), completion_tokens=0, chunks=[])
+    fig = point_figures(4, [*good, empty])
+    assert fig.status == "zero-token"
+    assert fig.ok_requests == 3
+    assert fig.agg_decode_tps is not None
