@@ -21,6 +21,7 @@ from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.observe.sentinel import ALIVE, Verdict
 from pytest_gx10.profiles import Profile
+from pytest_gx10.report import provenance
 from pytest_gx10.servers import NotOffered, Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE, record_property, server_log
@@ -29,6 +30,7 @@ __all__ = [
     "gx10_client",
     "gx10_logs",
     "gx10_model",
+    "gx10_note_deployment",
     "gx10_profile",
     "gx10_progress",
     "gx10_record",
@@ -115,9 +117,14 @@ def gx10_model(gx10_client: VllmClient) -> str:
 
 @pytest.fixture(scope="session")
 def gx10_run_facts(
-    gx10_target: Target, gx10_client: VllmClient, gx10_server: Server, gx10_settings: Settings
+    pytestconfig: pytest.Config,
+    gx10_target: Target,
+    gx10_client: VllmClient,
+    gx10_server: Server,
+    gx10_settings: Settings,
 ) -> dict[str, Any]:
-    """Facts about this run that every results file carries: target, server, model, profile, version."""
+    """Facts about this run that every results file carries: target, server, model, profile, version,
+    and the ``deployment`` block (each fact with its source: server, log, profile; the twin's own)."""
     try:
         version: str | None = gx10_server.version()
     except (EndpointError, NotOffered):
@@ -138,6 +145,9 @@ def gx10_run_facts(
         "profile": gx10_settings.profile.name,
         **gx10_server.facts(),
         "server_version": version,
+        "deployment": pytestconfig.stash[GX10_STATE].deployment(
+            gx10_target, gx10_server, gx10_client.served_model()
+        ),
     }
 
 
@@ -163,6 +173,24 @@ def gx10_record(request: pytest.FixtureRequest, gx10_run_facts: dict[str, Any]) 
         request.node.user_properties.append(record_property(value))
 
     return record
+
+
+@pytest.fixture
+def gx10_note_deployment(request: pytest.FixtureRequest) -> Callable[[str, Mapping[str, Any]], None]:
+    """``gx10_note_deployment(source, facts)`` adds deployment facts a test found to the results.
+
+    ``source`` says where they come from (``image`` for what the image suite found inside the
+    image); they join the results' ``deployment`` block, a more direct source's facts winning. It
+    needs no target: the image suite probes an image without launching it.
+    """
+
+    def note(source: str, facts: Mapping[str, Any]) -> None:
+        block = provenance.facts_of(source, facts)
+        if block:
+            record = {"section": None, "entry": None, "meta": {"deployment": block}}
+            request.node.user_properties.append(record_property(record))
+
+    return note
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from pytest_gx10.launch import LaunchError, Target
 from pytest_gx10.load.points import PointStatus
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
-from pytest_gx10.report import ResultsStore
+from pytest_gx10.report import ResultsStore, provenance
 from pytest_gx10.report.session import register_reporting
 from pytest_gx10.report.terminal import summary_lines
 from pytest_gx10.servers import (
@@ -161,6 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
     elif workerinput is not None:
         state.controller_error = workerinput.get(_WORKER_ERROR)
     state.discovery = discovery
+    if workerinput is None:
+        state.results.update_meta({"client": provenance.client_facts()})  # the machine running the client
     config.stash[GX10_STATE] = state
     if workerinput is not None and workerinput.get(_WORKER_LOAD_LOCK):
         config.pluginmanager.register(_LoadLock(Path(workerinput[_WORKER_LOAD_LOCK])), "gx10-load-lock")
@@ -269,9 +271,26 @@ def _header_lines(state: Gx10State) -> list[str]:
         f"gx10 profile: {profile}",
         f"gx10 timeout: {s.timeout_s:g} s [{s.sources['timeout']}]; api key: {s.describe('api_key')}",
     ]
+    deployment = _deployment_line(s)
+    if deployment is not None:
+        lines.append(f"gx10 deployment: {deployment}")
     if state.discovery is not None:
         lines += [f"gx10 not discovered: {what}" for what in state.discovery["unknown"]]
     return lines
+
+
+def _deployment_line(s: Settings) -> str | None:
+    """What the deployment runs on, as known before any test: the profile's word, the recipe's image.
+
+    Only when that says something (GPUs, driver, CUDA, image); the twin is named as standing in.
+    """
+    block = provenance.facts_of("profile", provenance.profile_facts(s.profile))
+    if s.launch is not None and s.launch.docker is not None:
+        block = provenance.merge(block, provenance.facts_of("recipe", {"image": s.launch.docker.image}))
+    line = provenance.deployment_line(block)
+    if line is None or not s.use_twin:
+        return line
+    return f"the twin stands in for {line}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

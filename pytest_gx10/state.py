@@ -18,7 +18,7 @@ import pytest
 from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, open_work_s, resume_streams
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinLauncher, make_launcher
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
-from pytest_gx10.report import ResultsStore
+from pytest_gx10.report import ResultsStore, provenance
 from pytest_gx10.servers import Server, choose
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import canary
@@ -106,12 +106,47 @@ class Gx10State:
                 self.launch_error = str(exc)
                 raise
             self.launcher = launcher
+            self._note_launch()
         else:
             assert self.settings.endpoint is not None
             self._target = Target(
                 url=self.settings.endpoint, kind="attach", description=f"attached to {self.settings.endpoint}"
             )
         return self._target
+
+    def _note_launch(self) -> None:
+        """The launcher's facts (image, its id and digests, the serve command) into the results'
+        deployment block: only the process that launched knows them."""
+        if self.launcher is not None:
+            found = provenance.recipe_facts(self.launcher.facts())
+            if found:
+                self.results.update_meta({"deployment": provenance.facts_of("recipe", found)})
+
+    def deployment(self, target: Target, server: Server, model: str) -> dict[str, Any]:
+        """The deployment block this process can gather: what the server says, its boot log, the
+        profile (and, for the twin, that it is one). The launch's facts join it in the results."""
+        twin = target.kind == "twin"
+        observed = provenance.TWIN if twin else "server"
+        block = provenance.facts_of("profile", provenance.profile_facts(self.settings.profile))
+        if "engine_config_log" in server.offers:
+            source = self.log_source(target)
+            if source is not None:
+                try:
+                    text = source.text()
+                except Exception:  # a log that cannot be read here is the gx10_logs fixture's to report
+                    text = ""
+                found = provenance.log_facts(text)
+                block = provenance.merge(
+                    block, provenance.facts_of(provenance.TWIN if twin else "log", found)
+                )
+        block = provenance.merge(block, provenance.facts_of(observed, server.deployment_facts(model)))
+        if twin:
+            name = self.settings.profile.name
+            note = (
+                f"pytest-gx10's embedded vLLM twin of profile {name}: no GPU; the GPU facts are the profile's"
+            )
+            block = provenance.merge(block, provenance.facts_of(provenance.TWIN, {"twin": note}))
+        return block
 
     def _new_launcher(self) -> Launcher | None:
         """What starts this run's target: the embedded twin, a recipe's launcher, or None (attach)."""
@@ -185,6 +220,7 @@ class Gx10State:
             self.sentinel.stop()
             self.sentinel = None
         self._target = self.launcher.relaunch(_progress_printer())
+        self._note_launch()
         self.relaunches.append(
             {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": self._target.url}
         )

@@ -85,6 +85,10 @@ class Launcher(ABC):
     def _use_port(self, port: int) -> None:
         """Listen on ``port`` at the next start (the one the target had)."""
 
+    def facts(self) -> dict[str, Any]:
+        """What this launcher knows of the deployment it started (none by default)."""
+        return {}
+
     def relaunch(self, progress: BootListener | None = None) -> Target:
         """Stop it, kept or not, and start it again on the URL it had; return the new target.
 
@@ -108,6 +112,19 @@ class RecipeLauncher(Launcher):
     """
 
     recipe: Recipe
+    serve_argv: list[str] | None = None  # the server's command line as started (None before start)
+
+    def facts(self) -> dict[str, Any]:
+        """The recipe's kind and name, its nodes, Ray, and the server's command line as started
+        (``serve_argv``, unredacted: whoever writes it out redacts it)."""
+        recipe = self.recipe
+        facts: dict[str, Any] = {"launch": f"{recipe.kind} recipe {recipe.name}"}
+        if recipe.kind == "docker":
+            facts["nodes"] = len(recipe.nodes)
+            facts["ray"] = recipe.ray is not None
+        if self.serve_argv is not None:
+            facts["serve_argv"] = list(self.serve_argv)
+        return facts
 
     @abstractmethod
     def _exited(self) -> str | None:

@@ -123,6 +123,7 @@ class DockerLauncher(RecipeLauncher):
         self.ray_nodes_before_serve: int | None = None
         self._nodes: list[_Node] = []
         self._serve_exec: str | None = None  # the exec id of the server on a Ray head
+        self._images: dict[str, Any] = {}  # node name -> the image object its engine holds
 
     # --- names and options --------------------------------------------------------------------
 
@@ -185,7 +186,7 @@ class DockerLauncher(RecipeLauncher):
         """Reap leftovers, start the containers (and Ray), start the server, wait for /health."""
         started = time.perf_counter_ns()
         clients: dict[str | None, Any] = {}
-        self._nodes, self._serve_exec = [], None  # a relaunch starts afresh
+        self._nodes, self._serve_exec, self._images = [], None, {}  # a relaunch starts afresh
         try:
             for i, spec in enumerate(self.recipe.nodes):
                 if spec.docker_url not in clients:
@@ -200,6 +201,7 @@ class DockerLauncher(RecipeLauncher):
             self.url = self.recipe.url or f"http://{host}:{port}"
             environment = {k: expand(v) for k, v in self.docker.environment.items()}
             argv = self.recipe.serve_argv(port, environment)
+            self.serve_argv = argv
             if self.recipe.ray is None:
                 node = self._nodes[0]
                 node.container = node.client.containers.run(
@@ -233,9 +235,26 @@ class DockerLauncher(RecipeLauncher):
             log_uri=self.log_uri,
         )
 
+    def facts(self) -> dict[str, Any]:
+        """The recipe's facts, the image, and what the docker engines say of it: the head's image id
+        and repository digests, and each node's image id when they are not all the same."""
+        facts = super().facts()
+        facts["image"] = self.docker.image
+        ids = {name: getattr(image, "id", None) for name, image in self._images.items()}
+        head = self._images.get(self._nodes[0].name) if self._nodes else None
+        if head is not None:
+            facts["image_id"] = getattr(head, "id", None)
+            attrs = getattr(head, "attrs", None) or {}
+            digests = attrs.get("RepoDigests") if isinstance(attrs, dict) else None
+            if digests:
+                facts["image_digests"] = list(digests)
+        if len(set(ids.values())) > 1:
+            facts["image_ids"] = ids  # a worker holding another build of the image than the head
+        return facts
+
     def _check_ready(self, node: _Node) -> None:
         try:
-            node.client.images.get(self.docker.image)
+            self._images[node.name] = node.client.images.get(self.docker.image)
         except Exception:
             where = node.spec.docker_url or "the local engine"
             raise LaunchError(

@@ -87,6 +87,7 @@ class ProcessLauncher(RecipeLauncher):
         env[RECIPE_ENV] = self.recipe.name
         env[RUN_ENV] = self.run_id
         argv = self.recipe.serve_argv(port, env)
+        self.serve_argv = argv
         host = (
             self.recipe.serve.host if self.recipe.serve.host not in (None, "0.0.0.0", "::") else "127.0.0.1"
         )

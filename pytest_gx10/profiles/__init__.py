@@ -91,6 +91,15 @@ class Deployment:
     reasoning_parser: str | None = None
     speculative: SpeculativeSpec | None = None
     serve_args: Mapping[str, Any] = key(factory=dict, help="any other vLLM flags the server runs with")
+    # What cannot be seen from outside the deployment: the report shows it as the profile's word.
+    gpu: str | None = key(None, help="the accelerator, e.g. NVIDIA GB10")
+    gpu_count: int | None = key(None, ge=0, help="accelerators in the whole deployment")
+    gpu_memory: str | None = key(None, help="memory per accelerator, e.g. 128 GiB unified")
+    nodes: int | None = key(None, gt=0, help="machines the deployment spans")
+    driver: str | None = key(None, help="the GPU driver version on the nodes")
+    cuda: str | None = key(None, help="the CUDA version the server runs with")
+    torch: str | None = key(None, help="the torch build in the server's environment, e.g. 2.11.0+cu130")
+    image: str | None = key(None, help="the container image the server runs in")
 
     def version_matches(self, version: str) -> bool:
         """True when ``version`` matches the profile's pattern (or there is none)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gx10.figures import declared
+from pytest_gx10.report.provenance import merge
 from pytest_gx10.report.redact import Redactor
 
 __all__ = ["SCHEMA_VERSION", "ResultsStore"]
@@ -36,8 +37,19 @@ class ResultsStore:
         self.redactor: Redactor | None = None  # applied to everything written
 
     def update_meta(self, meta: Mapping[str, Any]) -> None:
-        """Add run facts (target, model, profile, server version, time scale)."""
-        self.meta.update({k: v for k, v in meta.items() if v is not None})
+        """Add run facts (target, model, profile, server version, time scale).
+
+        The ``deployment`` block is merged fact by fact, the most direct source winning
+        (:func:`pytest_gx10.report.provenance.merge`): each test's record brings the server's facts,
+        the image suite the image's, the launch the recipe's, in whatever order they arrive.
+        """
+        for key, value in meta.items():
+            if value is None:
+                continue
+            if key == "deployment" and isinstance(value, Mapping):
+                self.meta[key] = merge(self.meta.get(key) or {}, value)
+            else:
+                self.meta[key] = value
 
     def add(self, section: str, entry: Mapping[str, Any]) -> None:
         """Record one entry; an entry with the same key replaces the earlier one (a rerun).

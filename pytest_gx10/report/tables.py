@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_gx10.figures import MISSING, Section, declared, num, plain, sections_in
+from pytest_gx10.report.provenance import CLIENT_LABELS, DEPLOYMENT_LABELS, fact_text
 
 __all__ = [
     "MISSING",
@@ -21,6 +22,7 @@ __all__ = [
     "entry_tables",
     "facts_table",
     "num",
+    "provenance_rows",
     "results_tables",
     "section_table",
 ]
@@ -54,20 +56,57 @@ FACT_LABELS = (
     ("launch_recipe", "Launch recipe"),
     ("serve_flags", "Serve flags"),
 )
+# A run fact the deployment block shows already (with its source) is not shown twice.
+_SHOWN_BY_DEPLOYMENT = {
+    "model": "model",
+    "server_label": "server",
+    "server_version": "server_version",
+    "launch_recipe": "launch",
+    "serve_flags": "serve_command",
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def provenance_rows(meta: Mapping[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
+    """(deployment rows, client rows) of a results document: ``[label, "value [source]"]`` each,
+    in the declared order; an unknown fact has no row."""
+    block = meta.get("deployment")
+    deployment = []
+    if isinstance(block, Mapping):
+        for key, label in DEPLOYMENT_LABELS:
+            fact = block.get(key)
+            if isinstance(fact, Mapping) and fact.get("value") not in (None, "", [], {}):
+                deployment.append([label, fact_text(fact)])
+    client = meta.get("client")
+    rows = []
+    if isinstance(client, Mapping):
+        rows = [
+            [label, f"{client[key]} [client]"] for key, label in CLIENT_LABELS if client.get(key) is not None
+        ]
+    return deployment, rows
 
 
 def facts_table(meta: Mapping[str, Any]) -> Table:
-    """The run's engine facts (target, model, server version, profile, launch recipe, flags)."""
-    rows = []
+    """The run's facts: the deployment first (GPU, driver and CUDA, server build, image and digest,
+    flags: each with its source), then the run's own (target, endpoint, profile), then the client
+    machine. Each fact has one row."""
+    deployment, client = provenance_rows(meta)
+    found = meta.get("deployment")
+    block: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    rows = list(deployment)
     for key, label in FACT_LABELS:
         value = meta.get(key)
-        if value in (None, "", [], {}):
+        if value in (None, "", [], {}) or _SHOWN_BY_DEPLOYMENT.get(key) in block:
             continue
-        if isinstance(value, list | tuple):
-            value = " ".join(str(v) for v in value)
-        elif isinstance(value, Mapping):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        rows.append([label, str(value)])
+        rows.append([label, _text(value)])
+    rows += client
     return Table("Run", ("Fact", "Value"), rows, anchor="gx10-facts")
 
 

@@ -11,6 +11,7 @@ Core: nothing here imports pytest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.observe.prometheus import SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.prometheus import MetricsError, SpecCounters, counter, spec_decode_counters
 from pytest_gx10.observe.signatures import Signature
 
 __all__ = ["MetricNames", "NotOffered", "Server", "Telemetry"]
@@ -119,6 +120,35 @@ class Server:
         """What the results say about the server: the adapter's name and label, and how prompt
         sizes are counted (the version is asked separately: it needs the server)."""
         return {"server": self.name, "server_label": self.label, "token_counting": self.token_counting}
+
+    def deployment_facts(self, model: str) -> dict[str, Any]:
+        """What the server says about its deployment: its label and version, the model, its path and
+        context window, and what ``/metrics`` tells (:meth:`metric_facts`). A fact it does not give
+        is left out; this never raises for a fact the server cannot give.
+        """
+        facts: dict[str, Any] = {"server": self.label, "model": model}
+        with contextlib.suppress(EndpointError, NotOffered):
+            facts["server_version"] = self.version()
+        try:
+            card = self.card(model)
+            facts["max_model_len"] = self.max_model_len(model)
+        except EndpointError:
+            card = {}
+        root = card.get("root")
+        if isinstance(root, str) and root and root != model:
+            facts["model_path"] = root
+        if "metrics" in self.offers:
+            with contextlib.suppress(EndpointError, MetricsError):
+                facts.update(self.metric_facts(self.client.metrics_text(), model))
+        return {k: v for k, v in facts.items() if v is not None}
+
+    def metric_facts(self, text: str, model: str | None = None) -> dict[str, Any]:
+        """Deployment facts in one ``/metrics`` scrape: here, the draft positions the spec-decode
+        counters have (an engine's adapter adds its info gauges)."""
+        counters = self.spec_counters(text, model)
+        if counters is None or not counters.accepted_per_pos:
+            return {}
+        return {"speculative_tokens": len(counters.accepted_per_pos)}
 
     # --- tokens ----------------------------------------------------------------------------------
 

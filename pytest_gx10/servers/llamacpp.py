@@ -85,6 +85,20 @@ class LlamaCppServer(Server):
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
         return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
+    def deployment_facts(self, model: str) -> dict[str, Any]:
+        """The common facts, and what ``/props`` adds: the model file and the parallel slots."""
+        facts = super().deployment_facts(model)
+        try:
+            props = self.client.get_json("/props")
+        except EndpointError:
+            return facts
+        if isinstance(props, dict):
+            if isinstance(props.get("model_path"), str) and props["model_path"]:
+                facts["model_path"] = props["model_path"]
+            if isinstance(props.get("total_slots"), int):
+                facts["parallel_slots"] = props["total_slots"]
+        return facts
+
     def _tokens(self, content: str, *, add_special: bool, parse_special: bool) -> list[int]:
         data = self.client.post_json(
             "/tokenize", {"content": content, "add_special": add_special, "parse_special": parse_special}

@@ -10,10 +10,36 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
+from pytest_gx10.observe.prometheus import samples
 from pytest_gx10.observe.signatures import CRASH_SIGNATURES, FATAL_SIGNATURES
 from pytest_gx10.servers.base import MetricNames, Server
 
-__all__ = ["VllmServer"]
+__all__ = ["CACHE_CONFIG_INFO", "VllmServer"]
+
+# The info gauge whose labels carry the engine's cache config (vllm/config/cache.py metrics_info()):
+# label -> deployment fact.
+CACHE_CONFIG_INFO = "vllm:cache_config_info"
+_CACHE_FACTS = {
+    "gpu_memory_utilization": "gpu_memory_utilization",
+    "block_size": "block_size",
+    "num_gpu_blocks": "num_gpu_blocks",
+    "cache_dtype": "kv_cache_dtype",
+    "enable_prefix_caching": "enable_prefix_caching",
+}
+
+
+def _label_value(text: str) -> Any:
+    """A label's text as the value it stands for: ``"16"`` -> 16, ``"True"`` -> True, ``"None"`` -> None."""
+    if text in ("None", "null", ""):
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 class VllmServer(Server):
@@ -67,6 +93,20 @@ class VllmServer(Server):
         if not isinstance(data, dict) or not isinstance(data.get("version"), str):
             raise EndpointError(self.client.base_url + "/version", f"no version in {str(data)[:100]}")
         return str(data["version"])
+
+    def metric_facts(self, text: str, model: str | None = None) -> dict[str, Any]:
+        """The draft positions, and the cache config ``vllm:cache_config_info``'s labels carry
+        (``gpu_memory_utilization``, ``block_size``, ``num_gpu_blocks``, ``cache_dtype``, ...)."""
+        facts = super().metric_facts(text, model)
+        for name, labels, _ in samples(text):
+            if name != CACHE_CONFIG_INFO:
+                continue
+            for label, fact in _CACHE_FACTS.items():
+                value = _label_value(labels.get(label, ""))
+                if value is not None:
+                    facts[fact] = value
+            break
+        return facts
 
     def tokenize_request(
         self,

@@ -8,10 +8,14 @@ transformers and flashinfer. The reference post's rule: torch must print ``2.11.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import pytest
 
 from pytest_gx10.launch import LaunchError, Recipe
 from pytest_gx10.launch.image import PACKAGES, ImageFacts, check_expectation, probe_image
+from pytest_gx10.report.provenance import image_facts as image_versions
 from pytest_gx10.settings import Settings
 
 NO_RECIPE = "the image suite checks a docker recipe's image: pass --gx10-launch=recipes/NAME.toml"
@@ -38,8 +42,17 @@ def image_facts(image_recipe: Recipe) -> ImageFacts:
 
 
 @pytest.mark.parametrize("package", list(PACKAGES))
-def test_image_holds(package: str, image_recipe: Recipe, image_facts: ImageFacts) -> None:
-    """The package's version in the image meets the recipe's expectation."""
+def test_image_holds(
+    package: str,
+    image_recipe: Recipe,
+    image_facts: ImageFacts,
+    gx10_note_deployment: Callable[[str, Mapping[str, Any]], None],
+) -> None:
+    """The package's version in the image meets the recipe's expectation.
+
+    What the image holds joins the results' deployment block (source ``image``), checked or not.
+    """
+    gx10_note_deployment("image", image_versions(image_facts.image, image_facts.versions))
     expected = image_recipe.image.expect.get(package) if image_recipe.image else None
     if expected is None:
         pytest.skip(f"recipe {image_recipe.name} sets no [image.expect] {package} ({image_recipe.path})")
