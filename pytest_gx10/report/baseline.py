@@ -1,4 +1,5 @@
-"""Baselines: every figure of a run saved with its software and hardware facts, and a later run held to it.
+"""Baselines: every figure of a run saved with its software, deployment and client facts, and a later
+run held to it.
 
 A figure is gated when its declaration (:mod:`pytest_gx10.figures`, written by the suite that
 measures it) gives it a direction: better higher (rates), better lower (times) or must stay true (a
@@ -8,7 +9,9 @@ run does not (a point that crashed), and, for greedy outputs, when the exact-mat
 ``greedy_match_min``. Tail figures (declared ``tail``: TTFT and inter-token percentiles) are kept
 and gated only when given a tolerance of their own. A baseline file keeps the declarations of its
 figures, so a later run is held to the directions it was saved with. Every regression is listed
-together. This module imports nothing from pytest.
+together. The deployment's facts (:mod:`pytest_gx10.report.provenance`: GPU, server build, image
+and digest, flags) and the client machine's are compared too, and each difference is noted. This
+module imports nothing from pytest.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,13 @@ from pytest_gx10.config import parse_tolerance, parse_tolerances
 from pytest_gx10.figures import HIGHER, LOWER, TRUE, Figure, Section, declared, sections_in
 from pytest_gx10.profiles import Profile, ProfileError
 from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
+from pytest_gx10.report.provenance import (
+    BUILD_FACTS,
+    SETUP_FACTS,
+    client_differences,
+    client_facts,
+    deployment_differences,
+)
 from pytest_gx10.report.redact import Redactor
 
 __all__ = [
@@ -39,10 +48,10 @@ __all__ = [
     "BaselineError",
     "GateResult",
     "Tolerances",
+    "client_facts",
     "compare",
     "figure_of",
     "figures",
-    "hardware_facts",
     "load_baseline",
     "parse_tolerance",
     "parse_tolerances",
@@ -162,17 +171,6 @@ def profile_gate(profile: Profile) -> tuple[Tolerances, float]:
     return Tolerances().with_overrides(pairs), float(minimum)
 
 
-def hardware_facts() -> dict[str, Any]:
-    """The machine that ran the client: Python, platform, CPU count."""
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
 def software_facts(document: Mapping[str, Any]) -> dict[str, Any]:
     """The target's facts a results document carries."""
     keys = (
@@ -195,11 +193,12 @@ class Baseline:
     path: Path
     created_at: str
     software: Mapping[str, Any]
-    hardware: Mapping[str, Any]
+    client: Mapping[str, Any]  # the machine that ran the client (``hardware`` in older files)
     figures: Mapping[str, Any]
     greedy: GreedyOutputs | None
     results: Mapping[str, Any]
     sections: Mapping[str, Section] = field(default_factory=dict)  # the declarations it was saved with
+    deployment: Mapping[str, Any] = field(default_factory=dict)  # fact -> {value, source}; older: none
 
     def describe(self) -> str:
         """One line for people: file, date, server version, model, profile."""
@@ -219,7 +218,8 @@ def save_baseline(
         "version": BASELINE_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": software_facts(document),
-        "hardware": hardware_facts(),
+        "deployment": dict(document.get("deployment") or {}),
+        "client": dict(document.get("client") or client_facts()),
         "figures": figures(document),
         "sections": _declarations(document),
         "greedy": None if greedy is None else greedy.as_dict(),
@@ -258,9 +258,13 @@ def load_baseline(path: Path) -> Baseline:
         raise bad(f'not a pytest-gx10 baseline (no "format": "{BASELINE_FORMAT}")')
     if data.get("version") != BASELINE_VERSION:
         raise bad(f"version {data.get('version')!r}, this pytest-gx10 reads version {BASELINE_VERSION}")
-    for key in ("software", "hardware", "figures"):
+    # Files written before the deployment was recorded call the client's block "hardware".
+    client_key = "client" if "client" in data else "hardware"
+    for key in ("software", client_key, "figures"):
         if not isinstance(data.get(key), dict):
             raise bad(f"'{key}' is not an object")
+    if not isinstance(data.get("deployment") or {}, dict):
+        raise bad("'deployment' is not an object")
     for metric_id, value in data["figures"].items():
         if value is not None and not isinstance(value, bool | int | float):
             raise bad(f"figure '{metric_id}' is {value!r}, not a number")
@@ -283,7 +287,8 @@ def load_baseline(path: Path) -> Baseline:
         path=path,
         created_at=str(data.get("created_at", "?")),
         software=data["software"],
-        hardware=data["hardware"],
+        client=data[client_key],
+        deployment=data.get("deployment") or {},
         figures=data["figures"],
         greedy=greedy,
         results=data.get("results") or {},
@@ -388,8 +393,9 @@ def compare(
 ) -> GateResult:
     """Hold a run's results document (and greedy outputs) to a baseline.
 
-    A different model, profile, target kind, time scale or client machine is noted once; with
-    ``strict_facts`` it is a regression instead.
+    A different model, profile, target kind, time scale, deployment setup (GPU, driver, TP, flags,
+    cache config) or client machine is noted once; with ``strict_facts`` it is a regression instead.
+    A different build (server version, image, its packages) is always only noted.
     """
     result = GateResult(baseline=baseline, greedy_min=greedy_min)
     now = figures(document)
@@ -443,13 +449,13 @@ def compare(
         before, after = baseline.software.get(key), facts_now.get(key)
         if before is not None and after is not None and before != after:
             differs.append(f"{key} differs: baseline {before}, this run {after}")
-    hw_now = hardware_facts()
-    for key in ("machine", "cpu_count", "platform", "python"):
-        before, after = baseline.hardware.get(key), hw_now.get(key)
-        if before is not None and before != after:
-            differs.append(f"hardware {key} differs: baseline {before}, this run {after}")
+    deployment_now = document.get("deployment") or {}
+    differs += deployment_differences(baseline.deployment, deployment_now, SETUP_FACTS)
+    differs += client_differences(baseline.client, document.get("client") or client_facts())
     (result.regressions if strict_facts else result.notes).extend(differs)
     before_v, after_v = baseline.software.get("server_version"), facts_now.get("server_version")
     if before_v != after_v:
         result.notes.append(f"server version: baseline {before_v}, this run {after_v}")
+    # What a new build changes by design (the image, its packages) is what the gate is for: noted.
+    result.notes += deployment_differences(baseline.deployment, deployment_now, BUILD_FACTS)
     return result

@@ -34,6 +34,7 @@ from pytest_gx10.report.baseline import (
 from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
 from pytest_gx10.report.markdown import markdown_document
 from pytest_gx10.report.redact import Redactor
+from pytest_gx10.report.tables import provenance_rows
 from pytest_gx10.state import Gx10State, records_of
 
 __all__ = ["Gx10Reporting", "register_reporting"]
@@ -212,9 +213,19 @@ class Gx10Reporting:
         path.write_text(markdown_document(self.state.results.document(), self.redactor), encoding="utf-8")
 
     def facts(self) -> list[tuple[str, str]]:
-        """(label, value) rows of the run's facts for the report's summary."""
-        settings = self.state.settings
+        """(label, value) rows of the run's facts for the report's summary: the deployment first, each
+        fact with its source, then the run's own, then the client machine; each fact once."""
         meta: Mapping[str, Any] = self.state.results.meta
+        deployment, client = provenance_rows(meta)
+        if deployment:
+            shown = {"Model", "Server", "Deployment (profile)", "Serve args (profile)"}
+            rows = [(label, value) for label, value in deployment]
+            rows += [row for row in self._run_rows(meta) if row[0] not in shown]
+            return rows + [(label, value) for label, value in client]
+        return self._run_rows(meta) + [(label, value) for label, value in client]
+
+    def _run_rows(self, meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+        settings = self.state.settings
         profile = settings.profile
         dep = profile.deployment
         rows: list[tuple[str, str]] = []

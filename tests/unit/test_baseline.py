@@ -209,16 +209,19 @@ def test_facts_that_differ_are_noted_or_fail_when_asked(tmp_path: Path) -> None:
 
 
 def test_saved_baseline_is_versioned_and_redacted(tmp_path: Path) -> None:
-    """Format, version, software and hardware facts; secrets masked."""
+    """Format, version, software, deployment and client facts; secrets masked."""
     doc = _doc()
     doc["needle"][0]["answer"] = "the key is sk-planted-0001"
+    doc["deployment"] = {"serve_command": {"value": "vllm serve m --x sk-planted-0001", "source": "recipe"}}
     path = tmp_path / "b.json"
     save_baseline(path, doc, GREEDY, Redactor(["sk-planted-0001"]))
     data = json.loads(path.read_text())
     assert data["format"] == "pytest-gx10-baseline"
     assert data["version"] == 1
     assert data["software"]["server_version"] == "1.0"
-    assert data["hardware"]["cpu_count"] >= 1
+    assert data["client"]["cpu_count"] >= 1
+    assert "hardware" not in data
+    assert data["deployment"]["serve_command"] == {"value": "vllm serve m --x [REDACTED]", "source": "recipe"}
     assert "sk-planted-0001" not in path.read_text()
 
 
