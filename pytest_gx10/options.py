@@ -318,8 +318,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "gate_facts",
-        "fail the release gate when the model, profile, target kind, time scale or client machine "
-        "differs from the baseline's (default: each difference is noted once)",
+        "fail the release gate when the model, profile, target kind, time scale, deployment setup "
+        "(GPU, driver, TP, serve flags) or client machine differs from the baseline's (default: each "
+        "difference is noted once; a new build's server version and image are always only noted)",
         _flag,
         default=False,
     ),
