@@ -57,6 +57,7 @@ __all__ = [
     "parse_tolerances",
     "profile_gate",
     "save_baseline",
+    "software_facts",
 ]
 
 BASELINE_FORMAT = "pytest-gx10-baseline"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_gx10.figures import sections_in
 
@@ -23,11 +24,14 @@ __all__ = [
     "RIGHT",
     "TOP",
     "WIDTH",
+    "LegendItem",
+    "Series",
     "fmt",
     "frame",
     "line_plot",
     "nice_max",
     "plots",
+    "series_plot",
     "x_positions",
     "x_ticks",
     "y_of",
@@ -36,6 +40,15 @@ __all__ = [
 WIDTH, HEIGHT = 460, 250
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 30, 44
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+LEGEND_ROW = 16
+
+
+class LegendItem(NamedTuple):
+    """One row of a plot's legend: a line in ``colour`` (a shaded box when ``band``) and its label."""
+
+    colour: str
+    label: str
+    band: bool = False
 
 
 def nice_max(value: float) -> float:
@@ -56,12 +69,25 @@ def fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def frame(name: str, title: str, x_label: str, y_label: str, y_max: float, body: list[str]) -> str:
-    """A whole ``<svg>``: title, plot area, y grid with labels, axis labels, and ``body`` drawn on it."""
+def frame(
+    name: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    y_max: float,
+    body: list[str],
+    *,
+    legend: Sequence[LegendItem] = (),
+) -> str:
+    """A whole ``<svg>``: title, plot area, y grid with labels, axis labels, and ``body`` drawn on it.
+
+    A ``legend`` adds a row per item under the x axis's label (the plot grows to hold it).
+    """
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    height = HEIGHT + (LEGEND_ROW * len(legend) + 6 if legend else 0)
     parts = [
         f'<svg class="gx10-plot" data-plot="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11">',
         f"<title>{escape(title)}</title>",
         f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{escape(title)}</text>',
@@ -78,6 +104,21 @@ def frame(name: str, title: str, x_label: str, y_label: str, y_max: float, body:
     parts.append(
         f'<text transform="translate(14 {TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>'
     )
+    for row, item in enumerate(legend):
+        y = HEIGHT + 8 + LEGEND_ROW * row
+        if item.band:
+            swatch = (
+                f'<rect x="{LEFT}" y="{y - 6}" width="18" height="10" fill="{escape(item.colour)}" '
+                'fill-opacity="0.18" stroke="none"/>'
+            )
+        else:
+            swatch = (
+                f'<line x1="{LEFT}" x2="{LEFT + 18}" y1="{y - 1}" y2="{y - 1}" '
+                f'stroke="{escape(item.colour)}" stroke-width="3"/>'
+            )
+        parts.append(
+            f'<g class="gx10-legend">{swatch}<text x="{LEFT + 24}" y="{y + 3}">{escape(item.label)}</text></g>'
+        )
     return "\n".join(parts + body + ["</svg>"])
 
 
@@ -122,6 +163,100 @@ def line_plot(name: str, title: str, y_label: str, points: Sequence[tuple[int, f
             f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle">{escape(fmt(round(v, 1)))}</text>'
         )
     return frame(name, title, "concurrency N", y_label, y_max, body)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a :func:`series_plot`: a value per key, and a word on the keys that need one.
+
+    ``marks`` maps a key to what became of it (``zero-token``, ``engine dead``): a point with a
+    value and a mark is drawn hollow; a key with a mark and no value gets a cross on the x axis.
+    """
+
+    label: str
+    values: Mapping[Any, float | None]
+    marks: Mapping[Any, str] = field(default_factory=dict)
+
+
+def _segments(keys: Sequence[Any], values: Mapping[Any, float | None]) -> list[list[Any]]:
+    """Runs of consecutive keys that have a value: a line is not drawn across a missing point."""
+    runs: list[list[Any]] = [[]]
+    for key in keys:
+        if isinstance(values.get(key), int | float):
+            runs[-1].append(key)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def series_plot(
+    name: str,
+    title: str,
+    y_label: str,
+    keys: Sequence[Any],
+    series: Sequence[Series],
+    *,
+    x_label: str = "concurrency N",
+    tick_prefix: str = "",
+    unit: str = "",
+    bands: Mapping[Any, tuple[str, str]] | None = None,
+    band_legend: Sequence[LegendItem] = (),
+) -> str:
+    """Several series over the same keys in one plot, each in its colour, with a legend naming each.
+
+    ``bands`` shades a key's column (colour, why): a run whose gate failed, in a trend. A single
+    series has its values written beside its points; with several, each point's ``<title>`` says it.
+    """
+    xs = x_positions(list(keys))
+    step = (WIDTH - LEFT - RIGHT) / max(len(keys), 1)
+    plot_h = HEIGHT - TOP - BOTTOM
+    numbers = [v for s in series for v in s.values.values() if isinstance(v, int | float)]
+    y_max = nice_max(max(numbers, default=1.0))
+    body: list[str] = []
+    for key, (colour, why) in (bands or {}).items():
+        if key in xs:
+            body.append(
+                f'<rect class="gx10-band" x="{xs[key] - step / 2:.1f}" y="{TOP}" width="{step:.1f}" '
+                f'height="{plot_h}" fill="{escape(colour)}" fill-opacity="0.18">'
+                f"<title>{escape(f'{tick_prefix}{key}: {why}')}</title></rect>"
+            )
+    body += x_ticks(xs, tick_prefix)
+    suffix = f" {unit}" if unit else ""
+    for i, line in enumerate(series):
+        colour = COLOURS[i % len(COLOURS)]
+        dash = "" if i < len(COLOURS) else ' stroke-dasharray="6 3"'
+        for run in _segments(keys, line.values):
+            if len(run) > 1:
+                path = " ".join(f"{xs[k]:.1f},{y_of(float(line.values[k] or 0), y_max):.1f}" for k in run)
+                body.append(
+                    f'<polyline data-series="{escape(line.label)}" points="{path}" fill="none" '
+                    f'stroke="{colour}" stroke-width="2"{dash}/>'
+                )
+        for key in keys:
+            value, mark = line.values.get(key), line.marks.get(key)
+            where = f"{line.label}: {tick_prefix}{key}"
+            if isinstance(value, int | float):
+                x, y = xs[key], y_of(float(value), y_max)
+                text = f"{where}: {fmt(round(float(value), 2))}{suffix}" + (f" ({mark})" if mark else "")
+                fill = "#fff" if mark else colour
+                body.append(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4.5 if mark else 3.5}" fill="{fill}" '
+                    f'stroke="{colour}" stroke-width="2"><title>{escape(text)}</title></circle>'
+                )
+                if len(series) == 1:
+                    body.append(
+                        f'<text x="{x:.1f}" y="{y - 8:.1f}" text-anchor="middle">'
+                        f"{escape(fmt(round(float(value), 1)))}</text>"
+                    )
+            elif mark:
+                x, y = xs[key], TOP + plot_h - 5
+                body.append(
+                    f'<text class="gx10-missing" x="{x:.1f}" y="{y:.1f}" text-anchor="middle" '
+                    f'fill="{colour}" font-size="14" font-weight="bold">✕<title>{escape(f"{where}: {mark}")}'
+                    "</title></text>"
+                )
+    legend = [LegendItem(COLOURS[i % len(COLOURS)], s.label) for i, s in enumerate(series)]
+    return frame(name, title, x_label, y_label, y_max, body, legend=[*legend, *band_legend])
 
 
 def plots(document: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,127 @@
+"""``python -m pytest_gx10 COMMAND``: the tool's commands outside a pytest run.
+
+``compare`` holds results and baseline files to the first one by the release gate's rules, or shows
+a history folder's trends (:mod:`pytest_gx10.report.compare`). Exit codes: 0 nothing regressed, 1 a
+regression, 2 unusable input (a usage error, or a file that cannot be read as a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_gx10.config import parse_tolerances
+from pytest_gx10.profiles import ProfileError, load_profile
+from pytest_gx10.report.baseline import DEFAULT_GREEDY_MATCH_MIN, Tolerances, profile_gate
+from pytest_gx10.report.compare import (
+    CompareError,
+    Comparison,
+    History,
+    compare_files,
+    load_history,
+    load_run,
+)
+
+__all__ = ["main"]
+
+PROG = "python -m pytest_gx10"
+USAGE_ERROR = 2
+
+
+def _tolerance(text: str) -> tuple[tuple[str, float], ...]:
+    try:
+        return parse_tolerances(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="pytest-gx10 commands outside a pytest run.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    compare = commands.add_parser(
+        "compare",
+        help="hold results/baseline files to the first by the release gate's rules, or show a history",
+        description=(
+            "Hold each file to the first (results files from --gx10-json, baselines from "
+            "--gx10-save-baseline, history entries, in any mix) with the release gate's rules; or, "
+            "with --history, show each gated figure's trend across the runs of a --gx10-history folder. "
+            "Exit code 0: nothing regressed; 1: a file regressed; 2: unusable input."
+        ),
+    )
+    compare.add_argument("files", nargs="*", type=Path, metavar="FILE", help="the reference, then the others")
+    compare.add_argument("--history", type=Path, metavar="DIR", help="a folder --gx10-history wrote")
+    compare.add_argument("--html", type=Path, metavar="OUT", help="write a standalone HTML page with plots")
+    compare.add_argument("--markdown", type=Path, metavar="OUT", help="write the tables in Markdown")
+    compare.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        action="append",
+        default=[],
+        metavar="NAME=PCT",
+        help="tolerance per figure name or id, as --gx10-tolerance: agg_decode_tps=5%%; a bare 15%% sets "
+        "the default (10%%); repeatable",
+    )
+    compare.add_argument(
+        "--profile",
+        metavar="NAME|PATH",
+        help="take tolerances and greedy_match_min from this profile's [baseline] table, as a run with "
+        "--gx10-profile does",
+    )
+    compare.add_argument(
+        "--gate-facts",
+        action="store_true",
+        help="a different model, profile, target kind or time scale is a regression, as --gx10-gate-facts",
+    )
+    return parser
+
+
+def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.history is not None and args.files:
+        parser.error("give either files or --history DIR, not both")
+    if args.history is None and len(args.files) < 2:
+        parser.error("compare needs at least two files (the reference first), or --history DIR")
+    tolerances, greedy_min = Tolerances(), DEFAULT_GREEDY_MATCH_MIN
+    if args.profile is not None:
+        try:
+            tolerances, greedy_min = profile_gate(load_profile(args.profile))
+        except ProfileError as exc:
+            parser.error(str(exc))
+    tolerances = tolerances.with_overrides([pair for given in args.tolerance for pair in given])
+    view: Comparison | History
+    if args.history is not None:
+        view = load_history(args.history, tolerances)
+        code = 0
+    else:
+        runs = [load_run(path) for path in args.files]
+        comparison = compare_files(runs, tolerances, greedy_min=greedy_min, strict_facts=args.gate_facts)
+        view, code = comparison, comparison.exit_code
+    sys.stdout.write(view.text())
+    for path, text, what in ((args.markdown, view.markdown, "Markdown"), (args.html, view.html, "HTML")):
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text(), encoding="utf-8")
+            except OSError as exc:
+                raise CompareError(f"{path}: cannot write it: {exc.strerror or exc}") from None
+            print(f"gx10 compare: {what} written to {path}")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "compare":
+            return _compare(args, parser)
+    except CompareError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse refuses it first
+    return USAGE_ERROR  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())
