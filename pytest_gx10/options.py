@@ -311,6 +311,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         repeatable=True,
     ),
     SettingSpec(
+        "history",
+        "append this run (results, run facts, the gate's verdict) to this folder as one JSON file; "
+        "python -m pytest_gx10 compare --history DIR shows the trends",
+        _path,
+        metavar="DIR",
+    ),
+    SettingSpec(
         "launch",
         "start the deployment from this recipe (TOML path or bundled name), test it, tear it down",
         _text,

@@ -85,6 +85,7 @@ class Settings:
     write_margin: float = _default("write_margin")
     baseline: Path | None = None
     tolerance: tuple[tuple[str, float], ...] = _default("tolerance")
+    history: Path | None = None
     api_key: str | None = field(default=None, repr=False)
     launch: Recipe | None = None
     keep: bool = _default("keep")
@@ -225,6 +226,7 @@ def resolve_settings(
         write_margin=float(values["write_margin"]),
         baseline=values["baseline"],
         tolerance=tuple(values["tolerance"]),
+        history=values["history"],
         api_key=values["api_key"],
         launch=recipe,
         keep=bool(values["keep"]),

@@ -32,6 +32,7 @@ from pytest_gx10.report.baseline import (
     save_baseline,
 )
 from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
+from pytest_gx10.report.history import append_run
 from pytest_gx10.report.markdown import markdown_document
 from pytest_gx10.report.redact import Redactor
 from pytest_gx10.report.tables import provenance_rows
@@ -75,6 +76,7 @@ class Gx10Reporting:
         self.suites: dict[str, Counter[str]] = {}
         self.gate: GateResult | None = None
         self.saved: Path | None = None
+        self.history_entry: Path | None = None
         self.saved_after_failures = 0
         self.greedy: GreedyOutputs | None = None
         self.baseline: Baseline | None = None
@@ -144,6 +146,11 @@ class Gx10Reporting:
             self.state.results.write()
             self._report_gate(session, self.gate)
         self.write_markdown()
+        if settings.history is not None:
+            gate = None if self.gate is None else self.gate.as_dict()
+            self.history_entry = append_run(
+                settings.history, self.state.results.document(), gate, self.redactor
+            )
 
     def _report_gate(self, session: pytest.Session, gate: GateResult) -> None:
         """The gate as a test of its own, ``gx10::release_gate``: JUnit XML, -rA, pytest-html and the
@@ -313,6 +320,8 @@ class Gx10Reporting:
             write(f"gx10: baseline saved to {self.saved}{self.redactor.text(extra)}")
         if self.state.settings.markdown is not None:
             write(f"gx10: Markdown tables written to {self.state.settings.markdown}")
+        if self.history_entry is not None:
+            write(f"gx10: run appended to the history: {self.history_entry}")
 
 
 class Gx10HtmlHooks:

@@ -47,6 +47,7 @@ def test_defaults() -> None:
         "save_baseline": "default",
         "baseline": "default",
         "tolerance": "default",
+        "history": "default",
         "launch": "default",
         "keep": "default",
         "no_summary": "default",
