@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             "Exit code 0: nothing regressed; 1: a file regressed; 2: unusable input."
         ),
     )
+    compare.set_defaults(command_parser=compare)
     compare.add_argument("files", nargs="*", type=Path, metavar="FILE", help="the reference, then the others")
     compare.add_argument("--history", type=Path, metavar="DIR", help="a folder --gx10-history wrote")
     compare.add_argument("--html", type=Path, metavar="OUT", help="write a standalone HTML page with plots")
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "compare":
-            return _compare(args, parser)
+            return _compare(args, args.command_parser)
     except CompareError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
