@@ -336,7 +336,7 @@ def test_history_entries_are_whole_unique_and_sort_by_time(tmp_path: Path) -> No
     assert entry["gate"] == gate
     assert entry["results"]["sweep"] == reference_doc()["sweep"]
     assert entry["software"]["profile"] == "mtp2"
-    assert entry["hardware"]["cpu_count"] is not None
+    assert entry["client"]["cpu_count"] is not None
     assert json.loads(paths[0].read_text())["gate"] is None
 
 
