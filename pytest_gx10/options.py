@@ -108,6 +108,16 @@ def _count(value: str) -> int:
     return number
 
 
+def _repeats(value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("not a whole number of repeats, e.g. 3") from None
+    if number < 1:
+        raise ValueError(f"each point runs at least once: K must be 1 or more, got {number}")
+    return number
+
+
 def _path(value: str) -> Path:
     return Path(_text(value)).expanduser()
 
@@ -217,6 +227,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default=(1,),
         profile_key="perf.concurrency",
         metavar="N,N,...",
+    ),
+    SettingSpec(
+        "repeat",
+        "run each concurrency point K times (fresh prompts each time); the point's figures are the "
+        "medians, kept with each repeat's and their spread (95 % interval from K=3), which the "
+        "release gate weighs changes against",
+        _repeats,
+        default=1,
+        profile_key="perf.repeat",
+        metavar="K",
     ),
     SettingSpec(
         "logs",

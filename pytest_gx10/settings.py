@@ -72,6 +72,7 @@ class Settings:
     sources: Mapping[str, str]
     endpoint_given: str | None = None  # as the user wrote it (``http://head:8000/v1``)
     concurrency: tuple[int, ...] = _default("concurrency")
+    repeat: int = _default("repeat")
     json: Path | None = None
     logs: str | None = None
     needle_lengths: tuple[int, ...] = _default("needle_lengths")
@@ -213,6 +214,7 @@ def resolve_settings(
         sources=sources,
         endpoint_given=_endpoint_given(cli, env, ini),
         concurrency=tuple(values["concurrency"]),
+        repeat=int(values["repeat"]),
         json=values["json"],
         logs=values["logs"],
         needle_lengths=tuple(values["needle_lengths"]),

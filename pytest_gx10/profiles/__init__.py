@@ -258,6 +258,7 @@ class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
 
     concurrency: tuple[int, ...] = key((1, 2, 4), gt=0, nonempty=True, help="concurrency points of the sweep")
+    repeat: int = key(1, gt=0, help="runs of each point; its figures are the medians")
     endpoint: str = key("chat", choices=("chat", "completions"), help="the API the sweep calls")
     ignore_eos: bool = key(True, help="every request decodes exactly max_tokens")
     input_tokens: int = key(1000, gt=0)

@@ -28,6 +28,7 @@ from typing import Any
 
 from pytest_gx10.config import parse_tolerance, parse_tolerances
 from pytest_gx10.figures import HIGHER, LOWER, TRUE, Figure, Section, declared, sections_in
+from pytest_gx10.load.repeats import Spread, beyond_noise, noise_words
 from pytest_gx10.profiles import Profile, ProfileError
 from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
 from pytest_gx10.report.provenance import (
@@ -58,6 +59,7 @@ __all__ = [
     "profile_gate",
     "save_baseline",
     "software_facts",
+    "spreads",
 ]
 
 BASELINE_FORMAT = "pytest-gx10-baseline"
@@ -96,6 +98,24 @@ def figures(document: Mapping[str, Any]) -> dict[str, Any]:
                         out[f"{name}[{label}].{figure.name}[{i}]"] = item
                 elif value is None or isinstance(value, int | float):
                     out[f"{name}[{label}].{figure.name}"] = value
+    return out
+
+
+def spreads(document: Mapping[str, Any]) -> dict[str, Spread]:
+    """The spread over repeats of every gated figure that has one, by figure id (``--gx10-repeat``)."""
+    out: dict[str, Spread] = {}
+    for name, section, entries in sections_in(document):
+        if section is None:
+            continue
+        for entry in entries:
+            label, measured = section.label_of(entry), entry.get("spread")
+            if label is None or not isinstance(measured, Mapping):
+                continue
+            for figure in section.figures:
+                data = measured.get(figure.name)
+                spread = Spread.from_dict(data) if figure.gated and isinstance(data, Mapping) else None
+                if spread is not None:
+                    out[f"{name}[{label}].{figure.name}"] = spread
     return out
 
 
@@ -400,6 +420,8 @@ def compare(
     """
     result = GateResult(baseline=baseline, greedy_min=greedy_min)
     now = figures(document)
+    run_spreads, base_spreads = spreads(document), spreads(baseline.results)
+    within = beyond = 0
     for metric_id, base in baseline.figures.items():
         figure = figure_of(metric_id, baseline.sections)
         if base is None or figure is None or not figure.gated:
@@ -409,11 +431,22 @@ def compare(
         result.checked += 1
         value, tolerance = now.get(metric_id), tolerances.of(metric_id)
         problem = _check(figure, metric_id, base, value, tolerance)
-        if problem is not None:
-            result.regressions.append(problem)
         numbers = (
             isinstance(base, int | float) and isinstance(value, int | float) and not isinstance(base, bool)
         )
+        change = (value - base) / base if numbers and base else None
+        noise = None
+        if numbers and change is not None and isinstance(value, int | float):
+            noise = beyond_noise(base, value, run_spreads.get(metric_id), base_spreads.get(metric_id))
+        if noise is not None and change is not None:
+            words = noise_words(change, noise[1], noise[0])
+            beyond, within = beyond + noise[0], within + (not noise[0])
+            if problem is not None:
+                problem += ", " + words.split(", ", 1)[1]  # the change is already on the line
+            elif noise[0]:
+                result.notes.append(f"{metric_id}: {words}, inside the {tolerance:.0%} tolerance")
+        if problem is not None:
+            result.regressions.append(problem)
         result.figures.append(
             {
                 "figure": metric_id,
@@ -421,10 +454,21 @@ def compare(
                 "unit": figure.unit,
                 "baseline": base,
                 "value": value,
-                "change": (value - base) / base if numbers and base else None,
+                "change": change,
                 "tolerance": tolerance,
+                "noise": None if noise is None else noise[1],
+                "beyond_noise": None if noise is None else noise[0],
                 "verdict": "missing" if value is None else "regressed" if problem else "ok",
             }
+        )
+    if within or beyond:
+        runs = "/".join(str(k) for k in sorted({spread.n for spread in run_spreads.values()}))
+        combined = ", combined with the baseline's" if base_spreads else ""
+        result.notes.insert(
+            0,
+            f"measured noise (95 % interval over {runs} repeats{combined}): {within} of {within + beyond} "
+            f"figures changed within it, {beyond} beyond it; the verdict still compares medians with "
+            "the tolerance",
         )
     if baseline.greedy is not None:
         if greedy is None or greedy.error is not None:

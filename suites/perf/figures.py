@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Section, register
+from pytest_gx10.load.repeats import MIN_INTERVAL_REPEATS, Spread
 from pytest_gx10.report.svg import (
     COLOURS,
     LEFT,
@@ -83,11 +84,39 @@ def _f(name: str) -> Figure:
     return figure
 
 
+def _spread(point: Mapping[str, Any], name: str) -> Spread | None:
+    data = (point.get("spread") or {}).get(name)
+    return Spread.from_dict(data) if isinstance(data, Mapping) else None
+
+
+def cell(point: Mapping[str, Any], name: str) -> str:
+    """A point's figure as the tables show it: the value, and ``±`` its spread over repeats (K > 1)."""
+    figure = _f(name)
+    text = figure.text(point.get(name))
+    spread = _spread(point, name)
+    if spread is None or spread.n < 2 or point.get(name) is None:
+        return text
+    return f"{text} ±{figure.text(spread.shown_half)}"
+
+
+def repeats_note(points: Sequence[Mapping[str, Any]]) -> str:
+    """What the ``±`` means, when some point ran more than once; empty otherwise."""
+    counts = sorted({len(p.get("repeats") or ()) for p in points} - {0, 1})
+    if not counts:
+        return ""
+    k = "/".join(str(c) for c in counts)
+    if counts[0] >= MIN_INTERVAL_REPEATS:
+        return f"median of {k} repeats per point; ± half the 95 % interval of the mean"
+    if counts[-1] < MIN_INTERVAL_REPEATS:
+        return f"median of {k} repeats per point; ± half their range (no interval below 3 repeats)"
+    return f"median of {k} repeats per point; ± half the 95 % interval of the mean, or half the range below 3"
+
+
 def aggregate_table(points: Sequence[Mapping[str, Any]]) -> Table:
     """The post's aggregate throughput table, one row per concurrency point."""
     headers = ("N", *(_f(n).column() for n in AGGREGATE))
-    rows = [[str(p.get("concurrency", MISSING)), *(_f(n).text(p.get(n)) for n in AGGREGATE)] for p in points]
-    return Table("Aggregate throughput", headers, rows, anchor="gx10-aggregate")
+    rows = [[str(p.get("concurrency", MISSING)), *(cell(p, n) for n in AGGREGATE)] for p in points]
+    return Table("Aggregate throughput", headers, rows, note=repeats_note(points), anchor="gx10-aggregate")
 
 
 def latency_table(points: Sequence[Mapping[str, Any]]) -> Table:
@@ -96,12 +125,12 @@ def latency_table(points: Sequence[Mapping[str, Any]]) -> Table:
     rows = [
         [
             str(p.get("concurrency", MISSING)),
-            *(_f(n).text(p.get(n)) for n in LATENCY),
+            *(cell(p, n) for n in LATENCY),
             f"{p.get('ok_requests', MISSING)} / {p.get('failed_requests', MISSING)}",
         ]
         for p in points
     ]
-    return Table("Latency", headers, rows, anchor="gx10-latency")
+    return Table("Latency", headers, rows, note=repeats_note(points), anchor="gx10-latency")
 
 
 def request_table(point: Mapping[str, Any]) -> Table:
@@ -132,16 +161,19 @@ def tables(points: Sequence[Mapping[str, Any]]) -> list[Table]:
 def terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
     """The sweep in the post's columns, the requests' size, and any point's failed requests."""
     shown = [_f(n) for n in AGGREGATE]
-    headers = ["N", *(f.narrow() for f in shown), "ok/N"]
+    note = repeats_note(points)
+    headers = ["N", *(f.narrow() for f in shown), "ok/N·K" if note else "ok/N"]
     rows = [
         [
             str(p.get("concurrency")),
-            *(f.text(p.get(f.name)) for f in shown),
-            f"{p.get('ok_requests', MISSING)}/{p.get('concurrency', MISSING)}",
+            *(cell(p, f.name) for f in shown),
+            f"{p.get('ok_requests', MISSING)}/{_sent(p)}",
         ]
         for p in points
     ]
     lines = ["throughput sweep (N requests released together):", *text_table(headers, rows)]
+    if note:
+        lines.append(note)
     tokens = sorted(
         {
             (r.get("prompt_tokens"), r.get("completion_tokens"))
@@ -159,6 +191,12 @@ def terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"N={p.get('concurrency')}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
             )
     return lines
+
+
+def _sent(point: Mapping[str, Any]) -> Any:
+    n = point.get("concurrency", MISSING)
+    k = len(point.get("repeats") or ())
+    return n * k if k > 1 and isinstance(n, int) else n
 
 
 def ttft_plot(points: Sequence[Mapping[str, Any]]) -> str:

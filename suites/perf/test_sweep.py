@@ -3,7 +3,9 @@
 One test per concurrency point (``--gx10-concurrency=1,2,4`` or the profile's ``perf.concurrency``).
 Each point releases N streaming requests together; each prompt has exactly the profile's input
 tokens as the server counts them, and, with ``ignore_eos``, every request decodes exactly
-``max_tokens``. Figures follow the reference post's definitions (see the README); every point's
+``max_tokens``. With ``--gx10-repeat K`` each point does so K times, each repeat with prompts of
+its own; the point's figures are then the medians, beside each repeat's and the spread
+(:mod:`pytest_gx10.load.repeats`). Figures follow the reference post's definitions (see the README); every point's
 figures are recorded before any assertion, so a failing point still lands in ``--gx10-json``.
 """
 
@@ -18,9 +20,11 @@ import pytest
 from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load import LoadProgress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
+from pytest_gx10.load.repeats import combine_repeats
 from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
+from pytest_gx10.settings import Settings
 from pytest_gx10.workload import SizedPrompt, sized_prompt
 
 from .figures import SWEEP
@@ -31,7 +35,7 @@ pytestmark = pytest.mark.gx10_load  # points run one after another, never beside
 RUN_NONCE = uuid.uuid4().hex[:8]
 
 
-def _prompts(server: Server, profile: Profile, n: int) -> list[SizedPrompt]:
+def _prompts(server: Server, profile: Profile, n: int, repeat: int = 0) -> list[SizedPrompt]:
     perf = profile.perf
     chat = perf.endpoint == "chat"
 
@@ -46,16 +50,21 @@ def _prompts(server: Server, profile: Profile, n: int) -> list[SizedPrompt]:
         sized_prompt(
             count,
             perf.input_tokens,
-            seed=f"N={n} request {i}",
+            seed=f"N={n} request {i}" + (f" repeat {repeat}" if repeat else ""),
             chat=chat,
-            header=f"Story {i + 1} of {n}, chapter {n}, edition {RUN_NONCE}.\n\n",
+            header=f"Story {i + 1} of {n}, chapter {n}{_take(repeat)}, edition {RUN_NONCE}.\n\n",
         )
         for i in range(n)
     ]
 
 
-def _failures(results: list[StreamResult]) -> list[str]:
-    return [f"request {i}: {r.describe()}" for i, r in enumerate(results) if not r.ok]
+def _take(repeat: int) -> str:
+    # Repeats after the first get prompts of their own: the prefix cache must not help them.
+    return f", take {repeat + 1}" if repeat else ""
+
+
+def _failures(results: list[StreamResult], where: str = "") -> list[str]:
+    return [f"{where}request {i}: {r.describe()}" for i, r in enumerate(results) if not r.ok]
 
 
 def test_sweep_point(
@@ -63,44 +72,61 @@ def test_sweep_point(
     gx10_client: VllmClient,
     gx10_server: Server,
     gx10_profile: Profile,
+    gx10_settings: Settings,
     gx10_record: Callable[[str, Mapping[str, Any]], None],
     gx10_progress: Callable[[str], None],
     gx10_engine: Callable[[], Verdict],
 ) -> None:
-    """N requests released together: all succeed with exact token counts, and the floors hold."""
-    n = gx10_concurrency
+    """N requests released together (K times with ``--gx10-repeat K``): all succeed with exact token
+    counts, and the floors hold for the median of the repeats."""
+    n, k = gx10_concurrency, gx10_settings.repeat
     perf = gx10_profile.perf
-    prompts = _prompts(gx10_server, gx10_profile, n)
-    bodies = [
-        {
-            **p.body(),
-            "max_tokens": perf.max_tokens,
-            "temperature": 0,
-            **({"ignore_eos": True} if perf.ignore_eos else {}),
-        }
-        for p in prompts
-    ]
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
+    taken: list[tuple[str, list[SizedPrompt], list[StreamResult]]] = []
+    repeats: list[dict[str, Any]] = []
+    for repeat in range(k):
+        where = f"repeat {repeat + 1}/{k}: " if k > 1 else ""
+        prompts = _prompts(gx10_server, gx10_profile, n, repeat)
+        bodies = [
+            {
+                **p.body(),
+                "max_tokens": perf.max_tokens,
+                "temperature": 0,
+                **({"ignore_eos": True} if perf.ignore_eos else {}),
+            }
+            for p in prompts
+        ]
 
-    def progress(p: LoadProgress) -> None:
-        gx10_progress(f"N={n}: {p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
+        def progress(p: LoadProgress, where: str = where) -> None:
+            gx10_progress(
+                f"N={n}: {where}{p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s"
+            )
 
-    results = run_concurrent(gx10_client, path, bodies, on_progress=progress)
-    failed = any(not r.ok for r in results)
-    figures = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
+        results = run_concurrent(gx10_client, path, bodies, on_progress=progress)  # a barrier per repeat
+        failed = any(not r.ok for r in results)
+        repeats.append(point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict())
+        taken.append((where, prompts, results))
+        if failed:
+            break  # the point fails; a failing engine is not loaded again
+    gated = [f.name for f in SWEEP.figures if f.gated]
+    figures = combine_repeats(repeats, gated)
     gx10_record(SWEEP.name, figures)
 
-    failures = _failures(results)
-    assert not failures, f"N={n}: {len(failures)} of {n} requests failed:\n" + "\n".join(failures)
+    failures = [line for where, _, results in taken for line in _failures(results, where)]
+    assert not failures, f"N={n}: {len(failures)} of {n * len(taken)} requests failed:\n" + "\n".join(
+        failures
+    )
     wrong_prompt = [
-        f"request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.tokens} from the tokenizer"
+        f"{where}request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.tokens} from the tokenizer"
+        for where, prompts, results in taken
         for i, (r, p) in enumerate(zip(results, prompts, strict=True))
         if r.prompt_tokens != p.tokens
     ]
     assert not wrong_prompt, f"N={n}: prompts not the size the tokenizer said:\n" + "\n".join(wrong_prompt)
     if perf.ignore_eos:
         short = [
-            f"request {i}: {r.completion_tokens} completion tokens, finish_reason {r.finish_reason}"
+            f"{where}request {i}: {r.completion_tokens} completion tokens, finish_reason {r.finish_reason}"
+            for where, _, results in taken
             for i, r in enumerate(results)
             if r.completion_tokens != perf.max_tokens
         ]
