@@ -139,7 +139,7 @@ def spread_of(values: Sequence[float]) -> Spread | None:
 
 
 def worst_status(statuses: Sequence[str]) -> str:
-    """The worst of the repeats' statuses (unknown words count as failed)."""
+    """The worst of the repeats' statuses (a word not in :data:`STATUS_ORDER` ranks as failed)."""
 
     def rank(status: str) -> int:
         return STATUS_ORDER.index(status) if status in STATUS_ORDER else STATUS_ORDER.index("failed")
