@@ -274,6 +274,10 @@ def _header_lines(state: Gx10State) -> list[str]:
     deployment = _deployment_line(s)
     if deployment is not None:
         lines.append(f"gx10 deployment: {deployment}")
+    if s.repeat != 1:
+        lines.append(
+            f"gx10 repeat: each sweep point {s.repeat} times, figures are medians [{s.sources['repeat']}]"
+        )
     if state.discovery is not None:
         lines += [f"gx10 not discovered: {what}" for what in state.discovery["unknown"]]
     return lines

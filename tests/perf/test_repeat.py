@@ -51,6 +51,7 @@ def test_three_repeats_record_medians_of_the_repeats_and_their_spread(pytester: 
         ttfts = [r["ttft_s"] for repeat in repeats for r in repeat["requests"]]
         assert min(ttfts) > 0.05, ttfts
     text = result.stdout.str()
+    assert "gx10 repeat: each sweep point 3 times, figures are medians [--gx10-repeat]" in text
     assert "ok/N·K" in text
     assert "median of 3 repeats per point; ± half the 95 % interval of the mean" in text
     n1 = doc["sweep"][0]
