@@ -34,6 +34,7 @@ def test_defaults() -> None:
         "timeout": "default",
         "fake": "default",
         "concurrency": f"profile {DEFAULT_PROFILE}",
+        "repeat": "default",
         "json": "default",
         "logs": "default",
         "needle_lengths": f"profile {DEFAULT_PROFILE}",
