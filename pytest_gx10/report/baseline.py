@@ -359,7 +359,9 @@ class GateResult:
     def headline(self) -> str:
         """``passed: 12 figures within tolerance`` or ``failed: 3 regressions``."""
         if self.passed:
-            return f"passed: {self.checked} figures within tolerance of {self.baseline.path}"
+            noisy = sum(1 for row in self.figures if row.get("verdict") == "within noise")
+            within = f" ({noisy} past it but within the measured noise)" if noisy else ""
+            return f"passed: {self.checked} figures within tolerance of {self.baseline.path}{within}"
         n = sum(1 for r in self.regressions if not r.startswith(" "))  # indented lines detail the one above
         return f"failed: {n} regression{'s' if n != 1 else ''} against {self.baseline.path}"
 
@@ -438,10 +440,18 @@ def compare(
         noise = None
         if numbers and change is not None and isinstance(value, int | float):
             noise = beyond_noise(base, value, run_spreads.get(metric_id), base_spreads.get(metric_id))
+        verdict = "missing" if value is None else "regressed" if problem else "ok"
         if noise is not None and change is not None:
             words = noise_words(change, noise[1], noise[0])
             beyond, within = beyond + noise[0], within + (not noise[0])
-            if problem is not None:
+            if problem is not None and not noise[0]:
+                # Past the tolerance, but the repeats cannot tell it from noise: said, not counted.
+                result.warnings.append(
+                    f"{problem}, {words.split(', ', 1)[1]}: not counted as a regression; "
+                    "more repeats (--gx10-repeat) would decide it"
+                )
+                problem, verdict = None, "within noise"
+            elif problem is not None:
                 problem += ", " + words.split(", ", 1)[1]  # the change is already on the line
             elif noise[0]:
                 result.notes.append(f"{metric_id}: {words}, inside the {tolerance:.0%} tolerance")
@@ -458,7 +468,7 @@ def compare(
                 "tolerance": tolerance,
                 "noise": None if noise is None else noise[1],
                 "beyond_noise": None if noise is None else noise[0],
-                "verdict": "missing" if value is None else "regressed" if problem else "ok",
+                "verdict": verdict,
             }
         )
     if within or beyond:
@@ -467,8 +477,8 @@ def compare(
         result.notes.insert(
             0,
             f"measured noise (95 % interval over {runs} repeats{combined}): {within} of {within + beyond} "
-            f"figures changed within it, {beyond} beyond it; the verdict still compares medians with "
-            "the tolerance",
+            f"figures changed within it, {beyond} beyond it; a median past its tolerance is a "
+            "regression only when its change is beyond the noise too",
         )
     if baseline.greedy is not None:
         if greedy is None or greedy.error is not None:
