@@ -42,6 +42,7 @@ __all__ = [
     "MISSING",
     "TRUE",
     "Figure",
+    "Overlay",
     "Section",
     "adopt",
     "declaration_data",
@@ -96,6 +97,7 @@ class Figure:
     each: bool = False
     short: str = ""
     heading: str = ""
+    definition: str = ""  # one sentence for the report's reader: what the figure is, how it is measured
 
     def __post_init__(self) -> None:
         if self.better is not None and self.better not in DIRECTIONS:
@@ -142,8 +144,28 @@ class Figure:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-TablesFn = Callable[[Sequence[Mapping[str, Any]]], "list[Table]"]
 LinesFn = Callable[[Sequence[Mapping[str, Any]]], list[str]]
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Figures to draw and compare beside the run's: the reference post's, or a baseline's.
+
+    ``document`` is shaped like a results document (``{"sweep": [{"concurrency": 1, ...}]}``);
+    ``label`` names the series in legends and change columns ("post MTP-2", "baseline").
+    """
+
+    label: str
+    document: Mapping[str, Any]
+
+    def entries(self, section: str) -> list[Mapping[str, Any]]:
+        """The overlay's entries of that section (none when it has none)."""
+        value = self.document.get(section)
+        return [e for e in value if isinstance(e, Mapping)] if isinstance(value, list) else []
+
+
+TablesFn = Callable[[Sequence[Mapping[str, Any]], Sequence[Overlay]], "list[Table]"]
+PlotsFn = Callable[[Sequence[Mapping[str, Any]], Sequence[Overlay]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -152,8 +174,11 @@ class Section:
 
     ``entry_label`` formats the key's value in figure ids and messages (``N={}`` gives
     ``sweep[N=8].agg_decode_tps``). ``order`` places the section among the others in every writer.
-    The presenters are optional: ``tables`` (the tables of some entries: all of them in the summary
-    and the Markdown, one in its test's row of the HTML report), ``terminal`` (the section's lines in the ``gx10`` terminal section) and ``plots`` (inline SVG).
+    The presenters are optional: ``tables`` (``tables(entries, overlays)``: the tables of some
+    entries, all of them in the summary and the Markdown, one in its test's row of the HTML report;
+    the overlays give comparisons to add), ``terminal`` (the section's lines
+    in the ``gx10`` terminal section) and ``plots`` (inline SVG: ``plots(entries, overlays)``, the
+    overlays being the reference post's or a baseline's figures to draw beside the run's).
     They are not data: a controller that only adopted the section from a report uses the generic ones.
     """
 
@@ -165,7 +190,7 @@ class Section:
     order: int = 100
     tables: TablesFn | None = field(default=None, compare=False, repr=False)
     terminal: LinesFn | None = field(default=None, compare=False, repr=False)
-    plots: LinesFn | None = field(default=None, compare=False, repr=False)
+    plots: PlotsFn | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.figures]

@@ -1,15 +1,32 @@
-"""``--gx10-markdown``: the run's tables in Markdown, laid out like the reference post's, ready to paste."""
+"""``--gx10-markdown``: the run as a post writes it, ready to paste, with its plots as SVG files.
+
+The document carries the run's header (date, model, target, server, profile, deployment, image,
+flags), says when the twin stood in and when the engine died, then each section's tables (every
+sweep point, "not attempted" ones included, and the post's MTP-5-style table with change columns
+against the reference post or a baseline) with links to its plots, and what each figure means.
+``--gx10-markdown=out/run.md`` writes the plots beside it as ``out/run-<plot>.svg``
+(``run-agg-decode.svg``, ``run-ttft.svg``, ...), linked by relative path.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from pytest_gx10.figures import Overlay, sections_in
 from pytest_gx10.report.redact import Redactor
-from pytest_gx10.report.tables import Table, facts_table, results_tables
+from pytest_gx10.report.svg import plot_name
+from pytest_gx10.report.tables import (
+    Table,
+    definitions_table,
+    engine_line,
+    run_header,
+    section_table,
+)
 
-__all__ = ["markdown_document", "markdown_table"]
+__all__ = ["markdown_document", "markdown_table", "plot_files", "write_markdown"]
 
 
 def _cell(text: str) -> str:
@@ -37,21 +54,102 @@ def markdown_table(table: Table, level: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _svg_title(svg: str) -> str:
+    found = re.search(r"<title>(.*?)</title>", svg, re.S)
+    return found.group(1) if found else plot_name(svg)
+
+
+def plot_files(
+    document: Mapping[str, Any], stem: str, overlays: Sequence[Overlay] = ()
+) -> dict[str, list[tuple[str, str, str]]]:
+    """Per section: (file name, title, svg) of each plot, the file named ``<stem>-<plot>.svg``."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for name, section, entries in sections_in(document):
+        if section is None or section.plots is None:
+            continue
+        files = [
+            (f"{stem}-{plot_name(svg)}.svg", _svg_title(svg), svg) for svg in section.plots(entries, overlays)
+        ]
+        if files:
+            out[name] = files
+    return out
+
+
 def markdown_document(
-    document: Mapping[str, Any], redactor: Redactor | None = None, extra: Sequence[Table] = ()
+    document: Mapping[str, Any],
+    redactor: Redactor | None = None,
+    extra: Sequence[Table] = (),
+    *,
+    facts: Sequence[tuple[str, str]] = (),
+    overlays: Sequence[Overlay] = (),
+    title: str = "gx10 results",
+    plots: Mapping[str, Sequence[tuple[str, str, str]]] | None = None,
 ) -> str:
-    """The whole results document as Markdown; every string passes through ``redactor``."""
+    """The whole results document as Markdown; every string passes through ``redactor``.
+
+    ``facts`` are the run's (label, value) rows beside the document (the profile's deployment);
+    ``overlays`` add the comparison tables; ``plots`` (from :func:`plot_files`) are linked under
+    their section.
+    """
     doc = redactor.value(document) if redactor else document
-    parts = ["## gx10 results\n"]
-    facts = facts_table(doc)
-    if facts.rows:
-        parts.append(markdown_table(facts))
-    group = ""
-    for table in results_tables(doc):
-        if table.group and table.group != group:
-            parts.append(f"### {_cell(table.group)}\n")
-        group = table.group
-        parts.append(markdown_table(table, level=4 if table.group else 3))
+    parts = [f"## {_cell(title)}\n"]
+    if doc.get("target_kind") == "twin":
+        scale = doc.get("time_scale")
+        at = f" at time scale {scale:g}" if isinstance(scale, int | float) else ""
+        parts.append(
+            f"> **Simulated (twin):** these figures come from pytest-gx10's twin, a fake vLLM server "
+            f"playing the profile's deployment{at}, not from the deployment itself.\n"
+        )
+    dead = engine_line(doc)
+    if dead:
+        parts.append(f"> **{_cell(dead)}**\n")
+    header = run_header(doc, facts)
+    if header.rows:
+        parts.append(markdown_table(header))
+    for name, section, entries in sections_in(doc):
+        if section is not None and section.tables is not None:
+            tables = section.tables(entries, overlays)
+        else:
+            tables = [section_table(name, entries)]
+        links = (plots or {}).get(name, ())
+        group = ""
+        for i, table in enumerate(tables):
+            if table.group and table.group != group:
+                parts.append(f"### {_cell(table.group)}\n")
+            group = table.group
+            parts.append(markdown_table(table, level=4 if table.group else 3))
+            if i == 0 and links:
+                parts.append("\n".join(f"![{_cell(t)}]({file})" for file, t, _ in links) + "\n")
+    definitions = definitions_table(doc)
+    if definitions.rows:
+        parts.append(markdown_table(definitions))
     parts += [markdown_table(t) for t in extra]
     text = "\n".join(parts)
     return redactor.text(text) if redactor else text
+
+
+def write_markdown(
+    path: Path,
+    document: Mapping[str, Any],
+    redactor: Redactor | None = None,
+    *,
+    facts: Sequence[tuple[str, str]] = (),
+    overlays: Sequence[Overlay] = (),
+    title: str = "gx10 results",
+) -> list[Path]:
+    """Write the Markdown at ``path`` and its plots beside it (``<stem>-<plot>.svg``); returns every file."""
+    doc = redactor.value(document) if redactor else document
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = plot_files(doc, path.stem, overlays)
+    written = []
+    for found in files.values():
+        for name, _, svg in found:
+            target = path.parent / name
+            target.write_text(
+                '<?xml version="1.0" encoding="UTF-8"?>\n' + (redactor.text(svg) if redactor else svg) + "\n",
+                encoding="utf-8",
+            )
+            written.append(target)
+    text = markdown_document(doc, redactor, facts=facts, overlays=overlays, title=title, plots=files)
+    path.write_text(text, encoding="utf-8")
+    return [path, *written]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.figures import adopt
+from pytest_gx10.figures import Overlay, adopt
 from pytest_gx10.launch import LaunchError
 from pytest_gx10.profiles import ProfileError
 from pytest_gx10.report.baseline import (
@@ -33,8 +33,10 @@ from pytest_gx10.report.baseline import (
 )
 from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
 from pytest_gx10.report.history import append_run
-from pytest_gx10.report.markdown import markdown_document
+from pytest_gx10.report.html import report_title
+from pytest_gx10.report.markdown import write_markdown
 from pytest_gx10.report.redact import Redactor
+from pytest_gx10.report.reference import overlays
 from pytest_gx10.report.tables import provenance_rows
 from pytest_gx10.state import Gx10State, records_of
 
@@ -212,12 +214,27 @@ class Gx10Reporting:
             client.close()
 
     def write_markdown(self) -> None:
-        """Write ``--gx10-markdown`` (controller only), redacted."""
+        """Write ``--gx10-markdown`` and its plots beside it (controller only), redacted."""
         path = self.state.settings.markdown
         if path is None or self.state.is_worker:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_document(self.state.results.document(), self.redactor), encoding="utf-8")
+        document = self.state.results.document()
+        write_markdown(
+            path,
+            document,
+            self.redactor,
+            facts=self.header_facts(),
+            overlays=self.overlays(document),
+            title=self.title(document),
+        )
+
+    def overlays(self, document: Mapping[str, Any]) -> list[Overlay]:
+        """What the run is drawn and compared against: the baseline's figures, the reference post's."""
+        return overlays(document, self.baseline.results if self.baseline is not None else None)
+
+    def title(self, document: Mapping[str, Any]) -> str:
+        """The report's title, from the profile."""
+        return report_title(document, self.state.settings.profile.description)
 
     def facts(self) -> list[tuple[str, str]]:
         """(label, value) rows of the run's facts for the report's summary: the deployment first, each
@@ -230,6 +247,16 @@ class Gx10Reporting:
             rows += [row for row in self._run_rows(meta) if row[0] not in shown]
             return rows + [(label, value) for label, value in client]
         return self._run_rows(meta) + [(label, value) for label, value in client]
+
+    def header_facts(self) -> list[tuple[str, str]]:
+        """The run's own rows for the report's header; the deployment and client blocks have tables
+        of their own (what the deployment shows is not repeated)."""
+        meta: Mapping[str, Any] = self.state.results.meta
+        rows = self._run_rows(meta)
+        if provenance_rows(meta)[0]:
+            shown = {"Model", "Server", "Deployment (profile)", "Serve args (profile)"}
+            rows = [row for row in rows if row[0] not in shown]
+        return rows
 
     def _run_rows(self, meta: Mapping[str, Any]) -> list[tuple[str, str]]:
         settings = self.state.settings
@@ -330,6 +357,22 @@ class Gx10HtmlHooks:
     def __init__(self, reporting: Gx10Reporting) -> None:
         self.reporting = reporting
         self._attached: set[str] = set()
+        self._report: Any = None  # pytest-html's report data, given at the session's start
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        """The page's title and heading say what ran (the profile), not the file's name."""
+        self._report = report
+        report.title = self.reporting.title(self.reporting.state.results.document())
+
+    def _environment(self) -> dict[str, Any]:
+        """pytest-html's environment table (pytest-metadata), taken out of its place above the gx10
+        section: the gx10 section shows it once, with the client's facts after the deployment's."""
+        data = getattr(self._report, "data", None)
+        if not isinstance(data, dict) or not isinstance(data.get("environment"), Mapping):
+            return {}
+        environment = dict(data["environment"])
+        self._report.set_data("environment", {})
+        return environment
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -340,7 +383,8 @@ class Gx10HtmlHooks:
             return
         if report.when not in ("call", "teardown"):
             return
-        records = _records(report)
+        # A record of engine facts only (no section) is the run's, shown once in the gx10 section.
+        records = [r for r in _records(report) if isinstance(r.get("section"), str) and r.get("entry")]
         if not records:
             return
         self._attached.add(report.nodeid)
@@ -349,8 +393,8 @@ class Gx10HtmlHooks:
         redactor = self.reporting.redactor
         added = []
         for record in records:
-            section, entry = str(record.get("section")), record.get("entry") or {}
-            added.append(extras.html(entry_html(section, entry, record.get("meta") or {}, redactor)))
+            section, entry = str(record["section"]), record["entry"]
+            added.append(extras.html(entry_html(section, entry, redactor)))
             added.append(
                 extras.json(redactor.value({"section": section, **entry}), name=f"gx10 {section} figures")
             )
@@ -359,17 +403,21 @@ class Gx10HtmlHooks:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: Any
     ) -> None:
-        """Run facts, a verdict per suite, the gate, the tables and the plots, at the top of the report."""
+        """The gx10 section, first in the report: the run's facts once, a verdict per suite, the gate,
+        each section's plots and tables."""
         from pytest_gx10.report.html import summary_html
 
         r = self.reporting
+        document = r.state.results.document()
         prefix.append(
             summary_html(
-                r.state.results.document(),
-                facts=r.facts(),
+                document,
+                facts=r.header_facts(),
                 suites=r.suite_counts(),
                 gate=r.gate_summary(),
                 redactor=r.redactor,
+                overlays=r.overlays(document),
+                environment=self._environment(),
             )
         )
 

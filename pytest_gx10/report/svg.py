@@ -1,35 +1,43 @@
-"""Inline SVG plots, written by hand (no plotting library): they travel inside a self-contained report.
+"""Inline SVG plots, written by hand (no plotting library): they travel inside a self-contained report
+and stand alone as ``.svg`` files next to the Markdown.
 
 Every plot is a ``<svg class="gx10-plot" data-plot=NAME>`` element; every label is escaped, so a
 model's text cannot become markup. Keys along x are spaced evenly (concurrency 1, 2, 4, 8, 16 read
-as a log scale, as the sweep is laid out). The drawing helpers are here; which plots a section has
-is its declaration's (:mod:`pytest_gx10.figures`).
+as a log scale, as the sweep is laid out). A value's label is the table's cell text: the caller
+passes the figure's own formatter, so the plot and the table round the same number once. A point
+that failed is marked (a red cross and its status), never drawn as an ordinary point. The drawing
+helpers are here; which plots a section has is its declaration's (:mod:`pytest_gx10.figures`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, NamedTuple
 
-from pytest_gx10.figures import sections_in
+from pytest_gx10.figures import Overlay, sections_in
 
 __all__ = [
     "BOTTOM",
     "COLOURS",
+    "FAILED",
     "HEIGHT",
     "LEFT",
+    "OVERLAY_COLOURS",
     "RIGHT",
     "TOP",
     "WIDTH",
     "LegendItem",
+    "Line",
     "Series",
+    "cross",
     "fmt",
     "frame",
     "line_plot",
     "nice_max",
+    "plot_name",
     "plots",
     "series_plot",
     "x_positions",
@@ -40,15 +48,23 @@ __all__ = [
 WIDTH, HEIGHT = 460, 250
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 30, 44
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+LINE_COLOURS = ("#1f5f99", "#1e7b34")  # the run's own lines in the report: darker, 4.5:1 on white
+OVERLAY_COLOURS = ("#b35900", "#5f6368", "#6a3d9a")  # baseline / reference series, dashed
+FAILED = "#b3261e"  # failed requests and points: red crosses
 LEGEND_ROW = 16
 
 
 class LegendItem(NamedTuple):
-    """One row of a plot's legend: a line in ``colour`` (a shaded box when ``band``) and its label."""
+    """One row of a plot's legend: a line in ``colour`` (a shaded box when ``band``) and its label.
+
+    ``kind`` draws another swatch: "dashed" (a reference series), "dot" (a request), "cross" (a
+    failed one).
+    """
 
     colour: str
     label: str
     band: bool = False
+    kind: str = "line"
 
 
 def nice_max(value: float) -> float:
@@ -88,8 +104,9 @@ def frame(
     parts = [
         f'<svg class="gx10-plot" data-plot="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
         f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11">',
+        f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11" fill="#1a1a1a">',
         f"<title>{escape(title)}</title>",
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
         f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{escape(title)}</text>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>',
     ]
@@ -106,7 +123,11 @@ def frame(
     )
     for row, item in enumerate(legend):
         y = HEIGHT + 8 + LEGEND_ROW * row
-        if item.band:
+        if item.kind == "cross":
+            swatch = cross(LEFT + 9, y - 1, item.label, 4)
+        elif item.kind == "dot":
+            swatch = f'<circle cx="{LEFT + 9}" cy="{y - 1}" r="3.5" fill="{escape(item.colour)}"/>'
+        elif item.band:
             swatch = (
                 f'<rect x="{LEFT}" y="{y - 6}" width="18" height="10" fill="{escape(item.colour)}" '
                 'fill-opacity="0.18" stroke="none"/>'
@@ -114,7 +135,8 @@ def frame(
         else:
             swatch = (
                 f'<line x1="{LEFT}" x2="{LEFT + 18}" y1="{y - 1}" y2="{y - 1}" '
-                f'stroke="{escape(item.colour)}" stroke-width="3"/>'
+                f'stroke="{escape(item.colour)}" stroke-width="3"'
+                + (' stroke-dasharray="5 3"/>' if item.kind == "dashed" else "/>")
             )
         parts.append(
             f'<g class="gx10-legend">{swatch}<text x="{LEFT + 24}" y="{y + 3}">{escape(item.label)}</text></g>'
@@ -144,25 +166,91 @@ def x_ticks(xs: Mapping[Any, float], label: str = "") -> list[str]:
     ]
 
 
-def line_plot(name: str, title: str, y_label: str, points: Sequence[tuple[int, float | None]]) -> str:
-    """A value against concurrency N: a line through the measured points, each labelled."""
-    keys = [n for n, _ in points]
+def cross(x: float, y: float, tip: str, size: float = 4.5) -> str:
+    """A red cross at (x, y): a failed request or point, its tooltip saying what became of it."""
+    return (
+        f'<g class="gx10-failed" stroke="{FAILED}" stroke-width="2"><title>{escape(tip)}</title>'
+        f'<line x1="{x - size:.1f}" y1="{y - size:.1f}" x2="{x + size:.1f}" y2="{y + size:.1f}"/>'
+        f'<line x1="{x - size:.1f}" y1="{y + size:.1f}" x2="{x + size:.1f}" y2="{y - size:.1f}"/></g>'
+    )
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a plot: (key, value) points; ``labelled`` writes each value above its point."""
+
+    label: str
+    points: Sequence[tuple[Any, float | None]]
+    colour: str = LINE_COLOURS[0]
+    dashed: bool = False
+    labelled: bool = True
+
+
+def line_plot(
+    name: str,
+    title: str,
+    y_label: str,
+    series: Sequence[Line],
+    text: Callable[[Any], str],
+    *,
+    status: Mapping[Any, str] | None = None,
+) -> str:
+    """Values against concurrency N: a line per series, the first's points labelled with ``text``.
+
+    ``text`` is the figure's own formatter (the table's cell), so a label is rounded once. ``status``
+    gives each key's status: a key whose status is not "ok" gets a red cross at its value (or on the
+    axis when it has none) and its status written, never an ordinary point.
+    """
+    status = status or {}
+    keys: list[Any] = []
+    for s in series:
+        keys += [k for k, _ in s.points if k not in keys]
+    keys += [k for k in status if k not in keys]
+    keys.sort()
     xs = x_positions(keys)
-    values = [v for _, v in points if isinstance(v, int | float)]
+    values = [v for s in series for _, v in s.points if isinstance(v, int | float)]
     y_max = nice_max(max(values, default=1.0))
-    body = x_ticks(xs)
-    coords = [(xs[n], y_of(v, y_max), v) for n, v in points if isinstance(v, int | float)]
-    if len(coords) > 1:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{COLOURS[0]}" stroke-width="2"/>')
-    for x, y, v in coords:
+    body = x_ticks(xs, "N=")
+    items = [(s.label, s.colour, "dashed" if s.dashed else "line") for s in series]
+    for s in sorted(series, key=lambda s: not s.dashed):  # the run's own lines on top
+        coords = [(xs[k], y_of(v, y_max), k, v) for k, v in s.points if isinstance(v, int | float)]
+        measured = [c for c in coords if status.get(c[2], "ok") == "ok" or s.dashed]
+        if len(measured) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in measured)
+            dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+            body.append(f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
+        for x, y, k, v in coords:
+            state = "ok" if s.dashed else status.get(k, "ok")
+            tip = f"{s.label}, N={k}: {text(v)} {y_label}"
+            if state != "ok":
+                body.append(cross(x, y, f"{tip} ({state})"))
+                continue
+            radius = 2.5 if s.dashed else 3.5
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{s.colour}"><title>{escape(tip)}</title></circle>'
+            )
+            if s.labelled:
+                body.append(
+                    f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle">{escape(text(v))}</text>'
+                )
+    first = series[0] if series else None
+    valued = {k for k, v in (first.points if first else ()) if isinstance(v, int | float)}
+    marked = False
+    for k, state in status.items():
+        if state == "ok" or k not in xs:
+            continue
+        marked = True
+        if k not in valued:
+            y = y_of(0.0, y_max)
+            body.append(cross(xs[k], y - 8, f"N={k}: {state}"))
         body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{COLOURS[0]}"><title>{escape(fmt(round(v, 1)))}</title></circle>'
+            f'<text x="{xs[k]:.1f}" y="{y_of(0.0, y_max) - 18:.1f}" text-anchor="middle" fill="{FAILED}" '
+            f'font-weight="bold">{escape(state)}</text>'
         )
-        body.append(
-            f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle">{escape(fmt(round(v, 1)))}</text>'
-        )
-    return frame(name, title, "concurrency N", y_label, y_max, body)
+    if marked:
+        items.append(("failed point", FAILED, "cross"))
+    legend = [LegendItem(colour, label, kind=kind) for label, colour, kind in items] if len(items) > 1 else []
+    return frame(name, title, "concurrency N", y_label, y_max, body, legend=legend)
 
 
 @dataclass(frozen=True)
@@ -259,10 +347,22 @@ def series_plot(
     return frame(name, title, x_label, y_label, y_max, body, legend=[*legend, *band_legend])
 
 
-def plots(document: Mapping[str, Any]) -> list[str]:
-    """Every plot the document's sections draw, section by section in the declared order."""
+def plots(document: Mapping[str, Any], overlays: Sequence[Overlay] = ()) -> list[str]:
+    """Every plot the document's sections draw, section by section in the declared order.
+
+    ``overlays`` are drawn beside the run's figures (the reference post's, a baseline's).
+    """
     out: list[str] = []
     for _, section, entries in sections_in(document):
         if section is not None and section.plots is not None:
-            out += section.plots(entries)
+            out += section.plots(entries, overlays)
     return out
+
+
+def plot_name(svg: str) -> str:
+    """The ``data-plot`` name of a plot (its file name next to the Markdown)."""
+    start = svg.find('data-plot="')
+    if start < 0:
+        return "plot"
+    start += len('data-plot="')
+    return svg[start : svg.index('"', start)]

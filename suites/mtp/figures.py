@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_gx10.figures import HIGHER, MISSING, Figure, Section, num, register
+from pytest_gx10.figures import HIGHER, MISSING, Figure, Overlay, Section, num, register
 from pytest_gx10.report.svg import BOTTOM, COLOURS, HEIGHT, LEFT, RIGHT, WIDTH, frame, x_positions, y_of
 from pytest_gx10.report.tables import Table
 from pytest_gx10.report.terminal import wrap
@@ -31,9 +31,15 @@ _FIGURES = (
         better=HIGHER,
         digits=2,
         heading="Mean acceptance length",
+        definition="tokens a verification step yields on average: 1 + accepted / drafts",
     ),
     Figure(
-        "acceptance_rate", "acceptance rate", better=HIGHER, digits=3, heading="Avg draft acceptance rate"
+        "acceptance_rate",
+        "acceptance rate",
+        better=HIGHER,
+        digits=3,
+        heading="Avg draft acceptance rate",
+        definition="accepted draft tokens divided by drafted tokens over the window (/metrics counters)",
     ),
     Figure(
         "per_position",
@@ -42,6 +48,7 @@ _FIGURES = (
         digits=3,
         each=True,
         heading="Per-position acceptance rate",
+        definition="for each draft position, the share of drafts whose token there was accepted",
     ),
     Figure("log_lines", "SpecDecoding log lines", digits=0, heading="SpecDecoding log lines"),
     Figure("log_accepted", "accepted in the log", "tokens"),
@@ -104,7 +111,7 @@ def mtp_table(entries: Sequence[Mapping[str, Any]]) -> Table:
     return Table("Speculative decoding", ("Metric", "Value"), rows, anchor="gx10-mtp")
 
 
-def tables(entries: Sequence[Mapping[str, Any]]) -> list[Table]:
+def tables(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
     """One table of every entry."""
     return [mtp_table(entries)]
 
@@ -132,20 +139,22 @@ def acceptance_plot(per_position: Sequence[float]) -> str:
         f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle">{k + 1}</text>'
         for k, x in xs.items()
     ]
+    rate_of = _f("per_position")
     for k, rate in zip(keys, per_position, strict=True):
         y = y_of(rate, 1.0)
+        text = rate_of.text(rate)
         bar_w = min(step * 0.6, 60)
         body.append(
             f'<rect x="{xs[k] - bar_w / 2:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{HEIGHT - BOTTOM - y:.1f}" '
-            f'fill="{COLOURS[2]}"><title>{escape(f"position {k + 1}: {rate:.3f}")}</title></rect>'
+            f'fill="{COLOURS[2]}"><title>{escape(f"position {k + 1}: {text}")}</title></rect>'
         )
-        body.append(f'<text x="{xs[k]:.1f}" y="{y - 4:.1f}" text-anchor="middle">{rate:.3f}</text>')
+        body.append(f'<text x="{xs[k]:.1f}" y="{y - 4:.1f}" text-anchor="middle">{escape(text)}</text>')
     return frame(
         "acceptance", "Acceptance per draft position", "draft position", "acceptance rate", 1.0, body
     )
 
 
-def plots(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
     """Acceptance per draft position, from the window."""
     window = next((e for e in entries if e.get("name") == "window"), None)
     if not window or not window.get("per_position"):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_gx10.figures import HIGHER, LOWER, MISSING, TRUE, Figure, Section, register
+from pytest_gx10.figures import HIGHER, LOWER, MISSING, TRUE, Figure, Overlay, Section, register
 from pytest_gx10.report.svg import TOP, WIDTH
 from pytest_gx10.report.tables import Table
 from pytest_gx10.report.terminal import text_table
@@ -23,7 +23,15 @@ _FIGURES = (
     Figure("depth", "requested depth", digits=2),
     Figure("placed_depth", "needle depth", digits=2, heading="Needle depth"),
     Figure("input_tokens", "input tokens", thousands=True, short="tokens", heading="Input tokens"),
-    Figure("ttft_s", "TTFT", "s", LOWER, digits=1, heading="TTFT (≈ prefill)"),
+    Figure(
+        "ttft_s",
+        "TTFT",
+        "s",
+        LOWER,
+        digits=1,
+        heading="TTFT (≈ prefill)",
+        definition="send until the first token of the answer: about the time to prefill the haystack",
+    ),
     Figure(
         "prefill_tps",
         "prefill speed",
@@ -32,11 +40,27 @@ _FIGURES = (
         thousands=True,
         short="prefill",
         heading="Prefill speed",
+        definition="input tokens divided by TTFT",
     ),
     Figure("output_tokens", "output tokens", thousands=True, heading="Output tokens"),
-    Figure("decode_tps", "decode speed", "tok/s", HIGHER, digits=1, short="decode", heading="Decode speed"),
+    Figure(
+        "decode_tps",
+        "decode speed",
+        "tok/s",
+        HIGHER,
+        digits=1,
+        short="decode",
+        heading="Decode speed",
+        definition="output tokens divided by (total wall minus TTFT)",
+    ),
     Figure("total_wall_s", "total wall", "s", LOWER, digits=1, heading="Total wall"),
-    Figure("retrieved", "needle retrieved", better=TRUE, heading="Needle retrieved"),
+    Figure(
+        "retrieved",
+        "needle retrieved",
+        better=TRUE,
+        heading="Needle retrieved",
+        definition="the final answer (after the reasoning) holds the needle's code exactly",
+    ),
     Figure("ok", "request succeeded", better=TRUE),
 )
 
@@ -74,7 +98,7 @@ def needle_table(cases: Sequence[Mapping[str, Any]]) -> Table:
     return Table("Needle in a haystack", ("Metric", *label), rows, blocks=blocks, anchor="gx10-needle")
 
 
-def tables(cases: Sequence[Mapping[str, Any]]) -> list[Table]:
+def tables(cases: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
     """The needle table of these cases."""
     return [needle_table(cases)]
 
@@ -134,11 +158,11 @@ def needle_grid(cases: Sequence[Mapping[str, Any]]) -> str:
             case = by_key.get((length, depth))
             found = None if case is None else case.get("retrieved")
             if found is True:
-                fill, mark, what = "#2ca02c", "✓", "retrieved"
+                fill, mark, what = "#1e7b34", "✓", "retrieved"
             elif found is False:
-                fill, mark, what = "#d62728", "✗", "missed"
+                fill, mark, what = "#b3261e", "✗", "missed"
             else:
-                fill, mark, what = "#bbb", "–", "not run"
+                fill, mark, what = "#5f6368", "–", "not run"
             x = 90 + cell_w * j
             tip = f"{length} tokens at depth {depth:.2f}: {what}"
             parts.append(
@@ -151,7 +175,7 @@ def needle_grid(cases: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([*parts, "</svg>"])
 
 
-def plots(cases: Sequence[Mapping[str, Any]]) -> list[str]:
+def plots(cases: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
     """The grid of retrievals."""
     return [needle_grid(cases)]
 

@@ -8,17 +8,24 @@ and inter-token percentiles, the barrier's dispatch skew) sit in a table beside 
 
 from __future__ import annotations
 
+import ast
+import contextlib
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Section, register
+from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Overlay, Section, register
 from pytest_gx10.load.repeats import MIN_INTERVAL_REPEATS, Spread
 from pytest_gx10.report.svg import (
-    COLOURS,
+    FAILED,
     LEFT,
+    LINE_COLOURS,
+    OVERLAY_COLOURS,
     RIGHT,
     WIDTH,
+    LegendItem,
+    Line,
+    cross,
     frame,
     line_plot,
     nice_max,
@@ -32,7 +39,15 @@ from pytest_gx10.report.terminal import text_table
 __all__ = ["REQUEST", "SWEEP"]
 
 _FIGURES = (
-    Figure("wall_s", "wall", "s", LOWER, digits=1, heading="Wall"),
+    Figure(
+        "wall_s",
+        "wall",
+        "s",
+        LOWER,
+        digits=1,
+        heading="Wall",
+        definition="the longest request's duration: N requests released together until the last stream ends",
+    ),
     Figure(
         "agg_prefill_tps",
         "aggregate prefill",
@@ -41,6 +56,7 @@ _FIGURES = (
         thousands=True,
         short="agg prefill",
         heading="Agg prefill",
+        definition="all prompt tokens of the point divided by the longest TTFT",
     ),
     Figure(
         "agg_decode_tps",
@@ -50,16 +66,49 @@ _FIGURES = (
         digits=1,
         short="agg decode",
         heading="Agg decode",
+        definition="all completion tokens of the point divided by (wall minus the shortest TTFT)",
     ),
-    Figure("median_ttft_s", "median TTFT", "s", LOWER, digits=2, heading="Median TTFT"),
-    Figure("median_decode_tps", "median decode", "tok/s", HIGHER, digits=1, heading="Median per‑req decode"),
-    Figure("p90_ttft_s", "p90 TTFT", "s", LOWER, digits=2, tail=True),
-    Figure("p99_ttft_s", "p99 TTFT", "s", LOWER, digits=2, tail=True),
-    Figure("itl_p50_ms", "median inter-token latency", "ms", LOWER, digits=1, tail=True, heading="ITL p50"),
+    Figure(
+        "median_ttft_s",
+        "median TTFT",
+        "s",
+        LOWER,
+        digits=2,
+        heading="Median TTFT",
+        definition="time to first token: send until the first chunk carrying a token, median over the requests",
+    ),
+    Figure(
+        "median_decode_tps",
+        "median decode",
+        "tok/s",
+        HIGHER,
+        digits=1,
+        heading="Median per‑req decode",
+        definition="each request's completion tokens divided by (its duration minus its TTFT), median",
+    ),
+    Figure("p90_ttft_s", "p90 TTFT", "s", LOWER, digits=2, tail=True, definition="90th percentile of TTFT"),
+    Figure("p99_ttft_s", "p99 TTFT", "s", LOWER, digits=2, tail=True, definition="99th percentile of TTFT"),
+    Figure(
+        "itl_p50_ms",
+        "median inter-token latency",
+        "ms",
+        LOWER,
+        digits=1,
+        tail=True,
+        heading="ITL p50",
+        definition="time between tokens, each gap shared by the tokens its chunk carries; percentiles by token",
+    ),
     Figure("itl_p90_ms", "p90 inter-token latency", "ms", LOWER, digits=1, tail=True, heading="ITL p90"),
     Figure("itl_p99_ms", "p99 inter-token latency", "ms", LOWER, digits=1, tail=True, heading="ITL p99"),
     # Measured by the client about itself, not the server: kept, never gated.
-    Figure("dispatch_skew_ms", "dispatch skew", "ms", None, digits=1),
+    Figure(
+        "dispatch_skew_ms",
+        "dispatch skew",
+        "ms",
+        None,
+        digits=1,
+        definition="the spread of the N send times (the client's own, not the server's)",
+    ),
     Figure("ok_requests", "requests that succeeded", short="ok"),
     Figure("failed_requests", "requests that failed", short="failed"),
 )
@@ -112,50 +161,153 @@ def repeats_note(points: Sequence[Mapping[str, Any]]) -> str:
     return f"median of {k} repeats per point; ± half the 95 % interval of the mean, or half the range below 3"
 
 
+def status_of(point: Mapping[str, Any]) -> str:
+    """The point's status ("ok", "zero-token", "failed", "engine dead", "not attempted").
+
+    A point recorded before points carried one is "ok" when none of its requests failed.
+    """
+    status = point.get("status")
+    if isinstance(status, str) and status:
+        return status
+    return "failed" if point.get("failed_requests") else "ok"
+
+
 def aggregate_table(points: Sequence[Mapping[str, Any]]) -> Table:
-    """The post's aggregate throughput table, one row per concurrency point."""
-    headers = ("N", *(_f(n).column() for n in AGGREGATE))
-    rows = [[str(p.get("concurrency", MISSING)), *(cell(p, n) for n in AGGREGATE)] for p in points]
-    return Table("Aggregate throughput", headers, rows, note=repeats_note(points), anchor="gx10-aggregate")
+    """The post's aggregate throughput table, one row per concurrency point, and each one's status.
+
+    A point that failed shows "–" where it has no figure; a point the dead engine kept from
+    starting is a row of its own ("not attempted"), as the post's N=16.
+    """
+    headers = ("N", *(_f(n).column() for n in AGGREGATE), "Status")
+    rows = [
+        [str(p.get("concurrency", MISSING)), *(cell(p, n) for n in AGGREGATE), status_of(p)] for p in points
+    ]
+    why = [f"N={p.get('concurrency')}: {p['why']}" for p in points if p.get("why")]
+    note = "; ".join([n for n in (repeats_note(points), *why) if n])
+    return Table("Aggregate throughput", headers, rows, note=note, anchor="gx10-aggregate")
 
 
 def latency_table(points: Sequence[Mapping[str, Any]]) -> Table:
     """Figures kept beside the post's (never in their place): TTFT and inter-token percentiles, skew."""
     headers = ("N", *(_f(n).column() for n in LATENCY), "ok / failed")
-    rows = [
-        [
-            str(p.get("concurrency", MISSING)),
-            *(cell(p, n) for n in LATENCY),
-            f"{p.get('ok_requests', MISSING)} / {p.get('failed_requests', MISSING)}",
-        ]
-        for p in points
-    ]
+    rows = []
+    for p in points:
+        ok, failed = p.get("ok_requests"), p.get("failed_requests")
+        counts = f"{ok} / {failed}" if ok is not None and failed is not None else status_of(p)
+        rows.append([str(p.get("concurrency", MISSING)), *(cell(p, n) for n in LATENCY), counts])
     return Table("Latency", headers, rows, note=repeats_note(points), anchor="gx10-latency")
+
+
+def _error_text(error: Any) -> str:
+    """An error as its message: a server's error object says its message and code, never ``None``."""
+    if error is None:
+        return ""
+    data: Any = error
+    if isinstance(error, str) and error.startswith("{"):
+        with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+            data = ast.literal_eval(error)
+    if isinstance(data, Mapping):
+        message = str(data.get("message") or "").strip()
+        code = data.get("code")
+        return f"{message} (code {code})" if code is not None else message
+    return str(error)
+
+
+def request_status(request: Mapping[str, Any]) -> str:
+    """What became of one request, in words: "ok", "zero-token", "HTTP 500: ...", "inband error: ..."."""
+    outcome = request.get("outcome")
+    if outcome is None:  # recorded before requests carried an outcome
+        outcome = "ok" if request.get("ended") in (None, "done") and not request.get("error") else "failed"
+    if outcome == "ok":
+        return "ok"
+    if outcome == "zero_tokens":
+        return "zero-token"
+    words = str(outcome).replace("_", " ")
+    status = request.get("status")
+    if isinstance(status, int) and status != 200:
+        words = f"{words}, HTTP {status}"
+    why = _error_text(request.get("error"))
+    return f"{words}: {why}" if why else words
 
 
 def request_table(point: Mapping[str, Any]) -> Table:
     """One point's per-request table (the post's "N=8" tables); failed requests say why."""
     requests: list[Mapping[str, Any]] = list(point.get("requests") or [])
-    failed = any(r.get("error") or (r.get("ended") not in (None, "done")) for r in requests)
+    statuses = [request_status(r) for r in requests]
+    failed = any(s != "ok" for s in statuses)
     headers = ("req", *(f.column() for f in REQUEST.figures)) + (("status",) if failed else ())
     rows = []
-    for i, r in enumerate(requests):
+    for i, (r, why) in enumerate(zip(requests, statuses, strict=True)):
         row = [str(i), *(f.text(r.get(f.name)) for f in REQUEST.figures)]
         if failed:
-            why = r.get("error") or ""
-            row.append(f"{r.get('ended', MISSING)} HTTP {r.get('status', MISSING)} {why}".strip())
+            row.append(why)
         rows.append(row)
     n = point.get("concurrency", MISSING)
     tokens = sorted({(r.get("prompt_tokens"), r.get("completion_tokens")) for r in requests}, key=str)
     note = ""
     if len(tokens) == 1 and None not in tokens[0]:
         note = f"input {tokens[0][0]} tokens, output {tokens[0][1]} tokens per request"
+    state = status_of(point)
+    if state != "ok":
+        note = f"{state}; {note}" if note else state
     return Table(f"N={n}", headers, rows, note=note, anchor=f"gx10-requests-{n}", group="Per‑request totals")
 
 
-def tables(points: Sequence[Mapping[str, Any]]) -> list[Table]:
-    """The aggregate and latency tables, then each point's per-request table."""
-    return [aggregate_table(points), latency_table(points), *(request_table(p) for p in points)]
+def _change(value: Any, reference: Any, figure: Figure) -> str:
+    """The post's change cell: "tie", "−14% vs 63.6" or "+5% vs 40.3"; – when either is missing."""
+    if not isinstance(value, int | float) or not isinstance(reference, int | float) or not reference:
+        return MISSING
+    change = (value - reference) / reference * 100
+    if round(change) == 0:
+        return f"tie ({figure.text(reference)})"
+    sign = "+" if change > 0 else "\u2212"
+    return f"{sign}{abs(change):.0f}% vs {figure.text(reference)}"
+
+
+def comparison_table(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay]) -> Table | None:
+    """The post's MTP-5 table: wall, prefill and decode per N, a change column per comparison, status.
+
+    Each comparison (a baseline, the reference post's run) gets its own "vs" column on aggregate
+    decode; a point that did not run (or ran and failed) says so in its status column.
+    """
+    against = [(o.label, {e.get("concurrency"): e for e in o.entries("sweep")}) for o in overlays]
+    against = [(label, by_n) for label, by_n in against if by_n]
+    if not against:
+        return None
+    shown = [_f("wall_s"), _f("agg_prefill_tps"), _f("agg_decode_tps")]
+    decode = shown[-1]
+    headers = ("N", *(f.column() for f in shown), *(f"vs {label}" for label, _ in against), "Status")
+    rows = []
+    for p in points:
+        n = p.get("concurrency")
+        changes = []
+        for _, by_n in against:
+            ref = by_n.get(n)
+            if ref is None:
+                changes.append(MISSING)
+            elif not isinstance(ref.get(decode.name), int | float):
+                changes.append(status_of(ref))
+            else:
+                changes.append(_change(p.get(decode.name), ref.get(decode.name), decode))
+        rows.append([str(n), *(f.text(p.get(f.name)) for f in shown), *changes, status_of(p)])
+    names = " and ".join(label for label, _ in against)
+    return Table(
+        f"Against {names}",
+        headers,
+        rows,
+        note=f"change of aggregate decode against {names}",
+        anchor="gx10-comparison",
+    )
+
+
+def tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
+    """The aggregate and latency tables, the comparisons, then each point's per-request table."""
+    out = [aggregate_table(points)]
+    compared = comparison_table(points, overlays)
+    if compared is not None:
+        out.append(compared)
+    out.append(latency_table(points))
+    return out + [request_table(p) for p in points if p.get("requests")]
 
 
 def terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -200,44 +352,90 @@ def _sent(point: Mapping[str, Any]) -> Any:
 
 
 def ttft_plot(points: Sequence[Mapping[str, Any]]) -> str:
-    """Every request's TTFT at each N (one dot per request; failed requests have none)."""
+    """Every request's TTFT at each N: a dot per request that succeeded, a red cross per one that failed.
+
+    A failed request without a TTFT is crossed on the axis; a point that never ran says its status.
+    """
     xs = x_positions([p["concurrency"] for p in points])
-    ttfts = [
-        (p["concurrency"], i, r["ttft_s"])
+    marks = [
+        (p["concurrency"], i, r.get("ttft_s"), request_status(r))
         for p in points
         for i, r in enumerate(p.get("requests") or [])
-        if isinstance(r.get("ttft_s"), int | float)
     ]
-    y_max = nice_max(max((t for _, _, t in ttfts), default=1.0))
+    ttft = REQUEST.figures[0]
+    y_max = nice_max(max((t for _, _, t, _ in marks if isinstance(t, int | float)), default=1.0))
     step = (WIDTH - LEFT - RIGHT) / max(len(xs), 1)
     body = x_ticks(xs, "N=")
-    for n, i, t in ttfts:
+    failed = 0
+    for n, i, t, state in marks:
         size = max(len(p.get("requests") or []) for p in points if p["concurrency"] == n)
         offset = (i - (size - 1) / 2) * min(step * 0.6 / max(size, 1), 6)
+        x = xs[n] + offset
+        if state != "ok":
+            failed += 1
+            at = f"TTFT {ttft.text(t)} s" if isinstance(t, int | float) else "no token"
+            y = y_of(t, y_max) if isinstance(t, int | float) else y_of(0.0, y_max) - 6
+            body.append(cross(x, y, f"N={n} request {i}: {at}, failed ({state})", 3.5))
+            continue
+        if not isinstance(t, int | float):
+            continue
         body.append(
-            f'<circle cx="{xs[n] + offset:.1f}" cy="{y_of(t, y_max):.1f}" r="3" fill="{COLOURS[1]}" fill-opacity="0.7">'
-            f"<title>{escape(f'N={n} request {i}: TTFT {t:.2f} s')}</title></circle>"
+            f'<circle cx="{x:.1f}" cy="{y_of(t, y_max):.1f}" r="3" fill="{LINE_COLOURS[0]}" fill-opacity="0.75">'
+            f"<title>{escape(f'N={n} request {i}: TTFT {ttft.text(t)} s')}</title></circle>"
         )
-    ttft = REQUEST.figures[0]
-    return frame("ttft", "TTFT per request", "concurrency N", ttft.column(), y_max, body)
+    for p in points:
+        if not p.get("requests") and status_of(p) != "ok":
+            body.append(
+                f'<text x="{xs[p["concurrency"]]:.1f}" y="{y_of(0.0, y_max) - 8:.1f}" text-anchor="middle" '
+                f'fill="{FAILED}" font-weight="bold">{escape(status_of(p))}</text>'
+            )
+    legend = [LegendItem(LINE_COLOURS[0], "request", kind="dot")]
+    if failed:
+        legend.append(LegendItem(FAILED, f"failed request ({failed})", kind="cross"))
+    return frame("ttft", "TTFT per request", "concurrency N", ttft.column(), y_max, body, legend=legend)
 
 
-def plots(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Aggregate decode and prefill against N, and every request's TTFT."""
+def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
+    """Aggregate decode (with the median per-request decode) and prefill against N, every request's TTFT.
+
+    The overlays' (the reference post's, a baseline's) aggregate figures are drawn dashed beside them.
+    """
     points = [p for p in entries if isinstance(p.get("concurrency"), int)]
-    decode, prefill = _f("agg_decode_tps"), _f("agg_prefill_tps")
+    status = {p["concurrency"]: status_of(p) for p in points}
+    decode, median, prefill = _f("agg_decode_tps"), _f("median_decode_tps"), _f("agg_prefill_tps")
+
+    def series(figure: Figure) -> list[Line]:
+        out = []
+        for colour, o in zip(OVERLAY_COLOURS, overlays, strict=False):
+            found = [
+                (e["concurrency"], e.get(figure.name))
+                for e in o.entries("sweep")
+                if isinstance(e.get("concurrency"), int)
+            ]
+            if any(isinstance(v, int | float) for _, v in found):
+                out.append(Line(f"{o.label} {figure.short}", found, colour, dashed=True, labelled=False))
+        return out
+
+    own = [(p["concurrency"], p.get(decode.name)) for p in points]
+    decode_series = [
+        Line(decode.short, own, LINE_COLOURS[0]),
+        Line(
+            f"{median.label} per request",
+            [(p["concurrency"], p.get(median.name)) for p in points],
+            LINE_COLOURS[1],
+        ),
+        *series(decode),
+    ]
+    prefill_series = [
+        Line(prefill.short, [(p["concurrency"], p.get(prefill.name)) for p in points], LINE_COLOURS[0]),
+        *series(prefill),
+    ]
     return [
         line_plot(
-            "agg-decode",
-            "Aggregate decode vs N",
-            decode.unit,
-            [(p["concurrency"], p.get(decode.name)) for p in points],
+            "agg-decode", "Aggregate decode vs N", decode.unit, decode_series, decode.text, status=status
         ),
         line_plot(
-            "agg-prefill",
-            "Aggregate prefill vs N",
-            prefill.unit,
-            [(p["concurrency"], p.get(prefill.name)) for p in points],
+            "agg-prefill", "Aggregate prefill vs N", prefill.unit, prefill_series, prefill.text, status=status
         ),
         ttft_plot(points),
     ]

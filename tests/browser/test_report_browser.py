@@ -1,21 +1,20 @@
 """The HTML report in a real browser: a self-contained report of a twin run, rendered by headless
 Chromium (Debian's ``chromium``), shows the figure tables and the SVG plots, and a model reply holding
-``<script>`` shows as text and runs nothing."""
+``<script>`` shows as text and runs nothing; the report of ``pytest suites`` is legible (every table
+cell at least 4.5:1 against its background), titled from the profile, the gx10 section first, and a
+screenshot of it is saved as out/report-twin.png (or under $GX10_OUT_DIR)."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import report_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"
-CHROMIUM_TIMEOUT_S = 120
 
 # A reply a model could write. Were it markup, the script would retitle the page and the image's
 # handler would mark the body; the dumped DOM shows whether either ran.
@@ -36,38 +35,11 @@ def test_hostile_reply(gx10_client, gx10_record):
 """
 
 
-def _chromium(
-    which: Callable[[str], str | None] = shutil.which, fallback: Path = Path("/usr/bin/chromium")
-) -> str:
-    """Debian's chromium; skips without it, or fails when GX10_REQUIRE_REAL=1 (CI installs it)."""
-    found = which("chromium") or (str(fallback) if fallback.exists() else None)
-    if found:
-        return found
-    why = "chromium not found: install Debian's browser with apt-get install -y chromium"
-    if os.environ.get("GX10_REQUIRE_REAL") == "1":
-        pytest.fail(f"{why} (GX10_REQUIRE_REAL=1 forbids skipping the browser test)", pytrace=False)
-    pytest.skip(why)
+_chromium = report_browser.chromium
 
 
 def _dump_dom(chromium: str, page: Path, profile_dir: Path) -> str:
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile_dir}",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S, check=False)
-    assert done.returncode == 0, f"chromium exited {done.returncode}: {done.stderr[-2000:]}"
-    return done.stdout
+    return report_browser.dump_dom(chromium, page, profile_dir)
 
 
 def test_self_contained_report_renders_tables_and_plots_and_no_script(
@@ -125,6 +97,36 @@ def test_self_contained_report_renders_tables_and_plots_and_no_script(
     assert rows.count('data-table="gx10-needle"') >= 2
     assert "suites/perf" in summary
     assert "twin, time scale 15" in summary
+    assert 'id="gx10-simulated"' in summary
+
+
+def test_report_of_the_suites_is_legible_and_saved_as_a_screenshot(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """`pytest suites` against the twin (the default MTP-2 profile): the key numbers of the results
+    are in their tables, every cell reads at 4.5:1 or better, the page is titled from the profile,
+    the twin's banner shows; the screenshot is out/report-twin.png."""
+    chromium = _chromium()
+    report, results = tmp_path / "report.html", tmp_path / "results.json"
+    result = pytester.runpytest_subprocess(
+        str(SUITES),
+        "-p",
+        "no:cacheprovider",
+        f"--html={report}",
+        "--self-contained-html",
+        f"--gx10-json={results}",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()[-3000:]
+    document = json.loads(results.read_text())
+    assert [p["concurrency"] for p in document["sweep"]] == [1, 2, 4, 8, 16]
+    shot = report_browser.out_dir() / "report-twin.png"
+    measured = report_browser.check_legible_report(chromium, report, document, tmp_path, shot)
+    assert measured["title"].startswith("Qwen3.5-397B-A17B-FP8, MTP k=2")
+    cells = {(c["table"], c["text"]) for c in measured["cells"]}
+    assert ("gx10-suites", "skipped") in cells  # the image suite: every test skipped
+    assert any(t == "gx10-comparison" and x.startswith(("+", "\u2212", "tie")) for t, x in cells)
+    assert shot.stat().st_size > 50_000  # a page of tables and plots, not a blank one
 
 
 def test_missing_chromium_fails_when_real_parts_are_required(

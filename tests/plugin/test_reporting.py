@@ -69,10 +69,18 @@ def test_json_and_markdown_the_same_with_and_without_xdist(pytester: pytest.Pyte
             _normalised((out / "r.json").read_text()),
             _normalised((out / "r.md").read_text()),
         )
-        assert sorted(p.name for p in out.iterdir()) == ["r.json", "r.md"]
+        plots = [
+            "r-acceptance.svg",
+            "r-agg-decode.svg",
+            "r-agg-prefill.svg",
+            "r-needle-grid.svg",
+            "r-ttft.svg",
+        ]
+        assert sorted(p.name for p in out.iterdir()) == sorted(["r.json", "r.md", *plots])
+        assert sorted(re.findall(r"\]\((r-[a-z-]+\.svg)\)", outputs[workers][1])) == plots
     assert outputs["0"] == outputs["2"]
     markdown = outputs["2"][1]
-    assert "| 4 | 34.0 | 4 000 | 160.0 | 2.00 | 10.0 |" in markdown
+    assert "| 4 | 34.0 | 4 000 | 160.0 | 2.00 | 10.0 | ok |" in markdown
     assert "| Needle retrieved | ✅ yes — exact match | ❌ no |" in markdown
     assert [p["concurrency"] for p in json.loads(outputs["2"][0])["sweep"]] == [1, 2, 4]
 
