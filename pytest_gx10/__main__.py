@@ -8,6 +8,7 @@ regression, 2 unusable input (a usage error, or a file that cannot be read as a 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,7 +99,7 @@ def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         runs = [load_run(path) for path in args.files]
         comparison = compare_files(runs, tolerances, greedy_min=greedy_min, strict_facts=args.gate_facts)
         view, code = comparison, comparison.exit_code
-    sys.stdout.write(view.text())
+    written = []  # the files first: a reader that stops reading (| head) loses none of them
     for path, text, what in ((args.markdown, view.markdown, "Markdown"), (args.html, view.html, "HTML")):
         if path is not None:
             try:
@@ -106,7 +107,14 @@ def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 path.write_text(text(), encoding="utf-8")
             except OSError as exc:
                 raise CompareError(f"{path}: cannot write it: {exc.strerror or exc}") from None
-            print(f"gx10 compare: {what} written to {path}")
+            written.append(f"gx10 compare: {what} written to {path}\n")
+    try:
+        sys.stdout.write(view.text() + "".join(written))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): the verdict is still the exit code, and Python must not
+        # complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +421,21 @@ def test_series_plot_draws_a_line_and_a_legend_row_per_series() -> None:
 def test_a_frame_without_legend_keeps_its_size() -> None:
     """The existing plots (the live report's) are drawn as before."""
     assert 'width="460" height="250"' in frame("x", "t", "x", "y", 1.0, [])
+
+
+def test_a_reader_that_stops_early_loses_no_file_and_no_verdict(tmp_path: Path) -> None:
+    """``compare ... | head``: the Markdown and HTML are written, the exit code is still the verdict."""
+    ref, other = write(tmp_path / "m2.json", reference_doc()), write(tmp_path / "m5.json", bad_day_doc())
+    md, html = tmp_path / "x.md", tmp_path / "x.html"
+    argv = [sys.executable, "-m", "pytest_gx10", "compare", str(ref), str(other), "--markdown", str(md)]
+    argv += ["--html", str(html)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()  # gone before the command (still importing) writes a byte: its write breaks
+        errors = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert code == 1
+    assert "BrokenPipeError" not in errors, errors
+    assert md.read_text().startswith("#")
+    assert "<svg" in html.read_text()
