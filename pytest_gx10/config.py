@@ -30,6 +30,8 @@ __all__ = [
     "convert",
     "declared",
     "key",
+    "parse_duration",
+    "parse_slo",
     "parse_tolerance",
     "parse_tolerances",
     "read_table",
@@ -350,3 +352,53 @@ def parse_tolerances(text: str) -> tuple[tuple[str, float], ...]:
     if not pairs:
         raise ValueError("no tolerance given; e.g. agg_decode_tps=5%")
     return tuple(pairs)
+
+
+SLO_KEYS = (
+    "ttft",
+    "tpot",
+    "e2e",
+)  # per-request objectives: time to first token, per output token, end to end
+
+
+def parse_duration(text: str) -> float:
+    """``2s``, ``100ms`` or ``1.5 s`` in seconds; the unit is required. Raises ValueError."""
+    value = str(text).strip().replace(" ", "")
+    for unit, scale in (("ms", 1e-3), ("s", 1.0)):
+        if value.endswith(unit):
+            try:
+                seconds = float(value[: -len(unit)]) * scale
+            except ValueError:
+                break
+            if not seconds > 0:
+                raise ValueError(f"{text!r} must be more than 0")
+            return seconds
+    raise ValueError(f"{text!r} is not a time with its unit, e.g. 2s or 100ms")
+
+
+def parse_slo(value: str | Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """``ttft=2s,tpot=100ms,e2e=30s`` (or a table of the same) as (objective, seconds) pairs.
+
+    Each objective is one of ttft, tpot, e2e, given once, with its unit (s or ms). Raises ValueError.
+    """
+    if isinstance(value, Mapping):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        items = []
+        for part in str(value).split(","):
+            if part.strip():
+                name, sep, text = part.partition("=")
+                if not sep:
+                    raise ValueError(f"{part.strip()!r} is not name=time, e.g. ttft=2s")
+                items.append((name, text))
+    pairs: dict[str, float] = {}
+    for name, text in items:
+        name = name.strip()
+        if name not in SLO_KEYS:
+            raise ValueError(f"unknown objective {name!r}; objectives are {', '.join(SLO_KEYS)}")
+        if name in pairs:
+            raise ValueError(f"objective {name} given twice")
+        pairs[name] = parse_duration(text)
+    if not pairs:
+        raise ValueError("no objective given; e.g. ttft=2s,tpot=100ms,e2e=30s")
+    return tuple((k, pairs[k]) for k in SLO_KEYS if k in pairs)

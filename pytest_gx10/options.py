@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_gx10.config import Problem, convert, parse_tolerances, unknown_key
+from pytest_gx10.config import Problem, convert, parse_slo, parse_tolerances, unknown_key
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -116,6 +116,44 @@ def _repeats(value: str) -> int:
     if number < 1:
         raise ValueError(f"each point runs at least once: K must be 1 or more, got {number}")
     return number
+
+
+LOAD_MODES = ("burst", "concurrency", "rate")
+ARRIVALS = ("constant", "poisson", "gamma")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _rates(value: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in str(value).replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError("not a comma-separated list of requests per second, e.g. 0.5,1,2") from None
+    if not rates or any(not r > 0 for r in rates):
+        raise ValueError("needs at least one positive rate in requests per second, e.g. 0.5,1,2")
+    return rates
+
+
+def _warmup(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if seconds < 0:
+        raise ValueError("must be 0 or more seconds")
+    return seconds
+
+
+def _slo(value: Any) -> tuple[tuple[str, float], ...]:
+    return parse_slo(value)
 
 
 def _path(value: str) -> Path:
@@ -237,6 +275,62 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default=1,
         profile_key="perf.repeat",
         metavar="K",
+    ),
+    SettingSpec(
+        "load_mode",
+        "how the perf suite loads the server: burst (N requests released together, the sweep), "
+        "concurrency (N kept in flight for --gx10-duration) or rate (open-loop arrivals at "
+        "--gx10-rate) (default: the profile's perf.load_mode)",
+        _choice(*LOAD_MODES),
+        default="burst",
+        profile_key="perf.load_mode",
+        metavar="MODE",
+    ),
+    SettingSpec(
+        "rate",
+        "arrival rates in requests per second for --gx10-load-mode rate, e.g. 0.5,1,2; they replace "
+        "the concurrency list (default: the profile's perf.rate)",
+        _rates,
+        default=(1.0, 2.0),
+        profile_key="perf.rate",
+        metavar="R,R,...",
+    ),
+    SettingSpec(
+        "arrival",
+        "arrival process of --gx10-load-mode rate: constant, poisson or gamma (burstiness from "
+        "the profile's perf.burstiness; seeded by perf.seed) (default: the profile's perf.arrival)",
+        _choice(*ARRIVALS),
+        default="poisson",
+        profile_key="perf.arrival",
+        metavar="KIND",
+    ),
+    SettingSpec(
+        "duration",
+        "seconds a concurrency or rate point sends requests (in the target's time) "
+        "(default: the profile's perf.duration)",
+        _seconds,
+        default=30.0,
+        profile_key="perf.duration",
+        metavar="SECONDS",
+    ),
+    SettingSpec(
+        "warmup",
+        "seconds from a concurrency or rate point's start whose requests (by send time) are left "
+        "out of its figures (default: the profile's perf.warmup)",
+        _warmup,
+        default=5.0,
+        profile_key="perf.warmup",
+        metavar="SECONDS",
+    ),
+    SettingSpec(
+        "slo",
+        "per-request objectives of a concurrency or rate point, units required, e.g. "
+        "ttft=2s,tpot=100ms,e2e=30s; goodput counts the requests meeting all of them "
+        "(default: the profile's [perf.slo])",
+        _slo,
+        default=(),
+        profile_key="perf.slo",
+        metavar="NAME=TIME,...",
     ),
     SettingSpec(
         "logs",

@@ -73,6 +73,12 @@ class Settings:
     endpoint_given: str | None = None  # as the user wrote it (``http://head:8000/v1``)
     concurrency: tuple[int, ...] = _default("concurrency")
     repeat: int = _default("repeat")
+    load_mode: str = _default("load_mode")
+    rate: tuple[float, ...] = _default("rate")
+    arrival: str = _default("arrival")
+    duration_s: float = _default("duration")
+    warmup_s: float = _default("warmup")
+    slo: tuple[tuple[str, float], ...] = _default("slo")
     json: Path | None = None
     logs: str | None = None
     needle_lengths: tuple[int, ...] = _default("needle_lengths")
@@ -116,7 +122,8 @@ class Settings:
 
     def describe(self, name: str) -> str:
         """The setting's value for people: secrets masked, unset shown as such."""
-        value = getattr(self, "timeout_s" if name == "timeout" else name)
+        attr = {"timeout": "timeout_s", "duration": "duration_s", "warmup": "warmup_s"}.get(name, name)
+        value = getattr(self, attr)
         if name == "profile":
             value = self.profile.name + ("" if self.profile.bundled else f" ({self.profile.path})")
         elif name == "launch" and self.launch is not None:
@@ -215,6 +222,12 @@ def resolve_settings(
         endpoint_given=_endpoint_given(cli, env, ini),
         concurrency=tuple(values["concurrency"]),
         repeat=int(values["repeat"]),
+        load_mode=str(values["load_mode"]),
+        rate=tuple(values["rate"]),
+        arrival=str(values["arrival"]),
+        duration_s=float(values["duration"]),
+        warmup_s=float(values["warmup"]),
+        slo=tuple(values["slo"]),
         json=values["json"],
         logs=values["logs"],
         needle_lengths=tuple(values["needle_lengths"]),

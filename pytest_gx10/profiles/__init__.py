@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key
+from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key, parse_slo
 from pytest_gx10.options import DEFAULT_PROFILE, profile_settings_problems
 from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
 from pytest_gx10.tomlfile import read_toml
@@ -253,6 +253,49 @@ def _floors(value: Any) -> Mapping[int, Mapping[str, float]]:
     return floors
 
 
+def _level(mode: str, text: str) -> float | None:
+    try:
+        level = float(text) if mode == "rate" else int(text)
+    except ValueError:
+        return None
+    return level if level > 0 else None
+
+
+def _load_floors(value: Any) -> Mapping[str, Mapping[float, Mapping[str, float]]]:
+    # [perf.load_floors.rate."0.5"] and [perf.load_floors.concurrency.8]: figure = floor (or ceiling).
+    if not isinstance(value, dict):
+        raise Invalid(f"expected a table, got {type(value).__name__} {value!r}")
+    problems: list[Problem] = []
+    floors: dict[str, dict[float, dict[str, float]]] = {}
+    for mode, levels in value.items():
+        if mode not in ("concurrency", "rate") or not isinstance(levels, dict):
+            problems.append(
+                (f".{mode}", "load floors are keyed by mode then level, e.g. [perf.load_floors.rate.2]")
+            )
+            continue
+        for text, metrics in levels.items():
+            level = _level(mode, text)
+            if level is None:
+                example = '"0.5"' if mode == "rate" else "8"
+                problems.append(
+                    (f".{mode}.{text}", f"not a {mode} level, e.g. [perf.load_floors.{mode}.{example}]")
+                )
+                continue
+            converted = convert(Mapping[str, float], metrics, f".{mode}.{text}", problems)
+            if isinstance(converted, dict):
+                floors.setdefault(mode, {})[float(level)] = converted
+    if problems:
+        raise Invalid(problems=problems)
+    return floors
+
+
+def _slo_table(value: Any) -> tuple[tuple[str, float], ...]:
+    try:
+        return parse_slo(value) if isinstance(value, dict) else parse_slo(str(value))
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
@@ -265,6 +308,28 @@ class PerfSpec:
     max_tokens: int = key(128, gt=0)
     floors: Mapping[int, Mapping[str, float]] = key(
         factory=dict, parse=_floors, help="[perf.floors.N]: figure = floor at concurrency N"
+    )
+    load_mode: str = key("burst", choices=("burst", "concurrency", "rate"), help="burst, concurrency or rate")
+    rate: tuple[float, ...] = key(
+        (1.0, 2.0), gt=0, nonempty=True, help="arrival rates (req/s) of the rate mode"
+    )
+    arrival: str = key(
+        "poisson", choices=("constant", "poisson", "gamma"), help="arrival process of the rate mode"
+    )
+    burstiness: float = key(
+        1.0, gt=0, help="gamma arrivals' shape: under 1 burstier than poisson, over 1 smoother"
+    )
+    seed: int = key(0, help="seed of the poisson and gamma arrival times")
+    duration: float = key(30.0, gt=0, help="seconds a concurrency or rate point sends (target's time)")
+    warmup: float = key(
+        5.0, ge=0, help="seconds from a point's start whose requests are left out of its figures"
+    )
+    max_in_flight: int = key(256, gt=0, help="the rate mode's cap on requests in flight (one thread each)")
+    slo: tuple[tuple[str, float], ...] = key(
+        (), parse=_slo_table, help='[perf.slo]: ttft = "2s", tpot = "100ms", e2e = "30s"'
+    )
+    load_floors: Mapping[str, Mapping[float, Mapping[str, float]]] = key(
+        factory=dict, parse=_load_floors, help="[perf.load_floors.rate.R] / [perf.load_floors.concurrency.N]"
     )
 
 
