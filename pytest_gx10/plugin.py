@@ -298,10 +298,32 @@ def _deployment_line(s: Settings) -> str | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test that asks for ``gx10_concurrency`` runs once per sweep point (N=1, N=2, ...)."""
+    """A test that asks for ``gx10_concurrency`` runs once per sweep point (N=1, N=2, ...), one that
+    asks for ``gx10_load_level`` once per sustained point; each mode's tests skip, saying so, in the other."""
+    if not {"gx10_concurrency", "gx10_load_level"} & set(metafunc.fixturenames):
+        return
+    settings = metafunc.config.stash[GX10_STATE].settings
     if "gx10_concurrency" in metafunc.fixturenames:
-        points = metafunc.config.stash[GX10_STATE].settings.concurrency
-        metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
+        if settings.load_mode != "burst":
+            why = f"burst sweep: runs with --gx10-load-mode burst (this run: {settings.load_mode})"
+            metafunc.parametrize(
+                "gx10_concurrency", [pytest.param(0, marks=pytest.mark.skip(reason=why))], ids=["burst"]
+            )
+        else:
+            points = settings.concurrency
+            metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
+    if "gx10_load_level" in metafunc.fixturenames:
+        # A sustained point per level: N in flight (concurrency mode) or R arrivals a second (rate mode).
+        if settings.load_mode == "rate":
+            metafunc.parametrize("gx10_load_level", settings.rate, ids=[f"rate={r:g}" for r in settings.rate])
+        elif settings.load_mode == "concurrency":
+            levels = settings.concurrency
+            metafunc.parametrize("gx10_load_level", levels, ids=[f"concurrency={n}" for n in levels])
+        else:
+            why = "sustained load: runs with --gx10-load-mode concurrency or rate (this run: burst)"
+            metafunc.parametrize(
+                "gx10_load_level", [pytest.param(0, marks=pytest.mark.skip(reason=why))], ids=["off"]
+            )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,4 +1,4 @@
-"""The throughput sweep's figures, declared once, and how the sweep is shown.
+"""The throughput sweep's figures, declared once, and how the sweep is shown; the load points' too.
 
 One entry per concurrency point (``sweep[N=8]``), by the reference post's definitions (see the
 README). The report's tables follow the post's layout, with the post's column names and number
@@ -36,7 +36,7 @@ from pytest_gx10.report.svg import (
 from pytest_gx10.report.tables import Table
 from pytest_gx10.report.terminal import text_table
 
-__all__ = ["REQUEST", "SWEEP"]
+__all__ = ["LOAD", "REQUEST", "SWEEP"]
 
 _FIGURES = (
     Figure(
@@ -452,5 +452,225 @@ SWEEP = register(
         tables=tables,
         terminal=terminal,
         plots=plots,
+    )
+)
+
+
+# --- sustained load points (--gx10-load-mode concurrency|rate): the ``load`` section ---------------
+
+
+def _stat_figures(prefix: str, what: str, unit: str, digits: int, definition: str) -> tuple[Figure, ...]:
+    words = {"mean": "mean", "p50": "median", "p90": "p90", "p99": "p99"}
+    return tuple(
+        Figure(
+            f"{prefix}_{stat}_{'s' if unit == 's' else 'ms'}",
+            f"{words[stat]} {what}",
+            unit,
+            LOWER,
+            digits=digits,
+            tail=stat in ("p90", "p99"),
+            short=f"{what} {stat}",
+            definition=definition if stat == "mean" else "",
+        )
+        for stat in ("mean", "p50", "p90", "p99")
+    )
+
+
+_LOAD_FIGURES = (
+    Figure(
+        "request_throughput_rps",
+        "request throughput",
+        "req/s",
+        HIGHER,
+        digits=2,
+        short="throughput",
+        heading="Throughput",
+        definition="completed requests divided by the window (first measured send to last measured end)",
+    ),
+    Figure(
+        "input_tps", "input token throughput", "tok/s", HIGHER, thousands=True, short="input", heading="Input"
+    ),
+    Figure(
+        "output_tps", "output token throughput", "tok/s", HIGHER, digits=1, short="output", heading="Output"
+    ),
+    Figure(
+        "total_tps", "total token throughput", "tok/s", HIGHER, thousands=True, short="total", heading="Total"
+    ),
+    *_stat_figures("ttft", "TTFT", "s", 2, "send until the first chunk carrying a token"),
+    *_stat_figures("tpot", "TPOT", "ms", 1, "(end-to-end latency minus TTFT) / (output tokens - 1)"),
+    *_stat_figures("itl", "ITL", "ms", 1, "gaps between chunks, each shared by the tokens its chunk carries"),
+    *_stat_figures("e2e", "e2e latency", "s", 2, "send until the stream's last byte"),
+    Figure(
+        "goodput_rps",
+        "goodput",
+        "req/s",
+        HIGHER,
+        digits=2,
+        heading="Goodput",
+        definition="requests meeting every objective (TTFT, TPOT, e2e) divided by the window",
+    ),
+    Figure(
+        "goodput_tps",
+        "goodput tokens",
+        "tok/s",
+        HIGHER,
+        digits=1,
+        heading="Goodput tokens",
+        definition="output tokens of the requests meeting every objective divided by the window",
+    ),
+    Figure(
+        "attainment",
+        "SLO attainment",
+        "",
+        HIGHER,
+        digits=2,
+        heading="Attainment",
+        definition="share of the measured requests meeting every objective (failed ones miss)",
+    ),
+    # The client's own punctuality (rate mode): kept, never gated.
+    Figure("send_lag_p50_ms", "median send lag", "ms", None, digits=1, short="lag p50"),
+    Figure("send_lag_p99_ms", "p99 send lag", "ms", None, digits=1, short="lag p99"),
+    Figure(
+        "send_lag_max_ms",
+        "largest send lag",
+        "ms",
+        None,
+        digits=1,
+        short="lag max",
+        definition="actual minus scheduled send time (the client's, not the server's)",
+    ),
+    Figure("window_s", "measurement window", "s", None, digits=1, short="window"),
+    Figure("ok_requests", "measured requests that succeeded", short="ok"),
+    Figure("failed_requests", "measured requests that failed", short="failed"),
+)
+LOAD_THROUGHPUT = (
+    "request_throughput_rps",
+    "input_tps",
+    "output_tps",
+    "total_tps",
+    "goodput_rps",
+    "attainment",
+)
+LOAD_LATENCY = (
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "tpot_p50_ms",
+    "tpot_p99_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_s",
+    "e2e_p99_s",
+)
+
+
+def _lf(name: str) -> Figure:
+    figure = LOAD.figure(name)
+    assert figure is not None, name
+    return figure
+
+
+def slo_words(slo: Any) -> str:
+    """``TTFT ≤ 2 s, TPOT ≤ 100 ms``; ``none`` when the point had no objectives."""
+    if not isinstance(slo, Mapping) or not slo:
+        return "none"
+    parts = []
+    for name, bound in slo.items():
+        shown = f"{bound * 1000:g} ms" if isinstance(bound, int | float) and bound < 1 else f"{bound:g} s"
+        parts.append(f"{name.upper() if name != 'e2e' else 'e2e'} ≤ {shown}")
+    return ", ".join(parts)
+
+
+def _lag(p: Mapping[str, Any]) -> str:
+    if p.get("mode") != "rate":
+        return MISSING
+    figs = [_lf(n) for n in ("send_lag_p50_ms", "send_lag_p99_ms", "send_lag_max_ms")]
+    return " / ".join(f.text(p.get(f.name)) for f in figs)
+
+
+def _load_note(points: Sequence[Mapping[str, Any]]) -> str:
+    slos = sorted({slo_words(p.get("slo")) for p in points})
+    warm = sorted({p.get("warmup_s") for p in points if isinstance(p.get("warmup_s"), int | float)})
+    parts = [f"objectives: {' | '.join(slos)}"]
+    if warm:
+        parts.append(f"requests sent in the first {'/'.join(f'{w:g}' for w in warm)} s left out (warm-up)")
+    parts.append("window: first measured send to last measured end")
+    return "; ".join(parts)
+
+
+def load_tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
+    """Throughput and goodput per point, then the latencies and the client's send lag."""
+    headers = (
+        "Point",
+        "Sent (warm-up)",
+        *(_lf(n).column() for n in LOAD_THROUGHPUT),
+        "ok / failed",
+        "Status",
+    )
+    rows = [
+        [
+            str(p.get("point", MISSING)),
+            f"{p.get('sent', MISSING)} ({p.get('warmup_requests', MISSING)})",
+            *(_lf(n).text(p.get(n)) for n in LOAD_THROUGHPUT),
+            f"{p.get('ok_requests', MISSING)} / {p.get('failed_requests', MISSING)}",
+            status_of(p),
+        ]
+        for p in points
+    ]
+    out = [Table("Load points", headers, rows, note=_load_note(points), anchor="gx10-load")]
+    headers = ("Point", *(_lf(n).column() for n in LOAD_LATENCY), "Send lag p50 / p99 / max (ms)")
+    rows = [
+        [str(p.get("point", MISSING)), *(_lf(n).text(p.get(n)) for n in LOAD_LATENCY), _lag(p)]
+        for p in points
+    ]
+    out.append(
+        Table(
+            "Load latency",
+            headers,
+            rows,
+            note="send lag: actual minus scheduled send (rate mode), the client's own",
+            anchor="gx10-load-latency",
+        )
+    )
+    return out
+
+
+def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per point: throughput, the medians, goodput and attainment, the send lag."""
+    shown = ("request_throughput_rps", "output_tps", "ttft_p50_s", "tpot_p50_ms", "e2e_p50_s", "goodput_rps")
+    narrow = ["req/s", "out tok/s", "TTFT s", "TPOT ms", "e2e s", "goodput req/s"]
+    headers = ["point", "sent", *narrow, "attain", "ok/meas", "lag p99 ms"]
+    rows = [
+        [
+            str(p.get("point", MISSING)),
+            str(p.get("sent", MISSING)),
+            *(_lf(n).text(p.get(n)) for n in shown),
+            _lf("attainment").text(p.get("attainment")),
+            f"{p.get('ok_requests', MISSING)}/{p.get('measured', MISSING)}",
+            _lf("send_lag_p99_ms").text(p.get("send_lag_p99_ms")) if p.get("mode") == "rate" else MISSING,
+        ]
+        for p in points
+    ]
+    lines = [
+        "load points (sustained; figures after the warm-up; latencies are medians):",
+        *text_table(headers, rows),
+        _load_note(points),
+    ]
+    for p in points:
+        outcomes = {k: v for k, v in (p.get("outcomes") or {}).items() if k != "ok"}
+        if outcomes:
+            lines.append(f"{p.get('point')}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items())))
+    return lines
+
+
+LOAD = register(
+    Section(
+        "load",
+        key="point",
+        figures=_LOAD_FIGURES,
+        title="Load points",
+        entry_label="{}",
+        order=11,
+        tables=load_tables,
+        terminal=load_terminal,
     )
 )
