@@ -208,11 +208,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 SUITE_ORDER = ("health", "image", "mtp", "perf", "needle", "crash", "robustness")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put the shipped suites' tests in :data:`SUITE_ORDER`, however the paths were given.
 
     Only the places the suites' tests occupy are reordered (stably); any other test keeps its place.
+    The load mode (``--gx10-load-mode``) picks the perf suite's points: the burst sweep's in the
+    burst mode, the sustained ones in the others; the points of the other mode are not collected.
     """
+    state = config.stash.get(GX10_STATE, None)
+    if state is not None:
+        items[:] = [item for item in items if _mode_asks_for(item, state.settings.load_mode)]
 
     def rank(item: pytest.Item) -> int | None:
         suite = suite_of(Path(str(item.path)).resolve())
@@ -299,31 +304,31 @@ def _deployment_line(s: Settings) -> str | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that asks for ``gx10_concurrency`` runs once per sweep point (N=1, N=2, ...), one that
-    asks for ``gx10_load_level`` once per sustained point; each mode's tests skip, saying so, in the other."""
+    asks for ``gx10_load_level`` once per sustained point (a rate, or N in flight); the load mode
+    keeps only its own (:func:`pytest_collection_modifyitems`)."""
     if not {"gx10_concurrency", "gx10_load_level"} & set(metafunc.fixturenames):
         return
     settings = metafunc.config.stash[GX10_STATE].settings
     if "gx10_concurrency" in metafunc.fixturenames:
-        if settings.load_mode != "burst":
-            why = f"burst sweep: runs with --gx10-load-mode burst (this run: {settings.load_mode})"
-            metafunc.parametrize(
-                "gx10_concurrency", [pytest.param(0, marks=pytest.mark.skip(reason=why))], ids=["burst"]
-            )
-        else:
-            points = settings.concurrency
-            metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
+        points = settings.concurrency
+        metafunc.parametrize("gx10_concurrency", points, ids=[f"N={n}" for n in points])
     if "gx10_load_level" in metafunc.fixturenames:
         # A sustained point per level: N in flight (concurrency mode) or R arrivals a second (rate mode).
         if settings.load_mode == "rate":
             metafunc.parametrize("gx10_load_level", settings.rate, ids=[f"rate={r:g}" for r in settings.rate])
-        elif settings.load_mode == "concurrency":
+        else:
             levels = settings.concurrency
             metafunc.parametrize("gx10_load_level", levels, ids=[f"concurrency={n}" for n in levels])
-        else:
-            why = "sustained load: runs with --gx10-load-mode concurrency or rate (this run: burst)"
-            metafunc.parametrize(
-                "gx10_load_level", [pytest.param(0, marks=pytest.mark.skip(reason=why))], ids=["off"]
-            )
+
+
+def _mode_asks_for(item: pytest.Item, load_mode: str) -> bool:
+    """False for a burst sweep point outside the burst mode, and a sustained point inside it."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "gx10_concurrency" in params:
+        return load_mode == "burst"
+    if "gx10_load_level" in params:
+        return load_mode != "burst"
+    return True
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -4,8 +4,8 @@ One test per point, with ``--gx10-load-mode concurrency`` (a point per ``--gx10-
 requests in flight for ``--gx10-duration`` seconds, each finished one replaced at once) or
 ``--gx10-load-mode rate`` (a point per ``--gx10-rate`` R: open-loop arrivals, ``--gx10-arrival``
 constant, poisson or gamma, for the duration; each request keeps its scheduled and actual send
-time, and the point reports the send lag). In the default burst mode the test is one skip saying
-so. Requests sent in the first ``--gx10-warmup`` seconds (by send time) are left out of the
+time, and the point reports the send lag). In the default burst mode it is not collected (nor is
+the burst sweep in the other modes). Requests sent in the first ``--gx10-warmup`` seconds (by send time) are left out of the
 figures (:mod:`pytest_gx10.load.steady`). Every point is recorded into the ``load`` section before
 any assertion; it passes when no measured request failed and its floors hold
 (``[perf.load_floors.rate."2"]``, ``[perf.load_floors.concurrency.8]``).
