@@ -279,8 +279,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "load_mode",
         "how the perf suite loads the server: burst (N requests released together, the sweep), "
-        "concurrency (N kept in flight for --gx10-duration) or rate (open-loop arrivals at "
-        "--gx10-rate) (default: the profile's perf.load_mode)",
+        "concurrency (N kept in flight for the duration) or rate (open-loop arrivals at the rates) "
+        "(default: the profile's perf.load_mode)",
         _choice(*LOAD_MODES),
         default="burst",
         profile_key="perf.load_mode",
@@ -288,7 +288,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "rate",
-        "arrival rates in requests per second for --gx10-load-mode rate, e.g. 0.5,1,2; they replace "
+        "arrival rates in requests per second of the rate load mode, e.g. 0.5,1,2; they replace "
         "the concurrency list (default: the profile's perf.rate)",
         _rates,
         default=(1.0, 2.0),
@@ -297,7 +297,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "arrival",
-        "arrival process of --gx10-load-mode rate: constant, poisson or gamma (burstiness from "
+        "arrival process of the rate load mode: constant, poisson or gamma (burstiness from "
         "the profile's perf.burstiness; seeded by perf.seed) (default: the profile's perf.arrival)",
         _choice(*ARRIVALS),
         default="poisson",
