@@ -7,7 +7,7 @@ the delta (:meth:`SpecCounters.delta`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +16,7 @@ __all__ = [
     "MetricsError",
     "SpecCounters",
     "counter",
+    "counters",
     "samples",
     "spec_decode_counters",
 ]
@@ -53,6 +54,19 @@ def counter(text: str, name: str, model: str | None = None) -> float | None:
     """
     found = [v for n, labels, v in samples(text) if _is(n, name) and _model_ok(labels, model)]
     return sum(found) if found else None
+
+
+def counters(text: str, names: Iterable[str], model: str | None = None) -> dict[str, float | None]:
+    """:func:`counter` for several names from one parse of the text (a scrape read many ways)."""
+    wanted = list(dict.fromkeys(names))  # a metric that means two things is summed once
+    found: dict[str, float | None] = dict.fromkeys(wanted)
+    for sample_name, labels, value in samples(text):
+        if not _model_ok(labels, model):
+            continue
+        for name in wanted:
+            if _is(sample_name, name):
+                found[name] = (found[name] or 0.0) + value
+    return found
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.observe.prometheus import MetricsError, SpecCounters, counter, spec_decode_counters
+from pytest_gx10.observe.prometheus import MetricsError, SpecCounters, counters, spec_decode_counters
 from pytest_gx10.observe.signatures import Signature
 
 __all__ = ["MetricNames", "NotOffered", "Server", "Telemetry"]
@@ -35,7 +35,9 @@ class MetricNames:
 
     ``progress`` is a counter that moves while the engine generates (the hang detector watches it);
     ``spec_prefix`` is the prefix of the spec-decode counters (``..._num_drafts``,
-    ``..._num_draft_tokens``, ``..._num_accepted_tokens``, ``..._num_accepted_tokens_per_pos``).
+    ``..._num_draft_tokens``, ``..._num_accepted_tokens``, ``..._num_accepted_tokens_per_pos``);
+    ``prefix_cache_queries`` and ``prefix_cache_hits`` count prompt tokens looked up in the prefix
+    cache and found there.
     """
 
     running: str | None = None
@@ -46,11 +48,17 @@ class MetricNames:
     prompt_tokens: str | None = None
     preemptions: str | None = None
     spec_prefix: str | None = None
+    prefix_cache_queries: str | None = None
+    prefix_cache_hits: str | None = None
 
 
 @dataclass(frozen=True)
 class Telemetry:
-    """One scrape of the server's metrics, read through its adapter: None where it has no such metric."""
+    """One scrape of the server's metrics, read through its adapter: None where it has no such metric.
+
+    The gauges (running, waiting, KV usage) are as of the scrape; the rest are the server's
+    cumulative counters. ``spec`` holds the spec-decode counters (None without speculative decoding).
+    """
 
     running: float | None = None
     waiting: float | None = None
@@ -59,6 +67,9 @@ class Telemetry:
     generated_tokens: float | None = None
     prompt_tokens: float | None = None
     preemptions: float | None = None
+    prefix_cache_queries: float | None = None
+    prefix_cache_hits: float | None = None
+    spec: SpecCounters | None = None
 
 
 class Server:
@@ -188,11 +199,27 @@ class Server:
     # --- metrics ---------------------------------------------------------------------------------
 
     def telemetry(self, text: str, model: str | None = None) -> Telemetry:
-        """Read one ``/metrics`` scrape by this engine's names."""
+        """Read one ``/metrics`` scrape by this engine's names (the text is parsed once per family)."""
         names = self.metric_names
+        wanted = [
+            name
+            for name in (
+                names.running,
+                names.waiting,
+                names.kv_usage,
+                names.progress,
+                names.generated_tokens,
+                names.prompt_tokens,
+                names.preemptions,
+                names.prefix_cache_queries,
+                names.prefix_cache_hits,
+            )
+            if name is not None
+        ]
+        found = counters(text, wanted, model)
 
         def read(name: str | None) -> float | None:
-            return counter(text, name, model) if name else None
+            return found.get(name) if name else None
 
         return Telemetry(
             running=read(names.running),
@@ -202,6 +229,9 @@ class Server:
             generated_tokens=read(names.generated_tokens),
             prompt_tokens=read(names.prompt_tokens),
             preemptions=read(names.preemptions),
+            prefix_cache_queries=read(names.prefix_cache_queries),
+            prefix_cache_hits=read(names.prefix_cache_hits),
+            spec=self.spec_counters(text, model),
         )
 
     def spec_counters(self, text: str, model: str | None = None) -> SpecCounters | None:

@@ -70,6 +70,8 @@ class VllmServer(Server):
         prompt_tokens="vllm:prompt_tokens_total",
         preemptions="vllm:num_preemptions_total",
         spec_prefix="vllm:spec_decode",
+        prefix_cache_queries="vllm:prefix_cache_queries",
+        prefix_cache_hits="vllm:prefix_cache_hits",
     )
     crash_signatures = CRASH_SIGNATURES
     fatal_signatures = FATAL_SIGNATURES
