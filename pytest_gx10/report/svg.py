@@ -40,6 +40,7 @@ __all__ = [
     "plot_name",
     "plots",
     "series_plot",
+    "time_plot",
     "x_positions",
     "x_ticks",
     "y_of",
@@ -345,6 +346,69 @@ def series_plot(
                 )
     legend = [LegendItem(COLOURS[i % len(COLOURS)], s.label) for i, s in enumerate(series)]
     return frame(name, title, x_label, y_label, y_max, body, legend=[*legend, *band_legend])
+
+
+def time_plot(
+    name: str,
+    title: str,
+    y_label: str,
+    t_s: Sequence[float | None],
+    lines: Sequence[Line],
+    *,
+    second: Line | None = None,
+    second_max: float = 1.0,
+    second_text: Callable[[float], str] = lambda v: f"{v * 100:g} %",
+) -> str:
+    """Values over time (seconds along x): a line per series, broken where a value is missing.
+
+    Each :class:`Line`'s points are (index into ``t_s``, value). ``second`` is drawn against its own
+    scale (0 to ``second_max``, labelled inside the plot's right edge with ``second_text``): KV
+    cache usage beside request counts.
+    """
+    plot_w = WIDTH - LEFT - RIGHT
+    times = [t for t in t_s if isinstance(t, int | float)]
+    t_max = nice_max(max(times, default=1.0))
+    values = [v for s in lines for _, v in s.points if isinstance(v, int | float)]
+    y_max = nice_max(max(values, default=1.0))
+
+    def x_of(t: float) -> float:
+        return LEFT + plot_w * t / t_max
+
+    base = HEIGHT - BOTTOM + 14
+    body = [
+        f'<text x="{x_of(t_max * i / 4):.1f}" y="{base}" text-anchor="middle">{escape(fmt(t_max * i / 4))}</text>'
+        for i in range(5)
+    ]
+    drawn = [(s, 1.0) for s in lines]
+    if second is not None:
+        drawn.append((second, y_max / second_max))
+        for i in (2, 4):
+            body.append(
+                f'<text x="{LEFT + plot_w - 4}" y="{y_of(y_max * i / 4, y_max) + 12:.1f}" text-anchor="end" '
+                f'fill="{second.colour}">{escape(second_text(second_max * i / 4))}</text>'
+            )
+    for line, scale in drawn:
+        run: list[str] = []
+        runs = [run]
+        for index, value in line.points:
+            t = t_s[index] if 0 <= index < len(t_s) else None
+            if isinstance(t, int | float) and isinstance(value, int | float):
+                run.append(f"{x_of(t):.1f},{y_of(value * scale, y_max):.1f}")
+            elif run:
+                run = []
+                runs.append(run)
+        dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+        for points in runs:
+            if len(points) == 1:
+                x, y = points[0].split(",")
+                body.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{line.colour}"/>')
+            elif points:
+                body.append(
+                    f'<polyline data-series="{escape(line.label)}" points="{" ".join(points)}" fill="none" '
+                    f'stroke="{line.colour}" stroke-width="2"{dash}><title>{escape(line.label)}</title></polyline>'
+                )
+    legend = [LegendItem(s.colour, s.label, kind="dashed" if s.dashed else "line") for s, _ in drawn]
+    return frame(name, title, "seconds from the point's start", y_label, y_max, body, legend=legend)
 
 
 def plots(document: Mapping[str, Any], overlays: Sequence[Overlay] = ()) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Overlay, Section, register
 from pytest_gx10.load.repeats import MIN_INTERVAL_REPEATS, Spread
+from pytest_gx10.load.telemetry import KV_FULL_USAGE, telemetry_words
 from pytest_gx10.report.svg import (
     FAILED,
     LEFT,
@@ -29,6 +30,7 @@ from pytest_gx10.report.svg import (
     frame,
     line_plot,
     nice_max,
+    time_plot,
     x_positions,
     x_ticks,
     y_of,
@@ -111,9 +113,74 @@ _FIGURES = (
     ),
     Figure("ok_requests", "requests that succeeded", short="ok"),
     Figure("failed_requests", "requests that failed", short="failed"),
+    # What the server's /metrics said while the point ran (pytest_gx10.load.telemetry): kept, never gated.
+    Figure(
+        "peak_running",
+        "peak running requests",
+        digits=0,
+        heading="Peak running",
+        definition="the most requests the server reported running in one scrape during the point",
+    ),
+    Figure(
+        "peak_waiting",
+        "peak waiting requests",
+        digits=0,
+        heading="Peak waiting",
+        definition="the most requests the server reported queued (waiting) in one scrape",
+    ),
+    Figure(
+        "peak_kv_usage",
+        "peak KV cache usage",
+        digits=2,
+        heading="Peak KV",
+        definition="the highest KV cache usage the server reported (1 is full)",
+    ),
+    Figure(
+        "preemptions",
+        "preemptions",
+        digits=0,
+        heading="Preemptions",
+        definition="requests the server preempted during the point (its counter's change)",
+    ),
+    Figure(
+        "prefix_cache_hit_rate",
+        "prefix cache hit rate",
+        digits=2,
+        heading="Prefix hits",
+        definition="prompt tokens found in the prefix cache over those looked up, during the point",
+    ),
+    Figure(
+        "server_generation_tokens",
+        "generated tokens (server)",
+        digits=0,
+        heading="Server gen tokens",
+        definition="the server's own count of generated tokens during the point",
+    ),
+    Figure(
+        "client_completion_tokens",
+        "completion tokens (client)",
+        digits=0,
+        heading="Client tokens",
+        definition="the sum of the requests' usage.completion_tokens: beside the server's count",
+    ),
+    Figure(
+        "kv_full",
+        "KV cache full",
+        definition=f"peak KV cache usage reached {KV_FULL_USAGE:g} during the point",
+    ),
+    Figure("preempted", "preempted", definition="the server preempted a request during the point"),
 )
 AGGREGATE = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
 LATENCY = ("p90_ttft_s", "p99_ttft_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "dispatch_skew_ms")
+TELEMETRY = (
+    "peak_running",
+    "peak_waiting",
+    "peak_kv_usage",
+    "preemptions",
+    "prefix_cache_hit_rate",
+    "server_generation_tokens",
+    "client_completion_tokens",
+)
 
 # One request of a point (the point's ``requests`` rows); kept in the file, never gated.
 REQUEST = Section(
@@ -172,6 +239,12 @@ def status_of(point: Mapping[str, Any]) -> str:
     return "failed" if point.get("failed_requests") else "ok"
 
 
+def status_line(point: Mapping[str, Any]) -> str:
+    """The point's status and what the server saw: ``ok, KV cache full, 3 preemptions``."""
+    words = telemetry_words(point)
+    return f"{status_of(point)}, {words}" if words else status_of(point)
+
+
 def aggregate_table(points: Sequence[Mapping[str, Any]]) -> Table:
     """The post's aggregate throughput table, one row per concurrency point, and each one's status.
 
@@ -180,7 +253,7 @@ def aggregate_table(points: Sequence[Mapping[str, Any]]) -> Table:
     """
     headers = ("N", *(_f(n).column() for n in AGGREGATE), "Status")
     rows = [
-        [str(p.get("concurrency", MISSING)), *(cell(p, n) for n in AGGREGATE), status_of(p)] for p in points
+        [str(p.get("concurrency", MISSING)), *(cell(p, n) for n in AGGREGATE), status_line(p)] for p in points
     ]
     why = [f"N={p.get('concurrency')}: {p['why']}" for p in points if p.get("why")]
     note = "; ".join([n for n in (repeats_note(points), *why) if n])
@@ -196,6 +269,29 @@ def latency_table(points: Sequence[Mapping[str, Any]]) -> Table:
         counts = f"{ok} / {failed}" if ok is not None and failed is not None else status_of(p)
         rows.append([str(p.get("concurrency", MISSING)), *(cell(p, n) for n in LATENCY), counts])
     return Table("Latency", headers, rows, note=repeats_note(points), anchor="gx10-latency")
+
+
+def telemetry_table(points: Sequence[Mapping[str, Any]]) -> Table | None:
+    """What the server's /metrics said during each point; None when no point has telemetry."""
+    shown = [p for p in points if isinstance(p.get("telemetry"), Mapping)]
+    if not shown:
+        return None
+    headers = ("N", *(_f(n).column() for n in TELEMETRY), "Samples")
+    rows = []
+    why = []
+    for p in shown:
+        series: Mapping[str, Any] = p["telemetry"]
+        samples = len(series.get("t_s") or ())
+        gaps = series.get("gaps") or 0
+        count = f"{samples} ({gaps} gaps)" if gaps else str(samples)
+        rows.append([str(p.get("concurrency", MISSING)), *(_f(n).text(p.get(n)) for n in TELEMETRY), count])
+        if series.get("reason"):
+            why.append(f"N={p.get('concurrency')}: {series['reason']}")
+    interval = shown[0]["telemetry"].get("interval_s")
+    if isinstance(interval, int | float):
+        why.insert(0, f"/metrics scraped every {interval:g} s")
+    note = "; ".join(why)
+    return Table("Server telemetry", headers, rows, note=note, anchor="gx10-telemetry")
 
 
 def _error_text(error: Any) -> str:
@@ -247,7 +343,7 @@ def request_table(point: Mapping[str, Any]) -> Table:
     note = ""
     if len(tokens) == 1 and None not in tokens[0]:
         note = f"input {tokens[0][0]} tokens, output {tokens[0][1]} tokens per request"
-    state = status_of(point)
+    state = status_line(point)
     if state != "ok":
         note = f"{state}; {note}" if note else state
     return Table(f"N={n}", headers, rows, note=note, anchor=f"gx10-requests-{n}", group="Per‑request totals")
@@ -307,6 +403,9 @@ def tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()
     if compared is not None:
         out.append(compared)
     out.append(latency_table(points))
+    telemetry = telemetry_table(points)
+    if telemetry is not None:
+        out.append(telemetry)
     return out + [request_table(p) for p in points if p.get("requests")]
 
 
@@ -342,6 +441,9 @@ def terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
             lines.append(
                 f"N={p.get('concurrency')}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
             )
+        flags = telemetry_words(p)
+        if flags:
+            lines.append(f"N={p.get('concurrency')}: {flags}")
     return lines
 
 
@@ -395,6 +497,29 @@ def ttft_plot(points: Sequence[Mapping[str, Any]]) -> str:
     return frame("ttft", "TTFT per request", "concurrency N", ttft.column(), y_max, body, legend=legend)
 
 
+def telemetry_plot(point: Mapping[str, Any]) -> str | None:
+    """Running and waiting requests and KV cache usage over one point's time; None without samples."""
+    series = point.get("telemetry")
+    if not isinstance(series, Mapping) or not series.get("t_s"):
+        return None
+    n = point.get("concurrency")
+    t_s = list(series["t_s"])
+
+    def line(name: str, label: str, colour: str, *, dashed: bool = False) -> Line:
+        values = list(series.get(name) or ())
+        return Line(label, list(enumerate(values)), colour, dashed=dashed, labelled=False)
+
+    kv = line("kv_usage", "KV cache usage (right scale)", OVERLAY_COLOURS[0], dashed=True)
+    return time_plot(
+        f"telemetry-n{n}",
+        f"N={n}: what the server saw",
+        "requests",
+        t_s,
+        [line("running", "running", LINE_COLOURS[0]), line("waiting", "waiting", LINE_COLOURS[1])],
+        second=kv if any(isinstance(v, int | float) for _, v in kv.points) else None,
+    )
+
+
 def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
     """Aggregate decode (with the median per-request decode) and prefill against N, every request's TTFT.
 
@@ -438,6 +563,7 @@ def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()
             "agg-prefill", "Aggregate prefill vs N", prefill.unit, prefill_series, prefill.text, status=status
         ),
         ttft_plot(points),
+        *(svg for p in points if (svg := telemetry_plot(p)) is not None),
     ]
 
 

@@ -21,6 +21,7 @@ from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load import LoadProgress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
 from pytest_gx10.load.repeats import combine_repeats
+from pytest_gx10.load.telemetry import combine_telemetry, sample_telemetry, telemetry_figures
 from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
@@ -102,14 +103,20 @@ def test_sweep_point(
                 f"N={n}: {where}{p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s"
             )
 
-        results = run_concurrent(gx10_client, path, bodies, on_progress=progress)  # a barrier per repeat
+        # What the server saw meanwhile: /metrics scraped from just before the sends to just after the ends.
+        with sample_telemetry(gx10_server, gx10_client.model) as sampler:
+            results = run_concurrent(gx10_client, path, bodies, on_progress=progress)  # a barrier per repeat
         failed = any(not r.ok for r in results)
-        repeats.append(point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict())
+        measured = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
+        completion = sum(r.completion_tokens or 0 for r in results)
+        repeats.append(
+            {**measured, **telemetry_figures(sampler.series(), client_completion_tokens=completion)}
+        )
         taken.append((where, prompts, results))
         if failed:
             break  # the point fails; a failing engine is not loaded again
     gated = [f.name for f in SWEEP.figures if f.gated]
-    figures = combine_repeats(repeats, gated)
+    figures = combine_telemetry(combine_repeats(repeats, gated), repeats)
     gx10_record(SWEEP.name, figures)
 
     failures = [line for where, _, results in taken for line in _failures(results, where)]
