@@ -23,7 +23,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,7 +347,7 @@ def telemetry_words(point: Mapping[str, Any]) -> str:
     return ", ".join(words)
 
 
-def combine_telemetry(point: Mapping[str, Any], repeats: list[Mapping[str, Any]]) -> dict[str, Any]:
+def combine_telemetry(point: Mapping[str, Any], repeats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A repeated point's telemetry summary: the highest peaks, the preemptions of all repeats, and
     a flag raised when any repeat raised it (the medians of :func:`combine_repeats` would hide a
     single full KV cache). The token counts stay medians; ``telemetry`` is the last repeat's series,

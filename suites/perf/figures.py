@@ -715,7 +715,7 @@ def _lag(p: Mapping[str, Any]) -> str:
 
 def _load_note(points: Sequence[Mapping[str, Any]]) -> str:
     slos = sorted({slo_words(p.get("slo")) for p in points})
-    warm = sorted({p.get("warmup_s") for p in points if isinstance(p.get("warmup_s"), int | float)})
+    warm = sorted({float(w) for p in points if isinstance(w := p.get("warmup_s"), int | float)})
     parts = [f"objectives: {' | '.join(slos)}"]
     if warm:
         parts.append(f"requests sent in the first {'/'.join(f'{w:g}' for w in warm)} s left out (warm-up)")

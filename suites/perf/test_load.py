@@ -24,6 +24,7 @@ from pytest_gx10.load.arrivals import arrival_times
 from pytest_gx10.load.floors import check_limits
 from pytest_gx10.load.runner import LoadProgress, run_closed_loop, run_open_loop
 from pytest_gx10.load.steady import load_figures, point_name
+from pytest_gx10.load.telemetry import sample_telemetry, telemetry_figures
 from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
@@ -86,21 +87,25 @@ def test_load_point(
     def progress(p: LoadProgress) -> None:
         gx10_progress(f"{point}: {p.done} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
 
-    if mode == "rate":
-        offsets = arrival_times(level, s.duration_s, s.arrival, seed=perf.seed, burstiness=perf.burstiness)
-        bodies = [body(i) for i in range(len(offsets))]  # built before the clock starts
-        start, sent = run_open_loop(
-            gx10_client,
-            path,
-            bodies,
-            [o / scale for o in offsets],
-            max_in_flight=perf.max_in_flight,
-            on_progress=progress,
-        )
-    else:
-        start, sent = run_closed_loop(
-            gx10_client, path, body, int(level), s.duration_s / scale, on_progress=progress
-        )
+    # What the server saw meanwhile: /metrics scraped from just before the first send to after the last end.
+    with sample_telemetry(gx10_server, gx10_client.model) as sampler:
+        if mode == "rate":
+            offsets = arrival_times(
+                level, s.duration_s, s.arrival, seed=perf.seed, burstiness=perf.burstiness
+            )
+            bodies = [body(i) for i in range(len(offsets))]  # built before the clock starts
+            start, sent = run_open_loop(
+                gx10_client,
+                path,
+                bodies,
+                [o / scale for o in offsets],
+                max_in_flight=perf.max_in_flight,
+                on_progress=progress,
+            )
+        else:
+            start, sent = run_closed_loop(
+                gx10_client, path, body, int(level), s.duration_s / scale, on_progress=progress
+            )
     failed = [x.result for x in sent if not x.result.ok]
     figures = load_figures(
         mode,
@@ -114,6 +119,8 @@ def test_load_point(
     )
     if mode == "rate":
         figures["arrival"] = s.arrival
+    completion = sum(x.result.completion_tokens or 0 for x in sent)
+    figures.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
     gx10_record(LOAD.name, figures)
 
     assert figures["measured"], (
