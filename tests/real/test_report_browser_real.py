@@ -3,7 +3,7 @@ tests/browser's twin report (legible cells, title from the profile, gx10 section
 numbers in their tables), and a screenshot saved as out/report-cpu-vllm.png (or under $GX10_OUT_DIR).
 
 It needs both the real server and chromium. A test has one tier (tests/test_tiers.py), and this one
-is in the ``real`` tier: the lead's real run starts the server, and with ``GX10_REQUIRE_REAL=1`` a
+is in the ``real`` tier: the real tier's session starts the server, and with ``GX10_REQUIRE_REAL=1`` a
 missing chromium fails it instead of skipping.
 """
 
