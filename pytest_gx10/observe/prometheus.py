@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +18,7 @@ __all__ = [
     "SpecCounters",
     "counter",
     "counters",
+    "number_or_text",
     "samples",
     "spec_decode_counters",
 ]
@@ -152,3 +154,13 @@ def spec_decode_counters(
         accepted=totals[accepted],
         accepted_per_pos=tuple(per_pos.get(i, 0.0) for i in range(k)),
     )
+
+
+def number_or_text(text: str) -> Any:
+    """``"16"`` -> 16, ``"0.92"`` -> 0.92, anything else as it was written."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

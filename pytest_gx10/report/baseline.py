@@ -57,6 +57,7 @@ __all__ = [
     "parse_tolerance",
     "parse_tolerances",
     "profile_gate",
+    "run_facts",
     "save_baseline",
     "software_facts",
     "spreads",
@@ -230,6 +231,18 @@ class Baseline:
         )
 
 
+def run_facts(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What ran on each side of a results document: its software, deployment and client blocks.
+
+    A document from before the client block was recorded gets this machine's.
+    """
+    return {
+        "software": software_facts(document),
+        "deployment": dict(document.get("deployment") or {}),
+        "client": dict(document.get("client") or client_facts()),
+    }
+
+
 def save_baseline(
     path: Path, document: Mapping[str, Any], greedy: GreedyOutputs | None, redactor: Redactor | None = None
 ) -> dict[str, Any]:
@@ -238,9 +251,7 @@ def save_baseline(
         "format": BASELINE_FORMAT,
         "version": BASELINE_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "software": software_facts(document),
-        "deployment": dict(document.get("deployment") or {}),
-        "client": dict(document.get("client") or client_facts()),
+        **run_facts(document),
         "figures": figures(document),
         "sections": _declarations(document),
         "greedy": None if greedy is None else greedy.as_dict(),

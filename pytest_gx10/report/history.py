@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_gx10.report.baseline import client_facts, software_facts
+from pytest_gx10.report.baseline import run_facts
 from pytest_gx10.report.redact import Redactor
 
 __all__ = ["HISTORY_FORMAT", "HISTORY_VERSION", "append_run", "history_entry", "history_files"]
@@ -36,9 +36,7 @@ def history_entry(document: Mapping[str, Any], gate: Mapping[str, Any] | None = 
         "format": HISTORY_FORMAT,
         "version": HISTORY_VERSION,
         "written_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "software": software_facts(document),
-        "deployment": dict(document.get("deployment") or {}),
-        "client": dict(document.get("client") or client_facts()),
+        **run_facts(document),
         "gate": None if gate is None else dict(gate),
         "results": dict(document),
     }

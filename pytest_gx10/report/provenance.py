@@ -33,6 +33,7 @@ from typing import Any
 
 from pytest_gx10 import __version__
 from pytest_gx10.observe.logs import parse_lines
+from pytest_gx10.observe.prometheus import number_or_text
 from pytest_gx10.observe.signatures import engine_config, non_default_args
 from pytest_gx10.profiles import Profile
 from pytest_gx10.report.redact import MASK
@@ -259,15 +260,6 @@ _ARGV_FACTS = {
 }
 
 
-def _number(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _speculative(value: Any) -> str | None:
     if isinstance(value, str):
         try:
@@ -307,7 +299,7 @@ def argv_facts(argv: Sequence[str]) -> dict[str, Any]:
         if fact is None:
             continue
         raw = inline if eq else (words[i + 1] if i + 1 < len(words) else "")
-        facts[fact] = _speculative(raw) if fact == "speculative" else _number(raw)
+        facts[fact] = _speculative(raw) if fact == "speculative" else number_or_text(raw)
     return facts
 
 

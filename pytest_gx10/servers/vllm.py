@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.observe.prometheus import samples
+from pytest_gx10.observe.prometheus import number_or_text, samples
 from pytest_gx10.observe.signatures import CRASH_SIGNATURES, FATAL_SIGNATURES
 from pytest_gx10.servers.base import MetricNames, Server
 
@@ -34,12 +34,7 @@ def _label_value(text: str) -> Any:
         return None
     if text in ("True", "False"):
         return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    return number_or_text(text)
 
 
 class VllmServer(Server):
