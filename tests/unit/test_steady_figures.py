@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -128,3 +129,32 @@ def test_gamma_burstiness_spreads_the_gaps() -> None:
         return sum((g - mean) ** 2 for g in gaps) / len(gaps) / mean**2
 
     assert spread(0.25) > 2 * spread(1.0) > 2 * spread(4.0)
+
+
+@pytest.mark.parametrize("kind", ["constant", "poisson", "gamma"])
+def test_a_ramp_up_climbs_to_the_rate_then_holds_it(kind: str) -> None:
+    rate, ramp, duration = 20.0, 40.0, 100.0
+    times = arrival_times(rate, duration, kind, seed=5, burstiness=2.0, ramp_up_s=ramp)
+    assert times == sorted(times)
+    assert times[0] == 0.0
+    assert times[-1] < duration
+
+    def count(lo: float, hi: float) -> int:
+        return sum(1 for t in times if lo <= t < hi)
+
+    # Expected arrivals: R t² / 2S in the ramp (its quarters hold 1, 3, 5, 7 sixteenths of R S / 2).
+    quarters = [count(i * ramp / 4, (i + 1) * ramp / 4) for i in range(4)]
+    expected = [rate * ramp / 2 * k / 16 for k in (1, 3, 5, 7)]
+    for seen, want in zip(quarters, expected, strict=True):
+        assert seen == pytest.approx(want, rel=0.3, abs=3)
+    assert quarters == sorted(quarters)
+    assert count(ramp, duration) == pytest.approx(rate * (duration - ramp), rel=0.1)
+    without = arrival_times(rate, duration, kind, seed=5, burstiness=2.0)
+    assert len(times) == pytest.approx(len(without) - rate * ramp / 2, rel=0.1)
+
+
+def test_a_ramp_up_longer_than_the_point_keeps_its_slope() -> None:
+    times = arrival_times(10.0, 10.0, "constant", ramp_up_s=30.0)
+    assert len(times) == math.ceil(10.0 * 10.0**2 / (2 * 30.0))  # R D² / 2S expected by the end
+    with pytest.raises(ValueError, match="ramp-up"):
+        arrival_times(10.0, 10.0, "constant", ramp_up_s=-1.0)
