@@ -190,14 +190,53 @@ class _Seq:
     finished: bool = False
     block_hashes: list[int] = field(default_factory=list)
     finish_at: tuple[int, str] | None = None  # a fault: finish after this many tokens, with this reason
+    # After a preemption the request computes its prompt and the outputs it had generated again.
+    num_recomputed_outputs: int = 0
+    num_preemptions: int = 0
+
+    @property
+    def context_len(self) -> int:
+        """Tokens to compute before the next output: the prompt, and after a preemption its outputs."""
+        return len(self.prompt_ids) + self.num_recomputed_outputs
+
+    def context_ids(self) -> Sequence[int]:
+        if not self.num_recomputed_outputs:
+            return self.prompt_ids
+        return [*self.prompt_ids, *self.output_ids[: self.num_recomputed_outputs]]
 
     @property
     def prefilling(self) -> bool:
-        return self.num_computed < len(self.prompt_ids)
+        return self.num_computed < self.context_len
+
+    @property
+    def rest(self) -> int:
+        """Context tokens still to compute."""
+        return self.context_len - self.num_computed
+
+    @property
+    def held_tokens(self) -> int:
+        """Tokens whose KV the request holds: computed context, then every output since."""
+        if self.prefilling:
+            return self.num_computed
+        return self.num_computed + len(self.output_ids) - self.num_recomputed_outputs
 
     @property
     def num_blocks(self) -> int:
-        return -(-(self.num_computed + len(self.output_ids)) // BLOCK_SIZE)
+        return -(-self.held_tokens // BLOCK_SIZE)
+
+
+@dataclass
+class _Plan:
+    """One step's schedule while it is being made: token budget, free KV blocks, what runs."""
+
+    budget: int
+    free_blocks: int
+    prefill: list[tuple[_Seq, int]] = field(default_factory=list)
+    decode: list[tuple[_Seq, int]] = field(default_factory=list)
+    partial: list[_Seq] = field(default_factory=list)  # prompts sharing the budget (partial prefills)
+    reserved: dict[int, int] = field(default_factory=dict)  # id(seq) -> blocks taken this step
+    victims: set[int] = field(default_factory=set)  # id(seq) of the requests preempted this step
+    preempted: bool = False
 
 
 class Engine:
@@ -231,10 +270,15 @@ class Engine:
             min(rate / prev, 1.0) if prev > 0 else 0.0
             for rate, prev in zip(self.acceptance, (1.0, *self.acceptance), strict=False)
         )
-        # The reference cluster reports 551 076 token slots at max_model_len 262 144 (2.10x).
-        self.num_blocks = (
-            max(kv_cache_tokens or int(dep.max_model_len * 2.1), dep.max_model_len) // BLOCK_SIZE
-        )
+        # The KV pool: the argument, else the profile's twin.kv_cache_tokens, else 2.1 x max_model_len
+        # (the reference cluster's ratio). vLLM refuses to start when one request of max_model_len does
+        # not fit; the twin serves at least that much instead.
+        if kv_cache_tokens is None:
+            kv_cache_tokens = profile.twin.kv_cache_tokens
+        if kv_cache_tokens is None:
+            kv_cache_tokens = int(dep.max_model_len * 2.1)
+        self.kv_cache_tokens = max(kv_cache_tokens, dep.max_model_len)
+        self.num_blocks = max(self.kv_cache_tokens // BLOCK_SIZE, -(-dep.max_model_len // BLOCK_SIZE))
         self.observers: list[EngineObserver] = []
         self._seed = seed
         self._waiting: deque[_Seq] = deque()
@@ -406,35 +450,32 @@ class Engine:
     def _schedule(self, stats: StepStats) -> tuple[list[tuple[_Seq, int]], list[tuple[_Seq, int]]]:
         if self.max_num_partial_prefills > 0:
             return self._schedule_partial_prefills(stats)
-        budget = self.max_num_batched_tokens
-        prefill: list[tuple[_Seq, int]] = []
-        decode: list[tuple[_Seq, int]] = []
-        for seq in self._running:
-            if budget <= 0:
-                break
-            if seq.prefilling:
-                n = min(len(seq.prompt_ids) - seq.num_computed, budget)
-                prefill.append((seq, n))
-            else:
-                n = min(1 + self.num_spec_tokens, budget)
-                decode.append((seq, n))
-            budget -= n
-        free_blocks = self.num_blocks - sum(s.num_blocks for s in self._running)
+        plan = self._new_plan()
+        i = 0
+        while i < len(self._running) and plan.budget > 0:
+            seq = self._running[i]
+            n = min(seq.rest if seq.prefilling else 1 + self.num_spec_tokens, plan.budget)
+            if not self._reserve(seq, n, plan, stats):
+                break  # it preempted itself: nothing after it runs
+            (plan.prefill if seq.prefilling else plan.decode).append((seq, n))
+            plan.budget -= n
+            i += 1
+        if plan.preempted:
+            return plan.prefill, plan.decode  # vLLM admits no waiting request in a step that preempted
         now = self.now_s()
-        while self._waiting and budget > 0 and len(self._running) < self.max_num_seqs:
+        while self._waiting and plan.budget > 0 and len(self._running) < self.max_num_seqs:
             seq = self._waiting[0]
-            need = -(-len(seq.prompt_ids) // BLOCK_SIZE)
-            if need > free_blocks and self._running:
+            lookup = StepStats()
+            self._admit(seq, lookup)
+            n = min(seq.rest, plan.budget)
+            need = self._blocks_after(seq, n)
+            if need > plan.free_blocks:
+                self._unadmit(seq)
                 break  # wait for running requests to free KV blocks
-            self._waiting.popleft()
-            free_blocks -= need
-            self._admit(seq, stats)
-            seq.scheduled_s = now
-            self._running.append(seq)
-            n = min(len(seq.prompt_ids) - seq.num_computed, budget)
-            prefill.append((seq, n))
-            budget -= n
-        return prefill, decode
+            self._running_from_waiting(seq, need, plan, stats, lookup, now)
+            plan.prefill.append((seq, n))
+            plan.budget -= n
+        return plan.prefill, plan.decode
 
     def _schedule_partial_prefills(
         self, stats: StepStats
@@ -443,95 +484,189 @@ class Engine:
 
         With P = ``max_num_partial_prefills`` a slot is ``budget // P`` tokens. A prompt whose rest fits
         in a slot finishes in this step and takes no slot; up to P others (running ones first, then
-        waiting ones in arrival order) share what is left equally.
+        waiting ones in arrival order) share what is left equally. KV blocks are taken in the running
+        list's order, decodes first; a prompt sharing the budget takes them for the share it would get
+        without the waiting prompts, and later gets the smaller of that and its final share.
         """
-        budget = self.max_num_batched_tokens
-        decode: list[tuple[_Seq, int]] = []
+        plan = self._new_plan()
         running_prompts: list[_Seq] = []
-        for seq in self._running:
+        i = 0
+        while i < len(self._running):
+            seq = self._running[i]
+            i += 1
             if seq.prefilling:
                 running_prompts.append(seq)
-            elif budget > 0:
-                n = min(1 + self.num_spec_tokens, budget)
-                decode.append((seq, n))
-                budget -= n
-        slot = max(budget // self.max_num_partial_prefills, 1)
-        finishing: list[tuple[_Seq, int]] = []
-        partial: list[_Seq] = []
+            elif plan.budget > 0:
+                n = min(1 + self.num_spec_tokens, plan.budget)
+                if not self._reserve(seq, n, plan, stats):
+                    break
+                plan.decode.append((seq, n))
+                plan.budget -= n
+        slot = max(plan.budget // self.max_num_partial_prefills, 1)
 
         def take(seq: _Seq) -> bool:
-            nonlocal budget
-            rest = len(seq.prompt_ids) - seq.num_computed
-            if rest <= slot and rest <= budget:
-                finishing.append((seq, rest))
-                budget -= rest
+            if seq.rest <= slot and seq.rest <= plan.budget:
+                plan.prefill.append((seq, seq.rest))
+                plan.budget -= seq.rest
                 return True
-            if len(partial) < self.max_num_partial_prefills:
-                partial.append(seq)
+            if len(plan.partial) < self.max_num_partial_prefills:
+                plan.partial.append(seq)
                 return True
             return False
 
+        running_prompts = [seq for seq in running_prompts if id(seq) not in plan.victims]
         for seq in running_prompts:
             take(seq)
-        free_blocks = self.num_blocks - sum(s.num_blocks for s in self._running)
+        limit: dict[int, int] = {}  # the tokens a prompt sharing the budget has its KV blocks for
+        shares = self._shares(plan.partial, plan.budget)
+        for seq in running_prompts:
+            if id(seq) in plan.victims:
+                continue
+            n = next((m for s, m in plan.prefill if s is seq), shares.get(id(seq), 0))
+            if n == 0:
+                continue
+            if not self._reserve(seq, n, plan, stats):
+                break
+            limit[id(seq)] = n
         now = self.now_s()
         # Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
         # requests over one at a time, after rendering and tokenizing each, and the engine core starts
         # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here.
-        admit = 1 if self._from_idle else self.max_num_seqs
+        admit = 0 if plan.preempted else 1 if self._from_idle else self.max_num_seqs
         while (
-            self._waiting and admit > 0 and budget > len(partial) and len(self._running) < self.max_num_seqs
+            self._waiting
+            and admit > 0
+            and plan.budget > len(plan.partial)
+            and len(self._running) < self.max_num_seqs
         ):
             admit -= 1
             seq = self._waiting[0]
-            need = -(-len(seq.prompt_ids) // BLOCK_SIZE)
-            if need > free_blocks and self._running:
-                break  # wait for running requests to free KV blocks
             lookup = StepStats()
             self._admit(seq, lookup)  # a prefix-cache hit can leave a rest that fits in a slot
-            if not take(seq):
-                seq.num_computed = 0
-                seq.stream.num_cached_tokens = 0
-                break
-            stats.prefix_cache_queries += lookup.prefix_cache_queries
-            stats.prefix_cache_hits += lookup.prefix_cache_hits
-            self._waiting.popleft()
-            free_blocks -= need
-            seq.scheduled_s = now
-            self._running.append(seq)
+            n = min(seq.rest, plan.budget)  # the most it can get in this step
+            need = self._blocks_after(seq, n)
+            if need > plan.free_blocks or not take(seq):
+                self._unadmit(seq)
+                break  # wait for running requests to free KV blocks, or for a slot
+            self._running_from_waiting(seq, need, plan, stats, lookup, now)
+            limit[id(seq)] = n
         # Equal shares; a prompt needing less than its share passes the rest on.
+        shares = self._shares(plan.partial, plan.budget)
+        partial = [(seq, min(shares[id(seq)], limit.get(id(seq), 0))) for seq in plan.partial]
+        return plan.prefill + [(seq, n) for seq, n in partial if n > 0], plan.decode
+
+    @staticmethod
+    def _shares(partial: list[_Seq], budget: int) -> dict[int, int]:
+        """Equal shares of ``budget``; a prompt needing less than its share passes the rest on."""
         shares: dict[int, int] = {}
-        by_need = sorted(partial, key=lambda s: len(s.prompt_ids) - s.num_computed)
+        by_need = sorted(partial, key=lambda s: s.rest)
         for i, seq in enumerate(by_need):
-            n = min(len(seq.prompt_ids) - seq.num_computed, budget // (len(by_need) - i))
+            n = min(seq.rest, budget // (len(by_need) - i))
             shares[id(seq)] = n
             budget -= n
-        prefill = finishing + [(seq, shares[id(seq)]) for seq in partial if shares[id(seq)] > 0]
-        return prefill, decode
+        return shares
+
+    # --- KV blocks -----------------------------------------------------------------------------------
+
+    def _new_plan(self) -> _Plan:
+        used = sum(s.num_blocks for s in self._running)
+        return _Plan(budget=self.max_num_batched_tokens, free_blocks=self.num_blocks - used)
+
+    def _blocks_after(self, seq: _Seq, n: int) -> int:
+        """Blocks ``seq`` holds after ``n`` more tokens are computed and its outputs of the step sampled.
+
+        A decode step's 1 + k tokens can all be accepted; a prompt's last chunk samples the first
+        output. Capped at the whole cache, which one request of max_model_len always fits in.
+        """
+        tokens = seq.held_tokens + n + (1 if seq.prefilling and n >= seq.rest else 0)
+        return min(-(-tokens // BLOCK_SIZE), self.num_blocks)
+
+    def _reserve(self, seq: _Seq, n: int, plan: _Plan, stats: StepStats) -> bool:
+        """Take the KV blocks a running ``seq`` needs for ``n`` tokens this step, preempting if it must.
+
+        As vLLM V1's scheduler (first come, first served): while the blocks are short, the request
+        last in the running list is preempted; when that is ``seq`` itself, False.
+        """
+        while True:
+            need = self._blocks_after(seq, n) - seq.num_blocks
+            if need <= plan.free_blocks:
+                plan.free_blocks -= need
+                plan.reserved[id(seq)] = plan.reserved.get(id(seq), 0) + need
+                return True
+            victim = self._running.pop()
+            self._preempt(victim, plan, stats)
+            if victim is seq:
+                return False
+
+    def _preempt(self, seq: _Seq, plan: _Plan, stats: StepStats) -> None:
+        """Free every block of ``seq`` and put it at the front of the waiting queue, to compute again.
+
+        Its computed blocks stay in the prefix cache (vLLM frees them to the cached free list), so its
+        recomputation can start from them. It takes back nothing from this step's plan.
+        """
+        plan.free_blocks += seq.num_blocks + plan.reserved.pop(id(seq), 0)
+        for entries in (plan.prefill, plan.decode):
+            for entry in entries:
+                if entry[0] is seq:
+                    entries.remove(entry)
+                    plan.budget += entry[1]
+                    break
+        plan.partial = [s for s in plan.partial if s is not seq]
+        plan.victims.add(id(seq))
+        plan.preempted = True
+        tokens = [*seq.prompt_ids, *seq.output_ids][: seq.held_tokens]
+        self._cache_blocks(_block_hashes(tokens))
+        seq.num_recomputed_outputs = len(seq.output_ids)
+        seq.num_computed = 0
+        seq.num_preemptions += 1
+        stats.num_preemptions += 1
+        self._waiting.appendleft(seq)
+
+    def _running_from_waiting(
+        self, seq: _Seq, need: int, plan: _Plan, stats: StepStats, lookup: StepStats, now: float
+    ) -> None:
+        stats.prefix_cache_queries += lookup.prefix_cache_queries
+        stats.prefix_cache_hits += lookup.prefix_cache_hits
+        self._waiting.popleft()
+        plan.free_blocks -= need
+        plan.reserved[id(seq)] = need
+        if seq.scheduled_s is None:  # vLLM's queue time ends at the first scheduling
+            seq.scheduled_s = now
+        self._running.append(seq)
 
     def _admit(self, seq: _Seq, stats: StepStats) -> None:
-        """Prefix-cache lookup: whole cached blocks are not computed again (the last token always is)."""
-        ids = seq.prompt_ids
-        h = 0
-        hashes: list[int] = []
-        for start in range(0, len(ids) - BLOCK_SIZE + 1, BLOCK_SIZE):
-            h = hash((h, tuple(ids[start : start + BLOCK_SIZE])))
-            hashes.append(h)
-        seq.block_hashes = hashes
+        """Prefix-cache lookup: whole cached blocks are not computed again (the last token always is).
+
+        A preempted request looks up its prompt and the outputs it recomputes; like vLLM, its lookups
+        are not counted in the prefix cache's queries and hits, and its cached-token count stays.
+        """
+        ids = seq.context_ids()
+        seq.block_hashes = _block_hashes(ids)
         hit_blocks = 0
-        for h in hashes:
+        for h in seq.block_hashes:
             if h not in self._prefix_cache:
                 break
             self._prefix_cache.move_to_end(h)
             hit_blocks += 1
         hits = min(hit_blocks * BLOCK_SIZE, len(ids) - 1)
         seq.num_computed = hits
+        if seq.num_preemptions:
+            return
         seq.stream.num_cached_tokens = hits
         stats.prefix_cache_queries += len(ids)
         stats.prefix_cache_hits += hits
 
+    def _unadmit(self, seq: _Seq) -> None:
+        """Undo :meth:`_admit` for a request that stays waiting."""
+        seq.num_computed = 0
+        if not seq.num_preemptions:
+            seq.stream.num_cached_tokens = 0
+
     def _remember_prefix(self, seq: _Seq) -> None:
-        for h in seq.block_hashes:
+        self._cache_blocks(seq.block_hashes)
+
+    def _cache_blocks(self, hashes: Sequence[int]) -> None:
+        for h in hashes:
             self._prefix_cache[h] = None
             self._prefix_cache.move_to_end(h)
         while len(self._prefix_cache) > self.num_blocks:
@@ -548,7 +683,8 @@ class Engine:
             seq.num_computed += n
             if not seq.prefilling:
                 self._remember_prefix(seq)
-                stats.num_prompt_tokens += len(seq.prompt_ids)
+                if seq.first_token_s is None:  # a resumed request's prompt was counted the first time
+                    stats.num_prompt_tokens += len(seq.prompt_ids)
                 emitting.append((seq, 1))
         for seq, n in decode:
             if seq.finished:
@@ -656,6 +792,16 @@ class Engine:
             )
         )
         seq.stream._put(Output(new_ids, delta, reason, stop_reason))
+
+
+def _block_hashes(ids: Sequence[int]) -> list[int]:
+    """A chained hash per whole block of ``ids``: a block's hash stands for every token up to its end."""
+    h = 0
+    hashes: list[int] = []
+    for start in range(0, len(ids) - BLOCK_SIZE + 1, BLOCK_SIZE):
+        h = hash((h, tuple(ids[start : start + BLOCK_SIZE])))
+        hashes.append(h)
+    return hashes
 
 
 def _find_stop(text: str, stops: tuple[str, ...], new_from: int) -> tuple[int, str] | None:

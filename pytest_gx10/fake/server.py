@@ -113,7 +113,7 @@ class FakeServer:
         state.injector.close_listener = self._close_listener
         self.state = state
         app = create_app(state)
-        log.boot(self.host, self.port, self.time_scale, state.engine.num_blocks * 16, route_table(app))
+        log.boot(self.host, self.port, self.time_scale, state.engine.kv_cache_tokens, route_table(app))
         config = uvicorn.Config(
             app,
             log_config=None,

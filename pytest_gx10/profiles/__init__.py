@@ -166,6 +166,12 @@ class TwinSpec:
     # Scheduler: at most this many prompts in chunked prefill at once, sharing the step's token budget
     # equally (a lone prompt takes it all); 0 keeps vLLM V1's plain first-come chunking.
     max_num_partial_prefills: int = key(0, ge=0)
+    # The KV cache pool, in tokens (16-token blocks): what vLLM's boot log reports as "KV cache size".
+    # When the running requests' next tokens do not fit, the last one admitted is preempted and
+    # computed again later, as vLLM V1 does. None: 2.1 x max_model_len; never less than max_model_len.
+    kv_cache_tokens: int | None = key(
+        None, gt=0, help='KV cache token slots, as the server\'s boot log says "KV cache size: N tokens"'
+    )
     # Calibrated step-time model (pytest_gx10.fake.steptime.CalibratedStepTime); without a
     # decode_step_s table the twin uses the linear model built from prefill_tps and decode_tps.
     decode_step_s: tuple[tuple[int, float], ...] = key(
