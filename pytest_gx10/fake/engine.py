@@ -360,10 +360,14 @@ class Engine:
         """Requests queued for admission."""
         return len(self._waiting)
 
+    @property
+    def num_used_blocks(self) -> int:
+        """KV blocks held by running requests (never more than ``num_blocks``)."""
+        return sum(s.num_blocks for s in self._running)
+
     def kv_cache_usage(self) -> float:
         """Fraction of KV blocks held by running requests (0..1)."""
-        used = sum(s.num_blocks for s in self._running)
-        return min(1.0, used / self.num_blocks)
+        return min(1.0, self.num_used_blocks / self.num_blocks)
 
     # --- requests ------------------------------------------------------------------------------------
 
@@ -569,8 +573,7 @@ class Engine:
     # --- KV blocks -----------------------------------------------------------------------------------
 
     def _new_plan(self) -> _Plan:
-        used = sum(s.num_blocks for s in self._running)
-        return _Plan(budget=self.max_num_batched_tokens, free_blocks=self.num_blocks - used)
+        return _Plan(budget=self.max_num_batched_tokens, free_blocks=self.num_blocks - self.num_used_blocks)
 
     def _blocks_after(self, seq: _Seq, n: int) -> int:
         """Blocks ``seq`` holds after ``n`` more tokens are computed and its outputs of the step sampled.
