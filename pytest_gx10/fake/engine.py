@@ -16,6 +16,21 @@ accepted count over the number of drafts, unconditional (the post's 2.72 = 1 + 0
 draft token is only accepted after the one before it, so position i is tried with the conditional
 rate rate[i] / rate[i - 1].
 
+KV cache: a pool of ``kv_cache_tokens`` (the argument, else the profile's ``twin.kv_cache_tokens``, else
+2.1 x max_model_len; never less than max_model_len, where vLLM would refuse to start) in 16-token
+blocks. A request holds ceil((computed context + outputs since) / 16) blocks. Each step, as vLLM V1's
+scheduler does it (first come, first served): a running request takes the blocks its tokens of the
+step need (a decode step's 1 + k, a prefill chunk and its first output); when too few are free, the
+request last in the running list is preempted (itself, if it is the last: then no request after it
+runs either). A preempted request frees all its blocks, goes to the front of the waiting queue with
+nothing computed and is counted in ``num_preemptions``; readmitted, it computes its prompt and the
+outputs it had already sent again (its full blocks are still in the prefix cache, vLLM's cached free
+list), then continues its stream where it stopped: the client sees the same tokens, only later. No
+waiting request is admitted in a step that preempted; otherwise one is admitted while the blocks of
+its first chunk are free. vLLM does not count a resumed request's prefix-cache lookup in its queries
+and hits, nor its prompt twice; neither does the twin. A prompt longer than max_model_len is refused
+at the API (HTTP 400), so one request always fits the pool.
+
 The engine knows tokens, not HTTP: requests come in as token ids plus a :class:`Script` and leave as an
 async iterator of :class:`Output` batches, one per step that produced tokens.
 
