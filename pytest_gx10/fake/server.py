@@ -99,7 +99,10 @@ class FakeServer:
             else:
                 stream = self._owned_stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP,
+        # and without it a keep-alive response's headers and body (two writes) meet Nagle's algorithm
+        # and the client's delayed ACK: 40 ms per request. vLLM's uvloop sets it on every connection.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))

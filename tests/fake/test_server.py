@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -60,3 +61,21 @@ def test_time_scale_defaults_to_the_profile_and_is_announced() -> None:
 def test_bad_time_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         FakeServer("smollm2-cpu", time_scale=0)
+
+
+def test_connections_are_accepted_with_nodelay() -> None:
+    """A keep-alive response (headers, then body: two writes) must not wait on Nagle's algorithm.
+
+    Without TCP_NODELAY on the accepted socket every request after a connection's first waits out
+    the client's delayed ACK (40 ms on Linux); vLLM's uvloop sets it on every connection.
+    """
+    with FakeServer("smollm2-cpu") as twin, requests.Session() as session:
+        for _ in range(2):  # the second rides the kept-alive connection
+            assert session.get(f"{twin.url}/v1/models", timeout=10).ok
+        server = twin._server
+        assert server is not None
+        connections = list(server.server_state.connections)
+        assert connections, "the session's connection should still be open"
+        for connection in connections:
+            sock = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
