@@ -10,6 +10,7 @@ error message, a repr or a result.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import socket
@@ -29,6 +30,8 @@ from pytest_gx10.client.sse import SseParser
 __all__ = [
     "EndpointError",
     "RawResponse",
+    "SseReader",
+    "StreamRequest",
     "VllmClient",
     "abort_open_streams",
     "estimate_work_s",
@@ -43,11 +46,30 @@ TIME_SCALE_HEADER = "x-gx10-time-scale"
 
 # Streams being read right now, by any client in this process: an engine found dead or hung should
 # not leave a test waiting out a stall timeout of minutes on a stream that will never speak again.
-_OPEN_STREAMS: dict[socket.socket, str | None] = {}  # socket -> why it was aborted (None: it was not)
-# socket -> (prefill seconds, decode seconds) the request should take alone at the deployment's speed,
+# A stream is a key (its socket, or its event-loop protocol) with a way to end it from any thread.
+_OPEN_STREAMS: dict[object, str | None] = {}  # key -> why it was aborted (None: it was not)
+_CLOSERS: dict[object, Callable[[], object]] = {}  # key -> ends the stream, from any thread
+# key -> (prefill seconds, decode seconds) the request should take alone at the deployment's speed,
 # for streams whose client knows that speed (see open_work_s)
-_OPEN_WORK: dict[socket.socket, tuple[float, float]] = {}
+_OPEN_WORK: dict[object, tuple[float, float]] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+def _register_stream(key: object, closer: Callable[[], object], work: tuple[float, float] | None) -> None:
+    """From here on the sentinel can end the stream ``key`` (by calling ``closer``), headers or not."""
+    with _OPEN_LOCK:
+        _OPEN_STREAMS[key] = None
+        _CLOSERS[key] = closer
+        if work is not None:
+            _OPEN_WORK[key] = work
+
+
+def _unregister_stream(key: object) -> str | None:
+    """The stream ``key`` is over; why it was aborted (None: it was not)."""
+    with _OPEN_LOCK:
+        _CLOSERS.pop(key, None)
+        _OPEN_WORK.pop(key, None)
+        return _OPEN_STREAMS.pop(key, None)
 
 
 def open_work_s() -> float | None:
@@ -100,21 +122,31 @@ def abort_open_streams(reason: str) -> int:
     """
     with _OPEN_LOCK:
         _ABORTED.reason = reason
-        socks = [s for s, why in _OPEN_STREAMS.items() if why is None]
-        for sock in socks:
-            _OPEN_STREAMS[sock] = reason
-    for sock in socks:
-        with contextlib.suppress(OSError, ValueError):  # already closed by its reader
-            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would tear down the
-            # TLS object under the reading thread's feet.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    return len(socks)
+        keys = [k for k, why in _OPEN_STREAMS.items() if why is None]
+        for key in keys:
+            _OPEN_STREAMS[key] = reason
+        closers = [_CLOSERS[k] for k in keys if k in _CLOSERS]
+    for close in closers:
+        # already closed by its reader (OSError, ValueError), or its event loop is gone (RuntimeError)
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            close()
+    return len(keys)
 
 
 def resume_streams() -> None:
     """Let streams run again (a relaunched target)."""
     with _OPEN_LOCK:
         _ABORTED.reason = None
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """A streaming request ready to leave: the whole of its bytes, built before its send time."""
+
+    endpoint: str  # "chat" or "completions"
+    url: str
+    data: bytes = field(repr=False)  # head and body; the head holds the API key
+    work: tuple[float, float] | None = None  # (prefill s, decode s) at the deployment's speed
 
 
 class EndpointError(Exception):
@@ -421,7 +453,6 @@ class VllmClient:
         *,
         include_usage: bool = True,
         stall_timeout_s: float | None = None,
-        ready: Callable[[], object] | None = None,
         watch: Callable[[StreamResult], object] | None = None,
     ) -> StreamResult:
         """POST a streaming request and record every chunk with its arrival time.
@@ -429,56 +460,39 @@ class VllmClient:
         ``watch`` is called once with the result as soon as the request leaves: the result fills in
         as chunks arrive, so another thread can show progress (first token yet? how many chunks?).
 
-        ``ready`` is an optional callable run just before the request leaves (a barrier's
-        ``wait``). Everything that can be done before it is: the body is encoded and the connection
-        opened, so that once released a request only writes its bytes, and N requests released
-        together leave together (the dispatch skew stays small). Send time is taken after it returns.
+        The body is encoded and the connection opened before the send time is taken, so that the
+        request then only writes its bytes. Many requests at once go through
+        :mod:`pytest_gx10.client.aio` (one event loop), which measures the same way.
         """
-        payload: dict[str, Any] = {"model": body.get("model") or self.served_model(), **body, "stream": True}
-        if include_usage:
-            payload["stream_options"] = {"include_usage": True, **payload.get("stream_options", {})}
-        endpoint = "chat" if "chat" in path else "completions"
-        url = self.base_url + path
+        request = self.stream_request(path, body, include_usage=include_usage)
+        url = request.url
         stall = self.stall_timeout_s if stall_timeout_s is None else stall_timeout_s
-        data = json.dumps(payload).encode()
-        # The whole request is built before release, so that sending it is one write.
-        request_bytes = self._request_head(
-            "POST",
-            path,
-            content_type="application/json",
-            content_length=len(data),
-            headers={"Accept": "text/event-stream"},
-        )
-        request_bytes += data
         connect_error: EndpointError | None = None
         sock: socket.socket | None = None
         try:
             sock = self._connect()
         except OSError as exc:
             connect_error = _transport_error(url, exc, self.timeout_s)
-        if ready is not None:
-            ready()
-        result = StreamResult(endpoint=endpoint, url=url, send_ns=time.perf_counter_ns())
+        result = StreamResult(endpoint=request.endpoint, url=url, send_ns=time.perf_counter_ns())
         if watch is not None:
             watch(result)
         if _ABORTED.reason is not None:  # the engine is gone: do not wait a stall timeout to learn it
             if sock is not None:
                 sock.close()
-            result.end_ns = time.perf_counter_ns()
-            result.ended = StreamEnd.CUT
-            result.error = f"aborted by pytest-gx10: {_ABORTED.reason}"
+            _aborted(result, _ABORTED.reason)
             return result
         if sock is not None:
-            with _OPEN_LOCK:  # from here on the sentinel can end it, headers or not
-                _OPEN_STREAMS[sock] = None
-                if self.speed is not None:
-                    _OPEN_WORK[sock] = estimate_work_s(payload, self.speed)
+            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would tear down the
+            # TLS object under the reading thread's feet.
+            _register_stream(
+                sock, functools.partial(socket.socket.shutdown, sock, socket.SHUT_RDWR), request.work
+            )
         try:
             try:
                 if connect_error is not None or sock is None:
                     raise connect_error or EndpointError(url, "no connection")
                 try:
-                    sock.sendall(request_bytes)
+                    sock.sendall(request.data)
                     sock.settimeout(stall)
                     response = http.client.HTTPResponse(sock, method="POST")
                     response.begin()
@@ -492,25 +506,41 @@ class VllmClient:
             try:
                 result.status = response.status
                 result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
-                if response.status != 200 or "text/event-stream" not in (
-                    response.getheader("content-type") or ""
-                ):
+                if not _is_event_stream(response.status, response.getheader("content-type")):
                     _read_error(response, result)
                 else:
                     _read_stream(response, result, stall)
             finally:
                 response.close()
         finally:
-            aborted = None
             if sock is not None:
-                with _OPEN_LOCK:
-                    aborted = _OPEN_STREAMS.pop(sock, None)
-                    _OPEN_WORK.pop(sock, None)
+                aborted = _unregister_stream(sock)
                 sock.close()
-            if aborted is not None and result.ended != StreamEnd.DONE:
-                result.ended = StreamEnd.CUT
-                result.error = f"aborted by pytest-gx10: {aborted}"
+                if aborted is not None and result.ended != StreamEnd.DONE:
+                    _aborted(result, aborted)
         return result
+
+    def stream_request(
+        self, path: str, body: Mapping[str, Any], *, include_usage: bool = True
+    ) -> StreamRequest:
+        """The bytes of a streaming POST of ``body`` to ``path`` (the model filled in), built once."""
+        payload: dict[str, Any] = {"model": body.get("model") or self.served_model(), **body, "stream": True}
+        if include_usage:
+            payload["stream_options"] = {"include_usage": True, **payload.get("stream_options", {})}
+        data = json.dumps(payload).encode()
+        head = self._request_head(
+            "POST",
+            path,
+            content_type="application/json",
+            content_length=len(data),
+            headers={"Accept": "text/event-stream"},
+        )
+        return StreamRequest(
+            endpoint="chat" if "chat" in path else "completions",
+            url=self.base_url + path,
+            data=head + data,  # the whole request, so that sending it is one write
+            work=estimate_work_s(payload, self.speed) if self.speed is not None else None,
+        )
 
     def _connect(self) -> socket.socket:
         """A connected socket to the server (TLS for https), made before the request is due."""
@@ -557,6 +587,11 @@ def _read_error(response: http.client.HTTPResponse, result: StreamResult) -> Non
         text = response.read().decode("utf-8", "replace")
     except (OSError, http.client.HTTPException) as exc:
         text = f"(body unreadable: {type(exc).__name__})"
+    _error_answer(result, text)
+
+
+def _error_answer(result: StreamResult, text: str) -> None:
+    """Record an error answer whose body was ``text`` (JSON kept as such)."""
     result.end_ns = time.perf_counter_ns()
     result.ended = StreamEnd.HTTP_ERROR
     try:
@@ -567,43 +602,86 @@ def _read_error(response: http.client.HTTPResponse, result: StreamResult) -> Non
 
 def _read_stream(response: http.client.HTTPResponse, result: StreamResult, stall_s: float) -> None:
     """Read SSE as bytes arrive (``read1`` returns whatever the socket has), stamping each read."""
-    parser = SseParser()
-    done = False
+    reader = SseReader(result)
     try:
         while True:
             raw = response.read1(65536)
             t_ns = time.perf_counter_ns()
             if not raw:
                 break
-            result.end_ns = t_ns
-            for event in parser.feed(raw, t_ns):
-                result.events += 1
-                if done:
-                    result.events_after_done += 1
-                    continue
-                if event.data.strip() == "[DONE]":
-                    done = True
-                    continue
-                _apply(result, event.data, t_ns)
+            reader.feed(raw, t_ns)
     except TimeoutError:
-        result.end_ns = time.perf_counter_ns()
-        result.ended = StreamEnd.STALL
-        result.error = result.error or f"no byte for {stall_s:g} s"
+        reader.stalled(stall_s)
         return
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # IncompleteRead: the server closed mid-chunk; reset: it went away; ValueError: a TLS socket
         # shut down under the reader.
+        reader.broke(type(exc).__name__)
+        return
+    reader.close()
+
+
+class SseReader:
+    """Folds an event stream's bytes into a :class:`StreamResult`: every client of this package
+    reads a stream through it, so they cannot disagree on what a stream did."""
+
+    __slots__ = ("_parser", "done", "result")
+
+    def __init__(self, result: StreamResult) -> None:
+        self.result = result
+        self._parser = SseParser()
+        self.done = False  # data: [DONE] arrived
+
+    def feed(self, raw: bytes, t_ns: int) -> None:
+        """Bytes that arrived at ``t_ns``."""
+        result = self.result
+        result.end_ns = t_ns
+        for event in self._parser.feed(raw, t_ns):
+            result.events += 1
+            if self.done:
+                result.events_after_done += 1
+                continue
+            if event.data.strip() == "[DONE]":
+                self.done = True
+                continue
+            _apply(result, event.data, t_ns)
+
+    def close(self) -> None:
+        """The body ended where its framing says it ends (or the connection closed, unframed)."""
+        self._parser.close()
+        result = self.result
+        if result.error is not None:
+            result.ended = StreamEnd.ERROR
+        elif self.done:
+            result.ended = StreamEnd.DONE
+        else:
+            result.ended = StreamEnd.CUT
+
+    def stalled(self, stall_s: float) -> None:
+        """No byte came for ``stall_s`` seconds."""
+        result = self.result
+        result.end_ns = time.perf_counter_ns()
+        result.ended = StreamEnd.STALL
+        result.error = result.error or f"no byte for {stall_s:g} s"
+
+    def broke(self, what: str) -> None:
+        """The connection failed mid-body (``what``: the exception's name, as http.client raises it)."""
+        result = self.result
         result.end_ns = time.perf_counter_ns()
         result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
-        result.error = result.error or f"stream broke: {type(exc).__name__}"
-        return
-    parser.close()
-    if result.error is not None:
-        result.ended = StreamEnd.ERROR
-    elif done:
-        result.ended = StreamEnd.DONE
-    else:
-        result.ended = StreamEnd.CUT
+        result.error = result.error or f"stream broke: {what}"
+
+
+def _is_event_stream(status: int, content_type: str | None) -> bool:
+    """A 200 with an event stream: anything else is an error answer, whose body is the error."""
+    return status == 200 and "text/event-stream" in (content_type or "")
+
+
+def _aborted(result: StreamResult, reason: str) -> None:
+    """The sentinel ended the stream (or it was due while streams are aborted)."""
+    result.end_ns = result.end_ns or time.perf_counter_ns()
+    result.ended = StreamEnd.CUT
+    result.error = f"aborted by pytest-gx10: {reason}"
 
 
 def _time_scale(headers: Mapping[str, str]) -> float:

@@ -1,26 +1,35 @@
 """Release N streaming requests together and measure each one; or keep sending for a while.
 
-``run_closed_loop`` keeps N requests in flight (the ``concurrency`` mode), ``run_open_loop`` sends
-on a schedule whatever the server does (the ``rate`` mode).
+``run_concurrent`` is the burst (the post's N requests at once), ``run_closed_loop`` keeps N
+requests in flight (the ``concurrency`` mode), ``run_open_loop`` sends on a schedule whatever the
+server does (the ``rate`` mode).
 
-Each request runs in its own thread and waits on a shared barrier; its send time is taken the
-moment the barrier lets it go, so the spread of send times (the dispatch skew) says how together
-"together" was. A progress callback sees every finished request; nothing here prints.
+Every call runs its requests on one asyncio event loop in one thread of its own
+(:mod:`pytest_gx10.client.aio`): a thread per request would cost a core's worth of switching at a
+thousand streams, and would spread a burst's sends over tens of milliseconds. A burst opens every
+connection first, then writes the N requests back to back in one pass of the loop, each send time
+taken at its write, so the spread of send times (the dispatch skew) is the client's own. Progress
+callbacks are called from the loop's thread; nothing here prints.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import resource
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_gx10.client import StreamResult, VllmClient
+from pytest_gx10.client.aio import OpenStream, open_stream
 from pytest_gx10.load.steady import Sent
 
-__all__ = ["LoadProgress", "run_closed_loop", "run_concurrent", "run_open_loop"]
+__all__ = ["LoadProgress", "ensure_open_files", "run_closed_loop", "run_concurrent", "run_open_loop"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,62 @@ class LoadProgress:
     elapsed_s: float
 
 
+def ensure_open_files(streams: int) -> None:
+    """Make room for ``streams`` connections at once: raise the soft limit of open files toward the
+    hard one if needed (a twin in this process holds the other end of each), or fail saying so."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * streams + 256  # both ends when the server is in this process, and room for the rest
+    if soft != resource.RLIM_INFINITY and soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < streams + 64:
+        raise RuntimeError(
+            f"{streams} streams at once need at least {streams + 64} open files; this process may open "
+            f"{soft} (hard limit {hard}): raise it (ulimit -n) or lower the concurrency"
+        )
+
+
+def _on_loop(main: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``main`` on a new event loop in a thread of its own (the caller may be on a loop already)."""
+    box: list[_T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        async def wrapped() -> _T:
+            return await main()
+
+        try:
+            box.append(asyncio.run(wrapped()))
+        except BaseException as exc:  # handed to the caller, who sees it as if raised here
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="gx10-load-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return box[0]
+
+
+class _Tally:
+    """Finished requests and their tokens, for progress lines (one loop thread: no lock)."""
+
+    def __init__(self, concurrency: int, on_progress: Callable[[LoadProgress], None] | None) -> None:
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+        self.start_ns = time.perf_counter_ns()
+        self.done = 0
+        self.tokens = 0
+
+    def add(self, result: StreamResult) -> None:
+        self.done += 1
+        self.tokens += result.completion_tokens or 0
+        if self.on_progress is not None:
+            elapsed_s = (time.perf_counter_ns() - self.start_ns) / 1e9
+            self.on_progress(LoadProgress(self.concurrency, self.done, self.tokens, elapsed_s))
+
+
 def run_concurrent(
     client: VllmClient,
     path: str,
@@ -40,42 +105,36 @@ def run_concurrent(
     *,
     stall_timeout_s: float | None = None,
     on_progress: Callable[[LoadProgress], None] | None = None,
-    barrier_timeout_s: float = 60.0,
 ) -> list[StreamResult]:
-    """Stream every body at once (one thread each, released by a barrier); results in body order."""
+    """Stream every body at once; results in body order.
+
+    Every request is built and its connection opened first; then all are written back to back,
+    each send time taken at its write.
+    """
     n = len(bodies)
-    barrier = threading.Barrier(n, timeout=barrier_timeout_s)
-    results: list[StreamResult | None] = [None] * n
-    lock = threading.Lock()
-    done = 0
-    tokens = 0
-    start = time.perf_counter()
+    ensure_open_files(n)
+    requests = [client.stream_request(path, body) for body in bodies]  # the model looked up once
 
-    def one(i: int) -> None:
-        nonlocal done, tokens
-        result = client.stream(path, bodies[i], stall_timeout_s=stall_timeout_s, ready=barrier.wait)
-        results[i] = result
-        with lock:
-            done += 1
-            tokens += result.completion_tokens or 0
-            snapshot = LoadProgress(n, done, tokens, time.perf_counter() - start)
-        if on_progress is not None:
-            on_progress(snapshot)
+    async def burst() -> list[StreamResult]:
+        tally = _Tally(n, on_progress)
+        opened = await asyncio.gather(
+            *(
+                open_stream(client, path, body, request=request, stall_timeout_s=stall_timeout_s)
+                for body, request in zip(bodies, requests, strict=True)
+            )
+        )
+        tally.start_ns = time.perf_counter_ns()
+        for stream in opened:  # one pass, nothing awaited: the writes leave together
+            stream.send()
 
-    threads = [threading.Thread(target=one, args=(i,), name=f"gx10-load-{i}", daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        raise RuntimeError(f"requests {missing} of {n} never ran (barrier broken?)")
-    return [r for r in results if r is not None]
+        async def finish(stream: OpenStream) -> StreamResult:
+            result = await stream.finished()
+            tally.add(result)
+            return result
 
+        return list(await asyncio.gather(*(finish(s) for s in opened)))
 
-def _sleep_until(deadline_ns: int) -> None:
-    while (left := deadline_ns - time.perf_counter_ns()) > 0:
-        time.sleep(min(left / 1e9, 0.05))
+    return _on_loop(burst)
 
 
 def run_closed_loop(
@@ -90,38 +149,39 @@ def run_closed_loop(
 ) -> tuple[int, list[Sent]]:
     """Keep ``concurrency`` requests in flight for ``duration_s`` (real seconds); (start ns, requests).
 
-    One thread per slot: each sends, and as soon as its request ends sends the next
+    Each of ``concurrency`` slots sends, and as soon as its request ends sends the next
     (``body_for(i)`` builds request i just before it leaves), until the duration is over; requests
     in flight then run to their end. Requests come back in send order.
     """
-    start = time.perf_counter_ns()
-    end = start + int(duration_s * 1e9)
-    lock = threading.Lock()
-    sent: list[Sent] = []
-    counter = itertools.count()
-    tokens = 0
+    ensure_open_files(concurrency)
 
-    def slot() -> None:
-        nonlocal tokens
-        while time.perf_counter_ns() < end:
-            with lock:
-                i = next(counter)
-            result = client.stream(path, body_for(i), stall_timeout_s=stall_timeout_s)
-            with lock:
-                sent.append(Sent(result))
-                tokens += result.completion_tokens or 0
-                snapshot = LoadProgress(
-                    concurrency, len(sent), tokens, (time.perf_counter_ns() - start) / 1e9
+    async def closed() -> tuple[int, list[Sent]]:
+        tally = _Tally(concurrency, on_progress)
+        start = tally.start_ns
+        end = start + int(duration_s * 1e9)
+        counter = itertools.count()
+        sent: list[Sent] = []
+
+        async def slot() -> None:
+            while time.perf_counter_ns() < end:
+                stream = await open_stream(
+                    client, path, body_for(next(counter)), stall_timeout_s=stall_timeout_s
                 )
-            if on_progress is not None:
-                on_progress(snapshot)
+                stream.send()
+                result = await stream.finished()
+                sent.append(Sent(result))
+                tally.add(result)
 
-    threads = [threading.Thread(target=slot, name=f"gx10-slot-{i}", daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return start, sorted(sent, key=lambda s: s.result.send_ns)
+        await asyncio.gather(*(slot() for _ in range(concurrency)))
+        return start, sorted(sent, key=lambda s: s.result.send_ns)
+
+    return _on_loop(closed)
+
+
+async def _sleep_until(deadline_ns: int) -> None:
+    left_ns = deadline_ns - time.perf_counter_ns()
+    if left_ns > 0:
+        await asyncio.sleep(left_ns / 1e9)
 
 
 def run_open_loop(
@@ -137,46 +197,46 @@ def run_open_loop(
 ) -> tuple[int, list[Sent]]:
     """Send ``bodies[i]`` at ``offsets_s[i]`` real seconds after the start, whatever the server does.
 
-    A thread per request, started ``lead_s`` early to open its connection, then held until its
-    time (its send time is taken then). At most ``max_in_flight`` requests run at once: past the
+    Each request's connection is opened ``lead_s`` before its time, then the request is written at
+    its time (its send time is taken then). At most ``max_in_flight`` requests run at once: past the
     cap the next arrival waits for one to end and is sent late, which its lag records. Returns the
     start (perf_counter_ns) and every request with its scheduled time, in schedule order.
     """
     if len(bodies) != len(offsets_s):
         raise ValueError(f"{len(bodies)} bodies for {len(offsets_s)} arrival times")
-    start = time.perf_counter_ns() + int(0.2 * 1e9)  # room to start the first thread before its time
-    cap = threading.BoundedSemaphore(max_in_flight)
-    lock = threading.Lock()
-    results: list[Sent | None] = [None] * len(bodies)
-    done = tokens = 0
+    ensure_open_files(max_in_flight)
+    requests = [client.stream_request(path, body) for body in bodies]  # built before the clock starts
 
-    def one(i: int, due_ns: int) -> None:
-        nonlocal done, tokens
-        try:
-            result = client.stream(
-                path, bodies[i], stall_timeout_s=stall_timeout_s, ready=lambda: _sleep_until(due_ns)
-            )
-        finally:
-            cap.release()
-        results[i] = Sent(result, scheduled_ns=due_ns)
-        with lock:
-            done += 1
-            tokens += result.completion_tokens or 0
-            snapshot = LoadProgress(len(bodies), done, tokens, (time.perf_counter_ns() - start) / 1e9)
-        if on_progress is not None:
-            on_progress(snapshot)
+    async def scheduled() -> tuple[int, list[Sent]]:
+        start = time.perf_counter_ns() + int(0.2 * 1e9)  # room to open the first connection before its time
+        tally = _Tally(len(bodies), on_progress)
+        tally.start_ns = start
+        cap = asyncio.Semaphore(max_in_flight)
+        sent: list[Sent | None] = [None] * len(bodies)
 
-    threads = []
-    for i, offset in enumerate(offsets_s):
-        due = start + int(offset * 1e9)
-        _sleep_until(due - int(lead_s * 1e9))
-        cap.acquire()
-        t = threading.Thread(target=one, args=(i, due), name=f"gx10-arrival-{i}", daemon=True)
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join()
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        raise RuntimeError(f"requests {missing} of {len(bodies)} never ran")
-    return start, [r for r in results if r is not None]
+        async def one(i: int, due_ns: int) -> None:
+            try:
+                stream = await open_stream(
+                    client, path, bodies[i], request=requests[i], stall_timeout_s=stall_timeout_s
+                )
+                await _sleep_until(due_ns)
+                stream.send()
+                result = await stream.finished()
+            finally:
+                cap.release()
+            sent[i] = Sent(result, scheduled_ns=due_ns)
+            tally.add(result)
+
+        tasks = []
+        for i, offset in enumerate(offsets_s):
+            due = start + int(offset * 1e9)
+            await _sleep_until(due - int(lead_s * 1e9))
+            await cap.acquire()
+            tasks.append(asyncio.create_task(one(i, due), name=f"gx10-arrival-{i}"))
+        await asyncio.gather(*tasks)
+        missing = [i for i, s in enumerate(sent) if s is None]
+        if missing:
+            raise RuntimeError(f"requests {missing} of {len(bodies)} never ran")
+        return start, [s for s in sent if s is not None]
+
+    return _on_loop(scheduled)
