@@ -57,28 +57,20 @@ async def stream(
     stall_timeout_s: float | None = None,
 ) -> StreamResult:
     """Stream one request on the running loop and measure it, as :meth:`VllmClient.stream` does."""
-    opened = await open_stream(
-        client, path, body, include_usage=include_usage, stall_timeout_s=stall_timeout_s
-    )
+    request = client.stream_request(path, body, include_usage=include_usage)
+    opened = await open_stream(client, request, stall_timeout_s=stall_timeout_s)
     opened.send()
     return await opened.finished()
 
 
 async def open_stream(
-    client: VllmClient,
-    path: str,
-    body: Mapping[str, Any],
-    *,
-    include_usage: bool = True,
-    stall_timeout_s: float | None = None,
-    request: StreamRequest | None = None,
+    client: VllmClient, request: StreamRequest, *, stall_timeout_s: float | None = None
 ) -> OpenStream:
-    """Build the request and open its connection (``client.timeout_s`` bounds connecting); never raises
-    for the network: a connection that failed gives a result saying so once sent.
+    """Open the connection of ``request`` (built by :meth:`VllmClient.stream_request`) to send it later.
 
-    ``request`` (from :meth:`VllmClient.stream_request`) skips building it here.
+    ``client.timeout_s`` bounds connecting; never raises for the network: a connection that failed
+    gives a result saying so once sent.
     """
-    request = request or client.stream_request(path, body, include_usage=include_usage)
     stall = client.stall_timeout_s if stall_timeout_s is None else stall_timeout_s
     loop = asyncio.get_running_loop()
     parts = urlsplit(client.base_url)

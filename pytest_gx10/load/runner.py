@@ -20,11 +20,13 @@ import resource
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.client.aio import OpenStream, open_stream
+from pytest_gx10.client.http import StreamRequest
 from pytest_gx10.load.steady import Sent
 
 __all__ = ["LoadProgress", "ensure_open_files", "run_closed_loop", "run_concurrent", "run_open_loop"]
@@ -118,10 +120,7 @@ def run_concurrent(
     async def burst() -> list[StreamResult]:
         tally = _Tally(n, on_progress)
         opened = await asyncio.gather(
-            *(
-                open_stream(client, path, body, request=request, stall_timeout_s=stall_timeout_s)
-                for body, request in zip(bodies, requests, strict=True)
-            )
+            *(open_stream(client, request, stall_timeout_s=stall_timeout_s) for request in requests)
         )
         tally.start_ns = time.perf_counter_ns()
         for stream in opened:  # one pass, nothing awaited: the writes leave together
@@ -161,18 +160,24 @@ def run_closed_loop(
         end = start + int(duration_s * 1e9)
         counter = itertools.count()
         sent: list[Sent] = []
+        loop = asyncio.get_running_loop()
 
-        async def slot() -> None:
+        def build(i: int) -> StreamRequest:
+            return client.stream_request(path, body_for(i))
+
+        async def slot(builders: ThreadPoolExecutor) -> None:
             while time.perf_counter_ns() < end:
-                stream = await open_stream(
-                    client, path, body_for(next(counter)), stall_timeout_s=stall_timeout_s
-                )
+                # Built in a thread: a body may take network calls (a prompt sized by the server's
+                # tokenizer), and the loop must go on reading the streams in flight meanwhile.
+                request = await loop.run_in_executor(builders, build, next(counter))
+                stream = await open_stream(client, request, stall_timeout_s=stall_timeout_s)
                 stream.send()
                 result = await stream.finished()
                 sent.append(Sent(result))
                 tally.add(result)
 
-        await asyncio.gather(*(slot() for _ in range(concurrency)))
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="gx10-body") as builders:
+            await asyncio.gather(*(slot(builders) for _ in range(concurrency)))
         return start, sorted(sent, key=lambda s: s.result.send_ns)
 
     return _on_loop(closed)
@@ -216,9 +221,7 @@ def run_open_loop(
 
         async def one(i: int, due_ns: int) -> None:
             try:
-                stream = await open_stream(
-                    client, path, bodies[i], request=requests[i], stall_timeout_s=stall_timeout_s
-                )
+                stream = await open_stream(client, requests[i], stall_timeout_s=stall_timeout_s)
                 await _sleep_until(due_ns)
                 stream.send()
                 result = await stream.finished()
