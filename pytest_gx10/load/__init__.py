@@ -1,4 +1,4 @@
-"""Load: barrier-synchronised concurrent requests and the figures of a concurrency point."""
+"""Load: requests released together or sustained, from one event loop, and the figures of a point."""
 
 from __future__ import annotations
 
