@@ -134,11 +134,6 @@ class OpenStream:
             await self._protocol.ended
         return self.result
 
-    def close(self) -> None:
-        """Drop a stream that will not be sent."""
-        if self._protocol is not None and self.result is None:
-            self._protocol.abandon()
-
 
 # Where a response is: in its head, in a body of known length, chunked, or read until the close.
 _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
@@ -198,7 +193,7 @@ class _StreamProtocol(asyncio.Protocol):
         return None  # close the transport: connection_lost says the rest
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.result is None or self.ended.done():
+        if self.result is None or self.ended.done():  # not sent yet (send says so), or over
             self._settle()
             return
         if self._state == _HEAD:
@@ -226,6 +221,11 @@ class _StreamProtocol(asyncio.Protocol):
         self.result = result
         transport = self._transport
         assert transport is not None
+        if self.ended.done():  # the server closed the connection before the request went
+            result.end_ns = time.perf_counter_ns()
+            result.ended = StreamEnd.UNREACHABLE
+            result.error = f"{self._request.url}: connection closed without a response"
+            return
         _register_stream(self, self._abort_from_any_thread, self._request.work)
         self._last_ns = result.send_ns
         self._timer = self._loop.call_later(self._stall_s, self._check_stall)

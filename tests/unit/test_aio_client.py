@@ -286,3 +286,28 @@ def test_any_split_of_the_bytes_reads_the_same(cuts: list[int]) -> None:
     result = asyncio.run(_fed(pieces))
     assert (result.ended, result.content, result.finish_reason) == (StreamEnd.DONE, "Hello wörld", "stop")
     assert (result.completion_tokens, result.events, result.events_after_done) == (2, 4, 0)
+
+
+def test_a_connection_closed_before_the_send(serve: list[Scripted]) -> None:
+    """Opened, then closed by the server before the request went: unreachable, not a stream left open."""
+    server = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    client = VllmClient(url, model="m")
+
+    async def late() -> StreamResult:
+        opened = await aio.open_stream(client, client.stream_request("/v1/completions", BODY))
+        conn, _ = server.accept()
+        conn.close()
+        await asyncio.sleep(0.2)  # the close reaches the loop
+        opened.send()
+        return await asyncio.wait_for(opened.finished(), 5)
+
+    try:
+        result = asyncio.run(late())
+    finally:
+        server.close()
+    assert (result.ended, result.error) == (
+        StreamEnd.UNREACHABLE,
+        f"{url}/v1/completions: connection closed without a response",
+    )
+    assert open_stream_count() == 0
