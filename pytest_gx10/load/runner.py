@@ -141,32 +141,48 @@ def run_closed_loop(
     path: str,
     body_for: Callable[[int], Mapping[str, Any]],
     concurrency: int,
-    duration_s: float,
+    duration_s: float | None,
     *,
+    max_requests: int | None = None,
     stall_timeout_s: float | None = None,
     on_progress: Callable[[LoadProgress], None] | None = None,
 ) -> tuple[int, list[Sent]]:
     """Keep ``concurrency`` requests in flight for ``duration_s`` (real seconds); (start ns, requests).
 
     Each of ``concurrency`` slots sends, and as soon as its request ends sends the next
-    (``body_for(i)`` builds request i just before it leaves), until the duration is over; requests
-    in flight then run to their end. Requests come back in send order.
+    (``body_for(i)`` builds request i just before it leaves), until the duration is over or
+    ``max_requests`` have been sent, whichever comes first (at least one of the two must be given);
+    requests in flight then run to their end. Requests come back in send order.
     """
+    if duration_s is None and max_requests is None:
+        raise ValueError("a closed loop needs a duration, a request count or both")
+    if max_requests is not None and max_requests < 1:
+        raise ValueError(f"max_requests must be at least 1, got {max_requests}")
     ensure_open_files(concurrency)
 
     async def closed() -> tuple[int, list[Sent]]:
         tally = _Tally(concurrency, on_progress)
         start = tally.start_ns
-        end = start + int(duration_s * 1e9)
+        end = None if duration_s is None else start + int(duration_s * 1e9)
         counter = itertools.count()
+        claimed = 0
         sent: list[Sent] = []
         loop = asyncio.get_running_loop()
 
         def build(i: int) -> StreamRequest:
             return client.stream_request(path, body_for(i))
 
+        def more() -> bool:
+            nonlocal claimed
+            if end is not None and time.perf_counter_ns() >= end:
+                return False
+            if max_requests is not None and claimed >= max_requests:
+                return False
+            claimed += 1  # one loop thread: claiming and counting need no lock
+            return True
+
         async def slot(builders: ThreadPoolExecutor) -> None:
-            while time.perf_counter_ns() < end:
+            while more():
                 # Built in a thread: a body may take network calls (a prompt sized by the server's
                 # tokenizer), and the loop must go on reading the streams in flight meanwhile.
                 request = await loop.run_in_executor(builders, build, next(counter))
