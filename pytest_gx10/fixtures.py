@@ -18,6 +18,7 @@ import pytest
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.load.saturation import SaturationPlan
 from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.observe.sentinel import ALIVE, Verdict
 from pytest_gx10.profiles import Profile
@@ -35,6 +36,7 @@ __all__ = [
     "gx10_progress",
     "gx10_record",
     "gx10_run_facts",
+    "gx10_saturation",
     "gx10_server",
     "gx10_settings",
     "gx10_target",
@@ -206,6 +208,16 @@ def gx10_engine(pytestconfig: pytest.Config, gx10_target: Target) -> Callable[[]
         return ALIVE if sentinel is None else sentinel.poll(confirm=True)
 
     return verdict
+
+
+@pytest.fixture(scope="session")
+def gx10_saturation(gx10_settings: Settings) -> SaturationPlan:
+    """The saturation search ``--gx10-saturate`` asks for: mode, attainment target, bounds, limits.
+
+    A test asking for it is collected only with ``--gx10-saturate`` (which then leaves the perf
+    suite's plain points out). Override it in a conftest to search other bounds.
+    """
+    return gx10_settings.saturation_plan()
 
 
 @pytest.fixture

@@ -333,6 +333,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="NAME=TIME,...",
     ),
     SettingSpec(
+        "saturate",
+        "search for the highest rate (rate mode) or concurrency (the other modes) whose SLO attainment "
+        "stays at the profile's perf.saturation.attainment (0.9 by default), by bisection between "
+        "perf.saturation.low and high; needs objectives (--gx10-slo or [perf.slo]); its probes "
+        "replace the perf suite's plain points (default: the profile's perf.saturation.enabled)",
+        _flag,
+        default=False,
+        profile_key="perf.saturation.enabled",
+    ),
+    SettingSpec(
         "logs",
         "where the server's log is: docker://CONTAINER[@ssh://user@host] or file:///path "
         "(default: the twin's or a launcher's own log)",

@@ -214,10 +214,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Only the places the suites' tests occupy are reordered (stably); any other test keeps its place.
     The load mode (``--gx10-load-mode``) picks the perf suite's points: the burst sweep's in the
     burst mode, the sustained ones in the others; the points of the other mode are not collected.
+    With ``--gx10-saturate`` the search (a test asking for ``gx10_saturation``) takes their place.
     """
     state = config.stash.get(GX10_STATE, None)
     if state is not None:
-        items[:] = [item for item in items if _mode_asks_for(item, state.settings.load_mode)]
+        s = state.settings
+        items[:] = [item for item in items if _mode_asks_for(item, s.load_mode, saturate=s.saturate)]
 
     def rank(item: pytest.Item) -> int | None:
         suite = suite_of(Path(str(item.path)).resolve())
@@ -283,6 +285,13 @@ def _header_lines(state: Gx10State) -> list[str]:
         lines.append(
             f"gx10 repeat: each sweep point {s.repeat} times, figures are medians [{s.sources['repeat']}]"
         )
+    if s.saturate:
+        plan = s.saturation_plan()
+        lines.append(
+            f"gx10 saturate: highest {plan.mode} with {plan.target:.0%} SLO attainment, "
+            f"{plan.level_text(plan.low)} to {plan.level_text(plan.high)} ({plan.bounds_from}), "
+            f"at most {plan.max_steps} probes [{s.sources['saturate']}]"
+        )
     if state.discovery is not None:
         lines += [f"gx10 not discovered: {what}" for what in state.discovery["unknown"]]
     return lines
@@ -321,13 +330,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("gx10_load_level", levels, ids=[f"concurrency={n}" for n in levels])
 
 
-def _mode_asks_for(item: pytest.Item, load_mode: str) -> bool:
-    """False for a burst sweep point outside the burst mode, and a sustained point inside it."""
+def _mode_asks_for(item: pytest.Item, load_mode: str, *, saturate: bool = False) -> bool:
+    """False for a burst sweep point outside the burst mode, and a sustained point inside it.
+
+    With ``saturate`` the search's probes are the load points: the plain points (the sweep's, the
+    sustained ones) are not collected, the search's test (asking for ``gx10_saturation``) is; without
+    it, the search's test is not collected.
+    """
     params = getattr(getattr(item, "callspec", None), "params", {})
+    if "gx10_saturation" in getattr(item, "fixturenames", ()):
+        return saturate
     if "gx10_concurrency" in params:
-        return load_mode == "burst"
+        return load_mode == "burst" and not saturate
     if "gx10_load_level" in params:
-        return load_mode != "burst"
+        return load_mode != "burst" and not saturate
     return True
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_gx10.config import ConfigError
 from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
+from pytest_gx10.load.saturation import SaturationPlan, plan_search
 from pytest_gx10.options import (
     DEFAULT_PROFILE,
     SETTINGS,
@@ -79,6 +80,7 @@ class Settings:
     duration_s: float = _default("duration")
     warmup_s: float = _default("warmup")
     slo: tuple[tuple[str, float], ...] = _default("slo")
+    saturate: bool = _default("saturate")
     json: Path | None = None
     logs: str | None = None
     needle_lengths: tuple[int, ...] = _default("needle_lengths")
@@ -119,6 +121,13 @@ class Settings:
     def use_twin(self) -> bool:
         """True when the embedded twin is the target."""
         return self.fake or (self.endpoint is None and self.launch is None)
+
+    def saturation_plan(self) -> SaturationPlan:
+        """The saturation search asked for: the mode's levels and the profile's [perf.saturation]."""
+        rate = self.load_mode == "rate"
+        levels: tuple[float, ...] = self.rate if rate else tuple(float(n) for n in self.concurrency)
+        given = self.sources.get("rate" if rate else "concurrency", "default") != "default"
+        return plan_search(self.load_mode, levels, self.profile.perf.saturation, levels_given=given)
 
     def describe(self, name: str) -> str:
         """The setting's value for people: secrets masked, unset shown as such."""
@@ -209,6 +218,12 @@ def resolve_settings(
             values[spec.name] = _parse(spec, found[0], found[1])
         except SettingsError as exc:
             mistakes.append(str(exc))
+    if values["saturate"] and not values["slo"] and not mistakes:
+        mistakes.append(
+            f"saturate from {sources['saturate']}: the saturation search needs objectives to hold "
+            "(no SLO given); set them with --gx10-slo=ttft=2s,tpot=100ms (or GX10_SLO, gx10_slo) "
+            'or in the profile\'s [perf.slo] table (ttft = "2s")'
+        )
     if mistakes:
         raise SettingsError(*mistakes)
 
@@ -228,6 +243,7 @@ def resolve_settings(
         duration_s=float(values["duration"]),
         warmup_s=float(values["warmup"]),
         slo=tuple(values["slo"]),
+        saturate=bool(values["saturate"]),
         json=values["json"],
         logs=values["logs"],
         needle_lengths=tuple(values["needle_lengths"]),

@@ -33,6 +33,7 @@ __all__ = [
     "ProfileError",
     "ProfileMeta",
     "RobustnessSpec",
+    "SaturationSpec",
     "ServerSpec",
     "SpeculativeSpec",
     "TwinSpec",
@@ -302,6 +303,34 @@ def _slo_table(value: Any) -> tuple[tuple[str, float], ...]:
         raise Invalid(str(exc)) from None
 
 
+def _saturation_problem(spec: SaturationSpec) -> str | None:
+    if spec.low is not None and spec.high is not None and not spec.low < spec.high:
+        return f"low ({spec.low:g}) must be under high ({spec.high:g})"
+    return None
+
+
+@dataclass(frozen=True)
+class SaturationSpec:
+    """[perf.saturation]: the search for the highest level whose SLO attainment holds a target."""
+
+    enabled: bool = key(False, help="run the search (as --gx10-saturate does)")
+    attainment: float = key(
+        0.9, gt=0, le=1, help="the share of requests that must meet every objective for a level to pass"
+    )
+    low: float | None = key(
+        None, gt=0, help="the lowest level probed (default: the rate or concurrency list's smallest)"
+    )
+    high: float | None = key(
+        None, gt=0, help="the highest level probed (default: the rate or concurrency list's largest)"
+    )
+    max_steps: int = key(6, ge=2, help="probes at most, the two bounds included")
+    max_time_s: float = key(1800.0, gt=0, help="no probe starts that would end past this (client seconds)")
+    resolution: float = key(
+        0.1, gt=0, lt=1, help="stop when the lowest failing level is within this fraction of the passing one"
+    )
+    floor: float | None = key(None, gt=0, help="the answer must reach this level, else test_saturation fails")
+
+
 @dataclass(frozen=True)
 class PerfSpec:
     """The throughput sweep: workload and floors per concurrency point."""
@@ -336,6 +365,10 @@ class PerfSpec:
     )
     load_floors: Mapping[str, Mapping[float, Mapping[str, float]]] = key(
         factory=dict, parse=_load_floors, help="[perf.load_floors.rate.R] / [perf.load_floors.concurrency.N]"
+    )
+    # key() returns a dataclasses.field with a default_factory: no instance is shared between profiles.
+    saturation: SaturationSpec = key(  # noqa: RUF009
+        factory=SaturationSpec, check=_saturation_problem, help="[perf.saturation]: the saturation search"
     )
 
 

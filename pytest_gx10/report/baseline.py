@@ -80,7 +80,8 @@ def figures(document: Mapping[str, Any]) -> dict[str, Any]:
     """Every gated figure of a results document by id (``sweep[N=8].agg_decode_tps``).
 
     Only declared figures with a direction count; per-request rows and counts stay out, and a
-    figure declared ``each`` (per-position rates) gives one id per position.
+    figure declared ``each`` (per-position rates) gives one id per position. An entry that says
+    ``"gated": false`` stays out whole (a saturation probe: its level is wherever the search went).
     """
     out: dict[str, Any] = {}
     for name, section, entries in sections_in(document):
@@ -88,7 +89,7 @@ def figures(document: Mapping[str, Any]) -> dict[str, Any]:
             continue
         for entry in entries:
             label = section.label_of(entry)
-            if label is None:
+            if label is None or entry.get("gated") is False:
                 continue
             for figure in section.figures:
                 if not figure.gated or figure.name not in entry:

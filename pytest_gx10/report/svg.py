@@ -12,6 +12,7 @@ helpers are here; which plots a section has is its declaration's (:mod:`pytest_g
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -32,6 +33,7 @@ __all__ = [
     "LegendItem",
     "Line",
     "Series",
+    "XYSeries",
     "cross",
     "fmt",
     "frame",
@@ -40,9 +42,11 @@ __all__ = [
     "plot_name",
     "plots",
     "series_plot",
+    "stack",
     "time_plot",
     "x_positions",
     "x_ticks",
+    "xy_plot",
     "y_of",
 ]
 
@@ -409,6 +413,145 @@ def time_plot(
                 )
     legend = [LegendItem(s.colour, s.label, kind="dashed" if s.dashed else "line") for s, _ in drawn]
     return frame(name, title, "seconds from the point's start", y_label, y_max, body, legend=legend)
+
+
+@dataclass(frozen=True)
+class XYSeries:
+    """One series of an :func:`xy_plot`: (x, y) points joined in the order given.
+
+    ``tips`` says each point in its tooltip; a point whose ``failed`` is true is a red cross; a
+    ``hollow`` series has open markers (a second reading of the same points: goodput beside output).
+    ``labels`` writes a short text above each point (a probe's step).
+    """
+
+    label: str
+    points: Sequence[tuple[float, float]]
+    colour: str = LINE_COLOURS[0]
+    dashed: bool = False
+    hollow: bool = False
+    tips: Sequence[str] = ()
+    failed: Sequence[bool] = ()
+    labels: Sequence[str] = ()
+    joined: bool = True
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    ticks = [low * (high / low) ** (i / 4) for i in range(5)] if high > low else [low]
+    return [float(f"{t:.2g}") for t in ticks]
+
+
+def xy_plot(
+    name: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: Sequence[XYSeries],
+    *,
+    y_max: float | None = None,
+    x_log: bool = False,
+    hlines: Sequence[tuple[float, str, str]] = (),
+    vlines: Sequence[tuple[float, str, str]] = (),
+    extra_legend: Sequence[LegendItem] = (),
+) -> str:
+    """Values against a numeric x (linear from 0, or logarithmic between the smallest and largest x).
+
+    Every marker is ``<circle class="gx10-point" data-series=LABEL>`` (a failed one a red cross in
+    ``<g class="gx10-failed" data-series=LABEL>``), one per point. ``hlines`` and ``vlines`` are
+    (value, colour, label): a dashed target across the plot, a line at an answer.
+    """
+    plot_w = WIDTH - LEFT - RIGHT
+    xs = [x for s in series for x, _ in s.points] + [v for v, _, _ in vlines]
+    ys = [y for s in series for _, y in s.points] + [v for v, _, _ in hlines]
+    top = y_max if y_max is not None else nice_max(max(ys, default=1.0))
+    if x_log and xs and min(xs) > 0:
+        lo, hi = min(xs) / 1.25, max(xs) * 1.25
+
+        def x_of(x: float) -> float:
+            return LEFT + plot_w * math.log(max(x, lo) / lo) / math.log(hi / lo)
+
+        ticks = _log_ticks(min(xs), max(xs))
+    else:
+        hi = nice_max(max(xs, default=1.0))
+
+        def x_of(x: float) -> float:
+            return LEFT + plot_w * x / hi
+
+        ticks = [hi * i / 4 for i in range(5)]
+    base = HEIGHT - BOTTOM + 14
+    body = [
+        f'<text x="{x_of(t):.1f}" y="{base}" text-anchor="middle">{escape(fmt(t))}</text>'
+        for t in dict.fromkeys(ticks)
+    ]
+    for value, colour, label in hlines:
+        y = y_of(value, top)
+        body.append(
+            f'<line class="gx10-hline" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{escape(colour)}" stroke-width="1.5" stroke-dasharray="6 3"><title>{escape(label)}</title></line>'
+        )
+    for value, colour, label in vlines:
+        x = x_of(value)
+        body.append(
+            f'<line class="gx10-vline" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" '
+            f'stroke="{escape(colour)}" stroke-width="1.5"><title>{escape(label)}</title></line>'
+        )
+    for s in series:
+        coords = [(x_of(x), y_of(y, top)) for x, y in s.points]
+        if s.joined and len(coords) > 1:
+            dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            body.append(
+                f'<polyline data-series="{escape(s.label)}" points="{path}" fill="none" '
+                f'stroke="{s.colour}" stroke-width="2"{dash}/>'
+            )
+        for i, (x, y) in enumerate(coords):
+            tip = s.tips[i] if i < len(s.tips) else f"{s.label}: {fmt(s.points[i][0])}, {fmt(s.points[i][1])}"
+            if i < len(s.failed) and s.failed[i]:
+                mark = cross(x, y, tip)
+                body.append(
+                    mark.replace(
+                        '<g class="gx10-failed"', f'<g class="gx10-failed" data-series="{escape(s.label)}"', 1
+                    )
+                )
+            else:
+                fill = "#ffffff" if s.hollow else s.colour
+                body.append(
+                    f'<circle class="gx10-point" data-series="{escape(s.label)}" cx="{x:.1f}" cy="{y:.1f}" '
+                    f'r="3.5" fill="{fill}" stroke="{s.colour}" stroke-width="1.5"><title>{escape(tip)}</title></circle>'
+                )
+            if i < len(s.labels) and s.labels[i]:
+                body.append(
+                    f'<text x="{x:.1f}" y="{y - 8:.1f}" text-anchor="middle">{escape(s.labels[i])}</text>'
+                )
+    legend = [
+        LegendItem(s.colour, s.label, kind="dashed" if s.dashed else ("dot" if not s.joined else "line"))
+        for s in series
+    ]
+    legend += [LegendItem(colour, label, kind="dashed") for _, colour, label in hlines]
+    legend += [LegendItem(colour, label) for _, colour, label in vlines]
+    return frame(name, title, x_label, y_label, top, body, legend=[*legend, *extra_legend])
+
+
+def stack(name: str, title: str, panels: Sequence[str]) -> str:
+    """Plots made by :func:`frame` stacked one under the other in one ``<svg>`` (one file, two panels)."""
+    inner: list[str] = []
+    offset = 0.0
+    for panel in panels:
+        head, _, rest = panel.partition("\n")
+        found = re.search(r'height="([0-9.]+)"', head)
+        height = float(found.group(1)) if found else float(HEIGHT)
+        content = rest.rsplit("</svg>", 1)[0]
+        inner.append(f'<g class="gx10-panel" transform="translate(0 {offset:g})">\n{content}</g>')
+        offset += height
+    return "\n".join(
+        [
+            f'<svg class="gx10-plot" data-plot="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
+            f'width="{WIDTH}" height="{offset:g}" viewBox="0 0 {WIDTH} {offset:g}" role="img" '
+            f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11" fill="#1a1a1a">',
+            f"<title>{escape(title)}</title>",
+            *inner,
+            "</svg>",
+        ]
+    )
 
 
 def plots(document: Mapping[str, Any], overlays: Sequence[Overlay] = ()) -> list[str]:

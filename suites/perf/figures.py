@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Overlay, Section, register
+from pytest_gx10.figures import HIGHER, LOWER, MISSING, Figure, Overlay, Section, num, register
+from pytest_gx10.load.points import percentile
 from pytest_gx10.load.repeats import MIN_INTERVAL_REPEATS, Spread
 from pytest_gx10.load.telemetry import KV_FULL_USAGE, telemetry_words
 from pytest_gx10.report.svg import (
@@ -26,19 +29,22 @@ from pytest_gx10.report.svg import (
     WIDTH,
     LegendItem,
     Line,
+    XYSeries,
     cross,
     frame,
     line_plot,
     nice_max,
+    stack,
     time_plot,
     x_positions,
     x_ticks,
+    xy_plot,
     y_of,
 )
 from pytest_gx10.report.tables import Table
 from pytest_gx10.report.terminal import text_table
 
-__all__ = ["LOAD", "REQUEST", "SWEEP"]
+__all__ = ["LOAD", "REQUEST", "SATURATION", "SWEEP", "probe_lines"]
 
 _FIGURES = (
     Figure(
@@ -271,12 +277,25 @@ def latency_table(points: Sequence[Mapping[str, Any]]) -> Table:
     return Table("Latency", headers, rows, note=repeats_note(points), anchor="gx10-latency")
 
 
-def telemetry_table(points: Sequence[Mapping[str, Any]]) -> Table | None:
-    """What the server's /metrics said during each point; None when no point has telemetry."""
+def _n_label(point: Mapping[str, Any]) -> str:
+    return f"N={point.get('concurrency', MISSING)}"
+
+
+def telemetry_table(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    label: Callable[[Mapping[str, Any]], str] = _n_label,
+    key: str = "N",
+    anchor: str = "gx10-telemetry",
+) -> Table | None:
+    """What the server's /metrics said during each point; None when no point has telemetry.
+
+    ``label`` names a point in its row and note (``N=8``, ``rate 2/s``), ``key`` heads that column.
+    """
     shown = [p for p in points if isinstance(p.get("telemetry"), Mapping)]
     if not shown:
         return None
-    headers = ("N", *(_f(n).column() for n in TELEMETRY), "Samples")
+    headers = (key, *(_f(n).column() for n in TELEMETRY), "Samples")
     rows = []
     why = []
     for p in shown:
@@ -284,14 +303,15 @@ def telemetry_table(points: Sequence[Mapping[str, Any]]) -> Table | None:
         samples = len(series.get("t_s") or ())
         gaps = series.get("gaps") or 0
         count = f"{samples} ({gaps} gaps)" if gaps else str(samples)
-        rows.append([str(p.get("concurrency", MISSING)), *(_f(n).text(p.get(n)) for n in TELEMETRY), count])
+        shown_as = label(p)
+        rows.append([shown_as.removeprefix("N="), *(_f(n).text(p.get(n)) for n in TELEMETRY), count])
         if series.get("reason"):
-            why.append(f"N={p.get('concurrency')}: {series['reason']}")
+            why.append(f"{shown_as}: {series['reason']}")
     interval = shown[0]["telemetry"].get("interval_s")
     if isinstance(interval, int | float):
         why.insert(0, f"/metrics scraped every {interval:g} s")
     note = "; ".join(why)
-    return Table("Server telemetry", headers, rows, note=note, anchor="gx10-telemetry")
+    return Table("Server telemetry", headers, rows, note=note, anchor=anchor)
 
 
 def _error_text(error: Any) -> str:
@@ -497,12 +517,16 @@ def ttft_plot(points: Sequence[Mapping[str, Any]]) -> str:
     return frame("ttft", "TTFT per request", "concurrency N", ttft.column(), y_max, body, legend=legend)
 
 
-def telemetry_plot(point: Mapping[str, Any]) -> str | None:
-    """Running and waiting requests and KV cache usage over one point's time; None without samples."""
+def telemetry_plot(point: Mapping[str, Any], label: str | None = None) -> str | None:
+    """Running and waiting requests and KV cache usage over one point's time; None without samples.
+
+    ``label`` names the point (``rate 2/s``); a sweep point is ``N=8`` (the plot ``telemetry-n8``).
+    """
     series = point.get("telemetry")
     if not isinstance(series, Mapping) or not series.get("t_s"):
         return None
-    n = point.get("concurrency")
+    shown = label if label is not None else f"N={point.get('concurrency')}"
+    slug = re.sub(r"[^a-z0-9.]+", "-", shown.lower().replace("n=", "n")).strip("-")
     t_s = list(series["t_s"])
 
     def line(name: str, label: str, colour: str, *, dashed: bool = False) -> Line:
@@ -511,13 +535,145 @@ def telemetry_plot(point: Mapping[str, Any]) -> str | None:
 
     kv = line("kv_usage", "KV cache usage (right scale)", OVERLAY_COLOURS[0], dashed=True)
     return time_plot(
-        f"telemetry-n{n}",
-        f"N={n}: what the server saw",
+        f"telemetry-{slug}",
+        f"{shown}: what the server saw",
         "requests",
         t_s,
         [line("running", "running", LINE_COLOURS[0]), line("waiting", "waiting", LINE_COLOURS[1])],
         second=kv if any(isinstance(v, int | float) for _, v in kv.points) else None,
     )
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One level of the latency-throughput curve: its throughput and its latency percentiles."""
+
+    label: str  # N=8, rate 2/s
+    output_tps: float | None
+    goodput_tps: float | None  # None without objectives
+    ttft_s: tuple[float | None, float | None, float | None]  # p50, p90, p99
+    tpot_ms: tuple[float | None, float | None]  # p50, p99
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _tpot_ms(requests: Sequence[Mapping[str, Any]], q: float) -> float | None:
+    """A sweep point's TPOT percentile from its requests: (duration - TTFT) / (tokens - 1)."""
+    values = []
+    for r in requests:
+        ttft, duration, tokens = (
+            _number(r.get("ttft_s")),
+            _number(r.get("duration_s")),
+            r.get("completion_tokens"),
+        )
+        if ttft is None or duration is None or not isinstance(tokens, int) or tokens < 2:
+            continue
+        if r.get("outcome", "ok") == "ok":
+            values.append((duration - ttft) / (tokens - 1) * 1000)
+    return percentile(values, q)
+
+
+def sweep_curve(points: Sequence[Mapping[str, Any]]) -> list[CurvePoint]:
+    """The sweep's points on the curve: aggregate decode as the output rate, TPOT from the requests."""
+    out = []
+    for p in sorted(
+        (p for p in points if isinstance(p.get("concurrency"), int)), key=lambda p: p["concurrency"]
+    ):
+        requests = [r for r in p.get("requests") or () if isinstance(r, Mapping)]
+        out.append(
+            CurvePoint(
+                f"N={p['concurrency']}",
+                _number(p.get("agg_decode_tps")),
+                None,
+                (_number(p.get("median_ttft_s")), _number(p.get("p90_ttft_s")), _number(p.get("p99_ttft_s"))),
+                (_tpot_ms(requests, 50), _tpot_ms(requests, 99)),
+            )
+        )
+    return out
+
+
+def load_curve(points: Sequence[Mapping[str, Any]]) -> list[CurvePoint]:
+    """The load points on the curve, by level: output and (with objectives) goodput tokens per second."""
+    shown = [p for p in points if isinstance(p.get("level"), int | float)]
+    out = []
+    for p in sorted(shown, key=lambda p: (str(p.get("mode")), p["level"])):
+        out.append(
+            CurvePoint(
+                str(p.get("point", p["level"])),
+                _number(p.get("output_tps")),
+                _number(p.get("goodput_tps")) if p.get("slo") else None,
+                (_number(p.get("ttft_p50_s")), _number(p.get("ttft_p90_s")), _number(p.get("ttft_p99_s"))),
+                (_number(p.get("tpot_p50_ms")), _number(p.get("tpot_p99_ms"))),
+            )
+        )
+    return out
+
+
+_PERCENTILE_COLOURS = (LINE_COLOURS[0], LINE_COLOURS[1], OVERLAY_COLOURS[2])
+
+
+def latency_throughput_plot(curve: Sequence[CurvePoint], x_words: str = "output tok/s") -> str | None:
+    """Two panels, one marker per level each line: TTFT p50 / p90 / p99 and TPOT p50 / p99 against
+    output tokens per second; with objectives the medians against goodput tokens per second too
+    (hollow, dashed). None when no level has an output rate. The plot ``latency-throughput``."""
+    points = [c for c in curve if c.output_tps is not None]
+    if not points:
+        return None
+
+    def lines(
+        what: str, unit: str, values: Callable[[CurvePoint], Sequence[float | None]], names: Sequence[str]
+    ) -> list[XYSeries]:
+        out = []
+        for i, name in enumerate(names):
+            shown = [(c, values(c)[i]) for c in points if values(c)[i] is not None]
+            out.append(
+                XYSeries(
+                    f"{what} {name}",
+                    [(float(c.output_tps or 0), float(v or 0)) for c, v in shown],
+                    _PERCENTILE_COLOURS[i],
+                    tips=[
+                        f"{c.label}: {what} {name} {v:.3g} {unit} at {c.output_tps:.1f} tok/s"
+                        for c, v in shown
+                    ],
+                )
+            )
+        good = [(c, values(c)[0]) for c in points if c.goodput_tps is not None and values(c)[0] is not None]
+        if good:
+            out.append(
+                XYSeries(
+                    f"{what} {names[0]} vs goodput",
+                    [(float(c.goodput_tps or 0), float(v or 0)) for c, v in good],
+                    OVERLAY_COLOURS[0],
+                    dashed=True,
+                    hollow=True,
+                    tips=[
+                        f"{c.label}: {what} {names[0]} {v:.3g} {unit} at {c.goodput_tps:.1f} goodput tok/s"
+                        for c, v in good
+                    ],
+                )
+            )
+        return out
+
+    x_label = (
+        f"{x_words} (hollow: goodput tok/s)" if any(c.goodput_tps is not None for c in points) else x_words
+    )
+    ttft = xy_plot(
+        "latency-throughput-ttft",
+        "TTFT against throughput",
+        x_label,
+        "TTFT (s)",
+        lines("TTFT", "s", lambda c: c.ttft_s, ("p50", "p90", "p99")),
+    )
+    tpot = xy_plot(
+        "latency-throughput-tpot",
+        "TPOT against throughput",
+        x_label,
+        "TPOT (ms)",
+        lines("TPOT", "ms", lambda c: c.tpot_ms, ("p50", "p99")),
+    )
+    return stack("latency-throughput", "Latency against throughput, one point per level", [ttft, tpot])
 
 
 def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
@@ -563,6 +719,7 @@ def plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()
             "agg-prefill", "Aggregate prefill vs N", prefill.unit, prefill_series, prefill.text, status=status
         ),
         ttft_plot(points),
+        *([] if (lt := latency_throughput_plot(sweep_curve(points))) is None else [lt]),
         *(svg for p in points if (svg := telemetry_plot(p)) is not None),
     ]
 
@@ -734,7 +891,7 @@ def load_tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay]
     )
     rows = [
         [
-            str(p.get("point", MISSING)),
+            _point_label(p),
             f"{p.get('sent', MISSING)} ({p.get('warmup_requests', MISSING)})",
             *(_lf(n).text(p.get(n)) for n in LOAD_THROUGHPUT),
             f"{p.get('ok_requests', MISSING)} / {p.get('failed_requests', MISSING)}",
@@ -744,10 +901,7 @@ def load_tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay]
     ]
     out = [Table("Load points", headers, rows, note=_load_note(points), anchor="gx10-load")]
     headers = ("Point", *(_lf(n).column() for n in LOAD_LATENCY), "Send lag p50 / p99 / max (ms)")
-    rows = [
-        [str(p.get("point", MISSING)), *(_lf(n).text(p.get(n)) for n in LOAD_LATENCY), _lag(p)]
-        for p in points
-    ]
+    rows = [[_point_label(p), *(_lf(n).text(p.get(n)) for n in LOAD_LATENCY), _lag(p)] for p in points]
     out.append(
         Table(
             "Load latency",
@@ -757,7 +911,23 @@ def load_tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay]
             anchor="gx10-load-latency",
         )
     )
+    telemetry = telemetry_table(points, label=_point_label, key="Point", anchor="gx10-load-telemetry")
+    if telemetry is not None:
+        out.append(telemetry)
     return out
+
+
+def _point_label(point: Mapping[str, Any]) -> str:
+    """``rate 2/s``, and ``rate 2/s (probe 3)`` for a saturation probe."""
+    label = str(point.get("point", MISSING))
+    return f"{label} (probe {point['probe']})" if point.get("probe") else label
+
+
+def load_plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
+    """Latency against throughput (one marker per level), then what the server saw at each point."""
+    curve = latency_throughput_plot(load_curve(entries))
+    telemetry = [svg for p in entries if (svg := telemetry_plot(p, str(p.get("point", MISSING)))) is not None]
+    return ([] if curve is None else [curve]) + telemetry
 
 
 def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -798,5 +968,194 @@ LOAD = register(
         order=11,
         tables=load_tables,
         terminal=load_terminal,
+        plots=load_plots,
+    )
+)
+
+
+# --- the saturation search (--gx10-saturate): the ``saturation`` section ---------------------------
+
+
+def _level_text(entry: Mapping[str, Any], level: Any) -> str:
+    if not isinstance(level, int | float):
+        return "none"
+    return f"{level:.3g} req/s" if entry.get("mode") == "rate" else f"{int(level)} in flight"
+
+
+_PROBE_COLUMNS = (
+    ("attainment", "Attainment", 2),
+    ("goodput_rps", "Goodput (req/s)", 2),
+    ("goodput_tps", "Goodput (tok/s)", 1),
+    ("ttft_p50_s", "TTFT p50 (s)", 2),
+    ("ttft_p99_s", "TTFT p99 (s)", 2),
+    ("tpot_p50_ms", "TPOT p50 (ms)", 1),
+    ("tpot_p99_ms", "TPOT p99 (ms)", 1),
+)
+
+
+def _probe_row(entry: Mapping[str, Any], probe: Mapping[str, Any]) -> list[str]:
+    verdict = "pass" if probe.get("passed") else "fail"
+    if probe.get("status") not in (None, "ok"):
+        verdict += f" ({probe['status']})"
+    return [
+        str(probe.get("step", MISSING)),
+        _level_text(entry, probe.get("level")),
+        *(num(probe.get(name), digits) for name, _, digits in _PROBE_COLUMNS),
+        verdict,
+    ]
+
+
+def probe_lines(entry: Mapping[str, Any]) -> list[str]:
+    """The probes as a text table, in the order walked (assertion messages, the terminal)."""
+    probes = [p for p in entry.get("probes") or () if isinstance(p, Mapping)]
+    if not probes:
+        return ["no probe was made"]
+    headers = [
+        "step",
+        "level",
+        "attain",
+        "good req/s",
+        "good tok/s",
+        "TTFT p50",
+        "TTFT p99",
+        "TPOT p50",
+        "TPOT p99",
+        "verdict",
+    ]
+    return text_table(headers, [_probe_row(entry, p) for p in probes])
+
+
+def _saturation_note(entry: Mapping[str, Any]) -> str:
+    target = entry.get("target")
+    shown = f"{target:.0%}" if isinstance(target, int | float) else MISSING
+    parts = [
+        f"a level passes when at least {shown} of its measured requests meet every objective "
+        f"({slo_words(entry.get('slo'))})",
+        f"bounds {_level_text(entry, entry.get('low'))} to {_level_text(entry, entry.get('high'))} "
+        f"({entry.get('bounds_from', MISSING)})",
+        f"stopped: {entry.get('why', MISSING)}",
+    ]
+    if isinstance(entry.get("floor"), int | float):
+        parts.append(f"floor {_level_text(entry, entry['floor'])}")
+    return "; ".join(parts)
+
+
+def saturation_tables(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
+    """Per search: the answer in its title, then every probe in the order walked."""
+    out = []
+    headers = ("Step", "Level", *(h for _, h, _ in _PROBE_COLUMNS), "Verdict")
+    for entry in entries:
+        probes = [p for p in entry.get("probes") or () if isinstance(p, Mapping)]
+        out.append(
+            Table(
+                f"Saturation ({entry.get('mode', MISSING)}): {entry.get('summary', MISSING)}",
+                headers,
+                [_probe_row(entry, p) for p in probes],
+                note=_saturation_note(entry),
+                anchor=f"gx10-saturation-{entry.get('mode', 'search')}",
+            )
+        )
+    return out
+
+
+def saturation_terminal(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The answer in one line, why the search stopped, and the probes."""
+    lines = []
+    for entry in entries:
+        lines += [
+            f"saturation ({entry.get('mode')}): {entry.get('summary', MISSING)}",
+            f"stopped: {entry.get('why', MISSING)}",
+            *probe_lines(entry),
+        ]
+    return lines
+
+
+def saturation_plot(entry: Mapping[str, Any]) -> str | None:
+    """Attainment against level: each probe (its step written above it), the target, the answer."""
+    probes = [
+        p
+        for p in entry.get("probes") or ()
+        if isinstance(p, Mapping) and isinstance(p.get("level"), int | float)
+    ]
+    if not probes:
+        return None
+    walked = sorted(probes, key=lambda p: p["level"])
+    mode = str(entry.get("mode", "search"))
+    series = XYSeries(
+        "probe",
+        [(float(p["level"]), float(p.get("attainment") or 0.0)) for p in walked],
+        LINE_COLOURS[0],
+        tips=[
+            f"step {p.get('step')}: {_level_text(entry, p['level'])}, attainment "
+            f"{num(p.get('attainment'), 2)}, {'pass' if p.get('passed') else 'fail'}"
+            for p in walked
+        ],
+        failed=[not p.get("passed") for p in walked],
+        labels=[str(p.get("step", "")) for p in walked],
+    )
+    target = entry.get("target")
+    hlines = (
+        [(float(target), OVERLAY_COLOURS[0], f"target {target:.0%}")]
+        if isinstance(target, int | float)
+        else []
+    )
+    answer = entry.get("answer")
+    vlines = (
+        [(float(answer), LINE_COLOURS[1], f"answer {_level_text(entry, answer)}")]
+        if isinstance(answer, int | float)
+        else []
+    )
+    extra = [] if vlines else [LegendItem(FAILED, "no answer: no level passed", kind="cross")]
+    unit = "req/s" if mode == "rate" else "requests in flight"
+    return xy_plot(
+        f"saturation-{mode}",
+        f"SLO attainment against {mode} (steps in walk order)",
+        f"{mode} ({unit}, log scale)",
+        "SLO attainment",
+        [series],
+        y_max=1.0,
+        x_log=True,
+        hlines=hlines,
+        vlines=vlines,
+        extra_legend=extra,
+    )
+
+
+def saturation_plots(entries: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[str]:
+    """One attainment plot per search."""
+    return [svg for e in entries if (svg := saturation_plot(e)) is not None]
+
+
+SATURATION = register(
+    Section(
+        "saturation",
+        key="mode",
+        figures=(
+            Figure(
+                "answer",
+                "saturation level",
+                "",
+                HIGHER,
+                digits=2,
+                heading="Answer",
+                definition="the highest rate (req/s) or concurrency whose SLO attainment reached the target; "
+                "none when even the low bound missed it",
+            ),
+            Figure(
+                "lowest_failing",
+                "lowest failing level",
+                digits=2,
+                heading="Lowest failing",
+                definition="the lowest level probed above the answer whose attainment missed the target",
+            ),
+            Figure("target", "attainment target", digits=2, heading="Target"),
+            Figure("steps", "probes made", digits=0, heading="Probes"),
+        ),
+        title="Saturation",
+        entry_label="{}",
+        order=12,
+        tables=saturation_tables,
+        terminal=saturation_terminal,
+        plots=saturation_plots,
     )
 )
