@@ -5,7 +5,8 @@ flags), says when the twin stood in and when the engine died, then each section'
 sweep point, "not attempted" ones included, and the post's MTP-5-style table with change columns
 against the reference post or a baseline) with links to its plots, and what each figure means.
 ``--gx10-markdown=out/run.md`` writes the plots beside it as ``out/run-<plot>.svg``
-(``run-agg-decode.svg``, ``run-ttft.svg``, ...), linked by relative path.
+(``run-agg-decode.svg``, ``run-ttft.svg``, ...), linked by relative path. ``--gx10-json`` gets the
+latency-throughput plot beside it the same way (``out/results-latency-throughput.svg``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pytest_gx10.report.tables import (
     section_table,
 )
 
-__all__ = ["markdown_document", "markdown_table", "plot_files", "write_markdown"]
+__all__ = ["markdown_document", "markdown_table", "plot_files", "write_markdown", "write_plots_beside"]
 
 
 def _cell(text: str) -> str:
@@ -128,6 +129,32 @@ def markdown_document(
     return redactor.text(text) if redactor else text
 
 
+def _write_svg(target: Path, svg: str, redactor: Redactor | None) -> None:
+    target.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + (redactor.text(svg) if redactor else svg) + "\n",
+        encoding="utf-8",
+    )
+
+
+def write_plots_beside(
+    path: Path,
+    document: Mapping[str, Any],
+    names: Sequence[str],
+    redactor: Redactor | None = None,
+) -> list[Path]:
+    """Write the named plots beside ``path`` (the results JSON) as the Markdown does its own:
+    ``<stem>-<plot>.svg``; returns the files written (a plot no section drew is left out)."""
+    doc = redactor.value(document) if redactor else document
+    written = []
+    for found in plot_files(doc, path.stem).values():
+        for name, _, svg in found:
+            if plot_name(svg) in names:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_svg(path.parent / name, svg, redactor)
+                written.append(path.parent / name)
+    return written
+
+
 def write_markdown(
     path: Path,
     document: Mapping[str, Any],
@@ -145,10 +172,7 @@ def write_markdown(
     for found in files.values():
         for name, _, svg in found:
             target = path.parent / name
-            target.write_text(
-                '<?xml version="1.0" encoding="UTF-8"?>\n' + (redactor.text(svg) if redactor else svg) + "\n",
-                encoding="utf-8",
-            )
+            _write_svg(target, svg, redactor)
             written.append(target)
     text = markdown_document(doc, redactor, facts=facts, overlays=overlays, title=title, plots=files)
     path.write_text(text, encoding="utf-8")

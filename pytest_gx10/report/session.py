@@ -34,7 +34,7 @@ from pytest_gx10.report.baseline import (
 from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
 from pytest_gx10.report.history import append_run
 from pytest_gx10.report.html import report_title
-from pytest_gx10.report.markdown import write_markdown
+from pytest_gx10.report.markdown import write_markdown, write_plots_beside
 from pytest_gx10.report.redact import Redactor
 from pytest_gx10.report.reference import overlays
 from pytest_gx10.report.tables import provenance_rows
@@ -45,6 +45,7 @@ __all__ = ["Gx10Reporting", "register_reporting"]
 _SUITE = re.compile(r"(?:^|/)suites/([^/]+)/")
 
 
+JSON_PLOTS = ("latency-throughput",)  # written beside --gx10-json as <stem>-<plot>.svg
 GATE_NODEID = "gx10::release_gate"  # the release gate's own test, reported after the run's tests
 
 
@@ -148,6 +149,9 @@ class Gx10Reporting:
             self.state.results.write()
             self._report_gate(session, self.gate)
         self.write_markdown()
+        if settings.json is not None:
+            # The one plot a reader of the JSON wants without the Markdown: latency against throughput.
+            write_plots_beside(settings.json, self.state.results.document(), JSON_PLOTS, self.redactor)
         if settings.history is not None:
             gate = None if self.gate is None else self.gate.as_dict()
             self.history_entry = append_run(

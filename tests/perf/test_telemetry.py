@@ -58,3 +58,8 @@ def test_each_burst_point_records_what_the_server_saw(pytester: pytest.Pytester)
     markdown = md.read_text()
     assert "Server telemetry" in markdown
     assert (pytester.path / "out-telemetry-n4.svg").read_text().count("<polyline") >= 2
+    # The sweep's points on the latency-throughput plot: one marker per point on each line.
+    curve = (pytester.path / "out-latency-throughput.svg").read_text()
+    for series in ("TTFT p50", "TTFT p90", "TTFT p99", "TPOT p50", "TPOT p99"):
+        assert curve.count(f'class="gx10-point" data-series="{series}"') == 2, series
+    assert "vs goodput" not in curve  # no objectives in a burst
