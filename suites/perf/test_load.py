@@ -8,7 +8,9 @@ time, and the point reports the send lag). In the default burst mode it is not c
 the burst sweep in the other modes). Requests sent in the first ``--gx10-warmup`` seconds (by send time) are left out of the
 figures (:mod:`pytest_gx10.load.steady`). Every point is recorded into the ``load`` section before
 any assertion; it passes when no measured request failed and its floors hold
-(``[perf.load_floors.rate."2"]``, ``[perf.load_floors.concurrency.8]``).
+(``[perf.load_floors.rate."2"]``, ``[perf.load_floors.concurrency.8]``). The point itself is run by
+:func:`suites.perf.loadpoint.run_load_point`, as the saturation search's probes are; with
+``--gx10-saturate`` the search takes these points' place.
 """
 
 from __future__ import annotations
