@@ -78,6 +78,7 @@ def test_json_and_markdown_the_same_with_and_without_xdist(pytester: pytest.Pyte
             "r-acceptance.svg",
             "r-agg-decode.svg",
             "r-agg-prefill.svg",
+            "r-latency-throughput.svg",  # beside the JSON and the Markdown: one stem, one file
             "r-needle-grid.svg",
             "r-ttft.svg",
         ]

@@ -357,7 +357,12 @@ def test_markdown_header_engine_links_and_not_attempted_rows(tmp_path: Path) -> 
     assert "| 16 | – | – | – | – | – | not attempted |" in text
     assert "| 8 | – | – | – | engine dead | – | engine dead |" in text
     links = re.findall(r"!\[[^\]]+\]\(([^)]+\.svg)\)", text)
-    assert links == ["run-agg-decode.svg", "run-agg-prefill.svg", "run-ttft.svg"]
+    assert links == [
+        "run-agg-decode.svg",
+        "run-agg-prefill.svg",
+        "run-ttft.svg",
+        "run-latency-throughput.svg",
+    ]
     for link in links:
         svg = (path.parent / link).read_text()
         assert svg.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<svg class="gx10-plot"')

@@ -115,11 +115,13 @@ def test_summary_has_every_plot() -> None:
     """Aggregate decode and prefill against N, TTFT per request, the needle grid, acceptance per position."""
     svgs = plots(_post_document())
     names = [re.search(r'data-plot="([^"]+)"', s).group(1) for s in svgs]  # type: ignore[union-attr]
-    assert names == ["agg-decode", "agg-prefill", "ttft", "needle-grid", "acceptance"]
+    assert names == ["agg-decode", "agg-prefill", "ttft", "latency-throughput", "needle-grid", "acceptance"]
     ttft = svgs[2]
     assert len(re.findall(r"<circle[^>]*><title>N=", ttft)) == sum(len(v) for v in PER_REQUEST.values())
-    assert "0.889" in svgs[4]
-    assert "✓" in svgs[3]
+    assert "0.889" in svgs[5]
+    assert "✓" in svgs[4]
+    points = len(_post_document()["sweep"])  # one marker per sweep point on each latency line
+    assert svgs[3].count('class="gx10-point" data-series="TTFT p50"') == points
 
 
 def test_redactor_masks_key_and_secret_environment() -> None:

@@ -113,3 +113,23 @@ def test_the_plan_takes_its_bounds_from_the_profile_the_list_or_the_defaults() -
     own = plan_search("concurrency", (1.0,), SaturationSpec(low=2.5, high=20.2), levels_given=True)
     assert (own.low, own.high, own.bounds_from) == (2.0, 21.0, "profile perf.saturation")
     assert plan_search("concurrency", (4.0,), spec, levels_given=True).high == 64.0  # one level: no span
+
+
+def test_a_profile_with_bounds_the_wrong_way_round_is_refused() -> None:
+    import tomllib
+
+    from helpers.tinyprofile import tiny_profile
+
+    from pytest_gx10.profiles import ProfileError, profile_from_data
+
+    for table, problem in (
+        ("low = 8\nhigh = 4\n", "perf.saturation': low (8) must be under high (4)"),
+        ("max_steps = 1\n", "perf.saturation.max_steps"),
+        ("attainment = 1.5\n", "perf.saturation.attainment"),
+    ):
+        with pytest.raises(ProfileError) as caught:
+            profile_from_data("tiny.toml", tomllib.loads(tiny_profile() + "\n[perf.saturation]\n" + table))
+        assert problem in str(caught.value)
+    good = profile_from_data("tiny.toml", tomllib.loads(tiny_profile() + "\n[perf.saturation]\nfloor = 3\n"))
+    assert good.perf.saturation.floor == 3.0
+    assert good.perf.saturation.attainment == 0.9

@@ -41,6 +41,7 @@ def test_defaults() -> None:
         "duration": "default",
         "warmup": "default",
         "slo": "default",
+        "saturate": "default",
         "json": "default",
         "logs": "default",
         "needle_lengths": f"profile {DEFAULT_PROFILE}",
