@@ -173,7 +173,9 @@ class Section:
     """Where a suite records entries: the field naming an entry, its figures, and how it is shown.
 
     ``entry_label`` formats the key's value in figure ids and messages (``N={}`` gives
-    ``sweep[N=8].agg_decode_tps``). ``order`` places the section among the others in every writer.
+    ``sweep[N=8].agg_decode_tps``). ``order`` places the section among the others in every writer;
+    ``sort_by`` names the fields its entries are kept in order of (default: the key), so that
+    ``rate 8/s`` comes before ``rate 10/s``.
     The presenters are optional: ``tables`` (``tables(entries, overlays)``: the tables of some
     entries, all of them in the summary and the Markdown, one in its test's row of the HTML report;
     the overlays give comparisons to add), ``terminal`` (the section's lines
@@ -188,6 +190,7 @@ class Section:
     title: str = ""
     entry_label: str = "{}"
     order: int = 100
+    sort_by: tuple[str, ...] = ()
     tables: TablesFn | None = field(default=None, compare=False, repr=False)
     terminal: LinesFn | None = field(default=None, compare=False, repr=False)
     plots: PlotsFn | None = field(default=None, compare=False, repr=False)
@@ -219,6 +222,7 @@ class Section:
             "title": self.title,
             "entry_label": self.entry_label,
             "order": self.order,
+            "sort_by": list(self.sort_by),
         }
 
     @classmethod
@@ -231,6 +235,7 @@ class Section:
             title=str(data.get("title") or ""),
             entry_label=str(data.get("entry_label") or "{}"),
             order=int(data.get("order", 100)),
+            sort_by=tuple(str(f) for f in data.get("sort_by") or ()),
         )
 
 

@@ -64,7 +64,9 @@ class ResultsStore:
             rows[:] = [r for r in rows if r.get(key) != entry[key]]
         rows.append(dict(entry))
         if key is not None:
-            rows.sort(key=lambda r: (r.get(key) is None, r.get(key)))
+            assert declaration is not None
+            fields = declaration.sort_by or (key,)
+            rows.sort(key=lambda r: [(r.get(f) is None, r.get(f)) for f in fields])
         self.write()
 
     def document(self) -> dict[str, Any]:

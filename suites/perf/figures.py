@@ -962,6 +962,7 @@ LOAD = register(
     Section(
         "load",
         key="point",
+        sort_by=("mode", "level"),
         figures=_LOAD_FIGURES,
         title="Load points",
         entry_label="{}",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pytest_gx10.figures import Section, declared, register
 from pytest_gx10.profiles.reference_post import AGGREGATE, INPUT_TOKENS, OUTPUT_TOKENS, PER_REQUEST
 from pytest_gx10.report.html import entry_html, summary_html
 from pytest_gx10.report.markdown import markdown_document
 from pytest_gx10.report.redact import MASK, Redactor, secret_env_values
+from pytest_gx10.report.results import ResultsStore
 from pytest_gx10.report.svg import plots
 
 HOSTILE = "<script>document.title='owned'</script><img src=x onerror=alert(1)> | pipe"
@@ -149,3 +151,21 @@ def test_other_sections_get_a_table_of_their_own() -> None:
     assert "### Crash" in text
     assert "| name | detected_s | recovered |" in text
     assert "| engine death | 1.250 | True |" in text
+
+
+def test_entries_keep_the_order_their_section_declares() -> None:
+    """Keyed by a label (``rate 10/s``), kept in order of the fields the section names: 8 before 10."""
+    register(Section("ordered_points_of_a_test", key="point", sort_by=("mode", "level")))
+    register(Section("labelled_points_of_a_test", key="point"))
+    store = ResultsStore()
+    for level in (10.0, 8.0, 0.5):
+        for name in ("ordered_points_of_a_test", "labelled_points_of_a_test"):
+            store.add(name, {"point": f"rate {level:g}/s", "mode": "rate", "level": level})
+    store.add("ordered_points_of_a_test", {"point": "concurrency 4", "mode": "concurrency", "level": 4})
+    ordered = [e["point"] for e in store.sections["ordered_points_of_a_test"]]
+    assert ordered == ["concurrency 4", "rate 0.5/s", "rate 8/s", "rate 10/s"]
+    labelled = [e["point"] for e in store.sections["labelled_points_of_a_test"]]
+    assert labelled == ["rate 0.5/s", "rate 10/s", "rate 8/s"]  # by the key's text, without sort_by
+    # The order travels with the declaration, as a controller adopting it from a worker reads it.
+    adopted = Section.from_data(declared("ordered_points_of_a_test").data())  # type: ignore[union-attr]
+    assert adopted.sort_by == ("mode", "level")
