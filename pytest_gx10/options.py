@@ -108,6 +108,16 @@ def _count(value: str) -> int:
     return number
 
 
+def _count_or_zero(value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("not a whole number, e.g. 10") from None
+    if number < 0:
+        raise ValueError("must be 0 or a positive whole number, e.g. 10")
+    return number
+
+
 def _repeats(value: str) -> int:
     try:
         number = int(str(value).strip())
@@ -314,6 +324,25 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="SECONDS",
     ),
     SettingSpec(
+        "requests",
+        "requests each concurrency or rate point sends, in place of the duration: the rate "
+        "mode's first N arrivals, or N through the closed loop (default: the profile's perf.requests; "
+        "none: send for the duration)",
+        _count,
+        default=None,
+        profile_key="perf.requests",
+        metavar="N",
+    ),
+    SettingSpec(
+        "ramp_up",
+        "seconds over which the rate mode's arrival rate climbs linearly from 0 to R before "
+        "holding it (default: the profile's perf.ramp_up; 0: no ramp)",
+        _warmup,
+        default=0.0,
+        profile_key="perf.ramp_up",
+        metavar="SECONDS",
+    ),
+    SettingSpec(
         "warmup",
         "seconds from a concurrency or rate point's start whose requests (by send time) are left "
         "out of its figures (default: the profile's perf.warmup)",
@@ -321,6 +350,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default=5.0,
         profile_key="perf.warmup",
         metavar="SECONDS",
+    ),
+    SettingSpec(
+        "warmup_requests",
+        "the first N requests of a concurrency or rate point (by send time) left out of its "
+        "figures, besides those of the warm-up seconds (default: the profile's perf.warmup_requests)",
+        _count_or_zero,
+        default=0,
+        profile_key="perf.warmup_requests",
+        metavar="N",
     ),
     SettingSpec(
         "slo",

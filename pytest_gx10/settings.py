@@ -78,7 +78,10 @@ class Settings:
     rate: tuple[float, ...] = _default("rate")
     arrival: str = _default("arrival")
     duration_s: float = _default("duration")
+    requests: int | None = _default("requests")
+    ramp_up_s: float = _default("ramp_up")
     warmup_s: float = _default("warmup")
+    warmup_requests: int = _default("warmup_requests")
     slo: tuple[tuple[str, float], ...] = _default("slo")
     saturate: bool = _default("saturate")
     json: Path | None = None
@@ -131,7 +134,12 @@ class Settings:
 
     def describe(self, name: str) -> str:
         """The setting's value for people: secrets masked, unset shown as such."""
-        attr = {"timeout": "timeout_s", "duration": "duration_s", "warmup": "warmup_s"}.get(name, name)
+        attr = {
+            "timeout": "timeout_s",
+            "duration": "duration_s",
+            "warmup": "warmup_s",
+            "ramp_up": "ramp_up_s",
+        }.get(name, name)
         value = getattr(self, attr)
         if name == "profile":
             value = self.profile.name + ("" if self.profile.bundled else f" ({self.profile.path})")
@@ -241,7 +249,10 @@ def resolve_settings(
         rate=tuple(values["rate"]),
         arrival=str(values["arrival"]),
         duration_s=float(values["duration"]),
+        requests=None if values["requests"] is None else int(values["requests"]),
+        ramp_up_s=float(values["ramp_up"]),
         warmup_s=float(values["warmup"]),
+        warmup_requests=int(values["warmup_requests"]),
         slo=tuple(values["slo"]),
         saturate=bool(values["saturate"]),
         json=values["json"],

@@ -2,7 +2,8 @@
 
 ``constant``: one every 1/R seconds. ``poisson``: exponential gaps of mean 1/R. ``gamma``: gamma
 gaps of mean 1/R and shape ``burstiness`` (1 is poisson; under 1 burstier, over 1 smoother). The
-first request is due at 0 in every kind; the schedule ends before ``duration_s``.
+first request is due at 0 in every kind; the schedule ends before ``duration_s``, or after
+``count`` arrivals, whichever comes first.
 
 With a ramp-up of S seconds the rate climbs linearly from 0 to R over the first S seconds, then
 holds R. The schedule is drawn in the ramp's own clock (the expected number of arrivals by time t,
@@ -23,16 +24,22 @@ KINDS = ("constant", "poisson", "gamma")
 
 def arrival_times(
     rate: float,
-    duration_s: float,
+    duration_s: float | None,
     kind: str = "poisson",
     *,
+    count: int | None = None,
     seed: int = 0,
     burstiness: float = 1.0,
     ramp_up_s: float = 0.0,
 ) -> list[float]:
-    """Send offsets in seconds from the point's start, ascending, all under ``duration_s``."""
-    if not rate > 0 or not duration_s > 0:
+    """Send offsets in seconds from the point's start, ascending, all under ``duration_s`` (if given),
+    at most ``count`` of them (if given); one of the two bounds is needed."""
+    if duration_s is None and count is None:
+        raise ValueError("an arrival schedule needs a duration, a count or both")
+    if not rate > 0 or (duration_s is not None and not duration_s > 0):
         raise ValueError(f"rate and duration must be positive, got {rate} req/s for {duration_s} s")
+    if count is not None and count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
     if kind not in KINDS:
         raise ValueError(f"unknown arrival process {kind!r}: constant, poisson or gamma")
     if kind == "gamma" and not burstiness > 0:
@@ -50,7 +57,8 @@ def arrival_times(
 
     times: list[float] = []
     position = 0.0  # in expected arrivals (Λ)
-    while (t := seconds(position)) < duration_s:
+    end = math.inf if duration_s is None else duration_s
+    while (t := seconds(position)) < end and (count is None or len(times) < count):
         times.append(t)
         if kind == "constant":
             position = float(len(times))  # no drift from summing gaps

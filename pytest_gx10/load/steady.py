@@ -3,8 +3,9 @@
 A point sends requests for a while: closed loop (N kept in flight, each finished request replaced
 at once) or open loop (arrivals at R requests/s on a schedule). Its figures are steady-state ones:
 
-* **Warm-up.** A request whose actual send time is within ``warmup_s`` of the point's start is
-  left out of every figure (counted as ``warmup_requests``). The rule is by send time, in both modes.
+* **Warm-up.** A request whose actual send time is within ``warmup_s`` of the point's start, or
+  that is among the first ``warmup_count`` requests sent, is left out of every figure (counted as
+  ``warmup_requests``). Both rules go by send time, in both modes.
 * **Window.** From the first measured request's send to the last measured request's end; every
   rate (requests/s, tokens/s, goodput) is a count of measured requests divided by it.
 * **Throughput.** Completed (ok) requests per second; input, output and total tokens per second
@@ -95,6 +96,7 @@ def load_figures(
     *,
     start_ns: int,
     warmup_s: float,
+    warmup_count: int = 0,
     slo: Mapping[str, float] | None = None,
     time_scale: float = 1.0,
     engine_dead: bool = False,
@@ -109,7 +111,8 @@ def load_figures(
     def since_start(ns: int) -> float:
         return (ns - start_ns) / 1e9 * time_scale
 
-    measured = [s for s in sent if since_start(s.result.send_ns) >= warmup_s]
+    earliest = {id(s) for s in sorted(sent, key=lambda s: s.result.send_ns)[:warmup_count]}
+    measured = [s for s in sent if since_start(s.result.send_ns) >= warmup_s and id(s) not in earliest]
     results = [s.result for s in measured]
     ok = [r for r in results if r.ok and r.ttft_s is not None and r.completion_tokens is not None]
     window = None
@@ -147,6 +150,7 @@ def load_figures(
         "failed_requests": len(results) - len(ok),
         "outcomes": dict(outcomes),
         "warmup_s": warmup_s,
+        "warmup_count": warmup_count,
         "window_start_s": window_start,
         "window_s": window,
         "request_throughput_rps": per_s(len(ok)),
@@ -168,7 +172,9 @@ def load_figures(
         "goodput_tps": per_s(sum(r.completion_tokens or 0 for r in good)),
         "attainment": len(good) / len(results) if results else None,
         "status": point_status(every, engine_dead=engine_dead),
-        "requests": [_request(s, since_start, objectives, warmup_s, time_scale) for s in sent],
+        "requests": [
+            _request(s, since_start, objectives, {id(m) for m in measured}, time_scale) for s in sent
+        ],
     }
     return entry
 
@@ -177,7 +183,7 @@ def _request(
     s: Sent,
     since_start: Callable[[int], float],
     objectives: Mapping[str, float],
-    warmup_s: float,
+    measured: set[int],
     time_scale: float,
 ) -> dict[str, Any]:
     r = s.result
@@ -187,7 +193,7 @@ def _request(
         "scheduled_s": None if s.scheduled_ns is None else since_start(s.scheduled_ns),
         "send_s": send,
         "lag_ms": None if s.scheduled_ns is None else (r.send_ns - s.scheduled_ns) / 1e6 * time_scale,
-        "measured": send >= warmup_s,
+        "measured": id(s) in measured,
         "tpot_s": tpot_s(r),
         "meets_slo": meets(r, objectives),
     }

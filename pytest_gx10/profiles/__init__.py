@@ -356,8 +356,15 @@ class PerfSpec:
     )
     seed: int = key(0, help="seed of the poisson and gamma arrival times")
     duration: float = key(30.0, gt=0, help="seconds a concurrency or rate point sends (target's time)")
+    requests: int | None = key(
+        None, gt=0, help="requests a concurrency or rate point sends, in place of the duration"
+    )
+    ramp_up: float = key(0.0, ge=0, help="seconds the rate mode's arrival rate takes to climb from 0 to R")
     warmup: float = key(
         5.0, ge=0, help="seconds from a point's start whose requests are left out of its figures"
+    )
+    warmup_requests: int = key(
+        0, ge=0, help="a point's first requests (by send time) left out of its figures"
     )
     max_in_flight: int = key(256, gt=0, help="the rate mode's cap on requests in flight (one thread each)")
     slo: tuple[tuple[str, float], ...] = key(

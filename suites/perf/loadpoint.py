@@ -1,7 +1,7 @@
 """One sustained load point, run the one way both ``test_load_point`` and the saturation search run it.
 
-:func:`run_load_point` sends for ``--gx10-duration`` (closed loop: N in flight; open loop: arrivals
-at R/s), samples the server's /metrics meanwhile, and returns the point's ``load`` figures (with
+:func:`run_load_point` sends for ``--gx10-duration``, or ``--gx10-requests`` requests (closed loop:
+N in flight; open loop: arrivals at R/s, climbing there over ``--gx10-ramp-up`` seconds), samples the server's /metrics meanwhile, and returns the point's ``load`` figures (with
 the telemetry) and a line per failed request. It records nothing and asserts nothing: the caller
 records the figures first, then decides.
 """
@@ -90,7 +90,13 @@ def run_load_point(
     with sample_telemetry(server, client.model) as sampler:
         if mode == "rate":
             offsets = arrival_times(
-                level, s.duration_s, s.arrival, seed=perf.seed, burstiness=perf.burstiness
+                level,
+                None if s.requests else s.duration_s,
+                s.arrival,
+                count=s.requests,
+                seed=perf.seed,
+                burstiness=perf.burstiness,
+                ramp_up_s=s.ramp_up_s,
             )
             bodies = [body(i) for i in range(len(offsets))]  # built before the clock starts
             start, sent = run_open_loop(
@@ -103,7 +109,13 @@ def run_load_point(
             )
         else:
             start, sent = run_closed_loop(
-                client, path, body, int(level), s.duration_s / scale, on_progress=on_progress
+                client,
+                path,
+                body,
+                int(level),
+                None if s.requests else s.duration_s / scale,
+                max_requests=s.requests,
+                on_progress=on_progress,
             )
     failed = [x.result for x in sent if not x.result.ok]
     figures = load_figures(
@@ -112,12 +124,14 @@ def run_load_point(
         sent,
         start_ns=start,
         warmup_s=s.warmup_s,
+        warmup_count=s.warmup_requests,
         slo=dict(s.slo),
         time_scale=scale,
         engine_dead=bool(failed) and not engine().alive,
     )
     if mode == "rate":
         figures["arrival"] = s.arrival
+        figures["ramp_up_s"] = s.ramp_up_s
     completion = sum(x.result.completion_tokens or 0 for x in sent)
     figures.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
     lines = [f"request {i}: {x.result.describe()}" for i, x in enumerate(sent) if not x.result.ok]

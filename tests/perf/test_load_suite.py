@@ -116,3 +116,39 @@ def test_concurrency_mode_keeps_n_in_flight(pytester: pytest.Pytester) -> None:
     assert max(in_flight) <= 2
     assert point["request_throughput_rps"] > 0
     assert point["attainment"] == 1.0  # no objectives: every completed request counts
+
+
+def test_request_counts_ramp_up_and_warmup_by_count(pytester: pytest.Pytester) -> None:
+    """``--gx10-requests`` bounds each point by count instead of the duration (the rate schedule's
+    first N arrivals; N through the closed loop), ``--gx10-ramp-up`` spaces the first arrivals wider
+    than the rate, and ``--gx10-warmup-requests`` leaves the first sends out of the figures."""
+    result, doc = _run(
+        pytester,
+        "--gx10-load-mode=rate",
+        "--gx10-rate=4",
+        "--gx10-arrival=constant",
+        "--gx10-requests=9",
+        "--gx10-ramp-up=2",
+        "--gx10-warmup=0",
+        "--gx10-warmup-requests=3",
+    )
+    result.assert_outcomes(passed=1)
+    (point,) = doc["load"]
+    assert (point["sent"], point["warmup_requests"], point["measured"]) == (9, 3, 6)
+    assert (point["ramp_up_s"], point["warmup_count"]) == (2.0, 3)
+    scheduled = [r["scheduled_s"] - point["requests"][0]["scheduled_s"] for r in point["requests"]]
+    # R t² / 2S arrivals by t in the ramp: the k-th is due at sqrt(2 S k / R) = sqrt(k) s.
+    assert scheduled[:5] == pytest.approx([k**0.5 for k in range(5)], abs=0.01)
+    assert scheduled[8] == pytest.approx(8 / 4 + 2 / 2, abs=0.01)  # after the ramp: k / R + S / 2
+    assert [r["measured"] for r in point["requests"]] == [False] * 3 + [True] * 6
+
+    result, doc = _run(
+        pytester,
+        "--gx10-load-mode=concurrency",
+        "--gx10-concurrency=2",
+        "--gx10-requests=5",
+        "--gx10-warmup=0",
+    )
+    result.assert_outcomes(passed=1)
+    (point,) = doc["load"]
+    assert (point["sent"], point["measured"], point["ok_requests"]) == (5, 5, 5)

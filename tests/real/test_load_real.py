@@ -87,3 +87,42 @@ def test_rate_sweep_on_real_vllm(
     # Under capacity, an open loop's throughput is its offered rate: the server keeps up.
     assert low["request_throughput_rps"] == pytest.approx(rates[0], rel=0.3), summary
     assert low["attainment"] is not None
+
+
+def test_saturation_search_on_real_vllm(
+    pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
+) -> None:
+    """A saturation search over concurrency 1 to 8 with a TPOT objective of twice one request's own:
+    N=1 meets it (nothing else runs), prefills of the requests replacing finished ones stall the
+    decodes of the others more the more run at once. Every level at or under the answer passed,
+    every one above failed, and the search says why it stopped."""
+    tpot_ms = 2 * 1000 / real_speed.decode_tps
+    out = OUT / "real-saturation.json"
+    profile = _profile(pytester)
+    profile.write_text(profile.read_text() + "\n[perf.saturation]\nlow = 1\nhigh = 8\nmax_steps = 4\n")
+    result = pytester.runpytest_subprocess(
+        str(SUITES / "perf"),
+        f"--gx10-endpoint={real_vllm}",
+        f"--gx10-profile={profile}",
+        "--gx10-load-mode=concurrency",
+        "--gx10-saturate",
+        "--gx10-duration=12",
+        "--gx10-warmup=2",
+        f"--gx10-slo=tpot={tpot_ms:.0f}ms",
+        f"--gx10-json={out}",
+        "-p",
+        "no:cacheprovider",
+    )
+    (search,) = json.loads(out.read_text())["saturation"]
+    probes = search["probes"]
+    table = [(p["level"], p["attainment"], p["passed"]) for p in probes]
+    assert result.ret == 0, f"TPOT <= {tpot_ms:.0f} ms; probes {table}; {search['why']}"
+    result.assert_outcomes(passed=1)
+    assert [p["level"] for p in probes[:2]] == [1.0, 8.0]
+    assert 2 <= len(probes) <= 4
+    assert search["stopped"] in ("converged", "step_bound", "high_passes"), search["why"]
+    answer = search["answer"]
+    assert answer is not None, f"one request alone should meet twice its own TPOT: {table}"
+    for level, attainment, passed in table:
+        assert passed == (level <= answer), table
+        assert passed == (attainment >= 0.9), table

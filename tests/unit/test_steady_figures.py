@@ -158,3 +158,24 @@ def test_a_ramp_up_longer_than_the_point_keeps_its_slope() -> None:
     assert len(times) == math.ceil(10.0 * 10.0**2 / (2 * 30.0))  # R D² / 2S expected by the end
     with pytest.raises(ValueError, match="ramp-up"):
         arrival_times(10.0, 10.0, "constant", ramp_up_s=-1.0)
+
+
+def test_warmup_by_count_leaves_out_the_first_requests_sent() -> None:
+    """The first N by send time (not by list order) are left out, besides those of the warm-up seconds."""
+    sent = [Sent(_request(t, 0.2, 1.2)) for t in (1.0, 0.0, 0.5, 1.5, 2.0, 2.5)]
+    fig = load_figures("rate", 2, sent, start_ns=0, warmup_s=0.0, warmup_count=2)
+    assert (fig["warmup_requests"], fig["measured"], fig["warmup_count"]) == (2, 4, 2)
+    assert [r["measured"] for r in fig["requests"]] == [True, False, False, True, True, True]
+    assert fig["window_start_s"] == pytest.approx(1.0)
+    both = load_figures("rate", 2, sent, start_ns=0, warmup_s=1.6, warmup_count=2)
+    assert both["measured"] == 2  # 2.0 and 2.5: the seconds rule reaches further than the count
+
+
+def test_arrivals_bounded_by_a_count() -> None:
+    assert arrival_times(2.0, None, "constant", count=5) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert len(arrival_times(2.0, 1.0, "constant", count=5)) == 2  # the duration came first
+    assert len(arrival_times(50.0, None, "poisson", count=37, seed=1)) == 37
+    with pytest.raises(ValueError, match="a duration, a count or both"):
+        arrival_times(2.0, None, "constant")
+    with pytest.raises(ValueError, match="at least 1"):
+        arrival_times(2.0, None, "constant", count=0)
