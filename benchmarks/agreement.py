@@ -71,6 +71,8 @@ LABELS = {
     "median_tpot_ms": "median TPOT ms",
     "same_window_output_tps": "output tok/s, same window",
     "same_window_request_rps": "requests/s, same window",
+    "median_e2e_s": "median e2e s",
+    "median_decode_s": "median e2e - TTFT s",
 }
 
 
@@ -160,6 +162,8 @@ def theirs(url: str, shape: Shape, who: str) -> dict[str, float]:
         "window_s": r["duration"],
         "same_window_output_tps": r["total_output_tokens"] / span,
         "same_window_request_rps": r["completed"] / span,
+        "median_e2e_s": statistics.median(r["latencies"][i] for i in ok),
+        "median_decode_s": statistics.median(r["latencies"][i] - r["ttfts"][i] for i in ok),
     }
 
 
@@ -181,6 +185,7 @@ def ours(url: str, shape: Shape, who: str) -> dict[str, float]:
     finally:
         client.close()
     f = load_figures(shape.name, shape.rate or shape.n, sent, start_ns=start_ns, warmup_s=0.0)
+    ok = [x.result for x in sent if x.result.ok and x.result.ttft_s is not None]
     return {
         "completed": f["ok_requests"],
         "request_rps": f["request_throughput_rps"],
@@ -191,6 +196,8 @@ def ours(url: str, shape: Shape, who: str) -> dict[str, float]:
         "same_window_output_tps": f["output_tps"],
         "same_window_request_rps": f["request_throughput_rps"],
         "send_lag_max_ms": f["send_lag_max_ms"] or 0.0,
+        "median_e2e_s": statistics.median(r.duration_s for r in ok),
+        "median_decode_s": statistics.median(r.duration_s - (r.ttft_s or 0.0) for r in ok),
     }
 
 
@@ -242,6 +249,7 @@ def summarize(server: str, shape: Shape, pairs: list[tuple[dict[str, float], dic
     rows = []
     bounds = BOUNDS[shape.name]
     figures = [*bounds, "same_window_output_tps"] + (["same_window_request_rps"] if shape.rate else [])
+    figures += ["median_e2e_s", "median_decode_s"]  # where a difference in throughput comes from
     for figure in figures:
         ratios = [o[figure] / t[figure] for o, t in pairs if o.get(figure) and t.get(figure)]
         if not ratios:
