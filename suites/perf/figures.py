@@ -934,7 +934,7 @@ def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per point: throughput, the medians, goodput and attainment, the send lag."""
     shown = ("request_throughput_rps", "output_tps", "ttft_p50_s", "tpot_p50_ms", "e2e_p50_s", "goodput_rps")
     narrow = ["req/s", "out tok/s", "TTFT s", "TPOT ms", "e2e s", "goodput req/s"]
-    headers = ["point", "sent", *narrow, "attain", "ok/meas", "lag p99 ms"]
+    headers = ["point", "sent", *narrow, "attain", "ok/meas", "lag p99 ms", "server run/wait"]
     rows = [
         [
             str(p.get("point", MISSING)),
@@ -943,6 +943,7 @@ def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
             _lf("attainment").text(p.get("attainment")),
             f"{p.get('ok_requests', MISSING)}/{p.get('measured', MISSING)}",
             _lf("send_lag_p99_ms").text(p.get("send_lag_p99_ms")) if p.get("mode") == "rate" else MISSING,
+            _peaks(p),
         ]
         for p in points
     ]
@@ -955,7 +956,18 @@ def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
         outcomes = {k: v for k, v in (p.get("outcomes") or {}).items() if k != "ok"}
         if outcomes:
             lines.append(f"{p.get('point')}: " + ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items())))
+        flags = telemetry_words(p)
+        if flags:
+            lines.append(f"{p.get('point')}: {flags}")
     return lines
+
+
+def _peaks(point: Mapping[str, Any]) -> str:
+    """The server's peak running and waiting requests during the point (``23/12``), from its /metrics."""
+    running, waiting = point.get("peak_running"), point.get("peak_waiting")
+    if not isinstance(running, int | float) or not isinstance(waiting, int | float):
+        return MISSING
+    return f"{running:g}/{waiting:g}"
 
 
 LOAD = register(

@@ -130,3 +130,5 @@ def test_a_small_kv_cache_preempts_under_load(pytester: pytest.Pytester) -> None
     assert point["preempted"] is True
     assert max(point["telemetry"]["preemptions_total"]) == point["preemptions"]
     assert point["peak_kv_usage"] > 0
+    # The terminal says it too, under the table.
+    result.stdout.fnmatch_lines([f"concurrency 4: *{point['preemptions']:g} preemption*"])
