@@ -169,7 +169,11 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)  # the shortest text that reads back as the same float: 0.9, 1e-05
     if isinstance(value, str):
-        return value if _BARE_WORD.fullmatch(value) and _literal(value) is None else json.dumps(value)
+        return (
+            value
+            if _BARE_WORD.fullmatch(value) and _literal(value) is None
+            else json.dumps(value, ensure_ascii=False)
+        )
     if isinstance(value, list | tuple):
         return "[" + ",".join(format_value(item) for item in value) + "]"
     return str(value)
