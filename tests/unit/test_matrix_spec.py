@@ -220,7 +220,9 @@ def test_axes_and_named_cells_together_are_refused() -> None:
 
 
 def test_overrides_set_nested_keys_in_a_deep_copy() -> None:
-    recipe = {"serve": {"gpu_memory_utilization": 0.9, "speculative_config": {"method": "mtp"}}}
+    recipe: dict[str, Any] = {
+        "serve": {"gpu_memory_utilization": 0.9, "speculative_config": {"method": "mtp"}}
+    }
     changed = apply_overrides(recipe, {GMU: 0.92, K: 5, ("serve", "args", "new", "deep"): "x"})
     assert changed == {
         "serve": {
