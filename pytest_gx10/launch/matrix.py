@@ -176,6 +176,8 @@ def format_value(value: Any) -> str:
         )
     if isinstance(value, list | tuple):
         return "[" + ",".join(format_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{format_path((str(k),))}={format_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -183,6 +185,8 @@ def _identity(value: Any) -> Any:
     """What makes two values the same setting: 1 and 1.0 and true differ on a command line."""
     if isinstance(value, list | tuple):
         return ("list", tuple(_identity(item) for item in value))
+    if isinstance(value, Mapping):  # an inline table in a [[matrix]] array
+        return ("table", tuple(sorted((str(k), _identity(v)) for k, v in value.items())))
     return (type(value).__name__, value)
 
 
@@ -318,7 +322,9 @@ def _named_cells(named: Sequence[Mapping[str, Any]]) -> list[tuple[str | None, d
         where = f"[[matrix]] entry {i + 1}"
         name = entry.get("name")
         if name is not None and (not isinstance(name, str) or not _BARE_WORD.fullmatch(name)):
-            raise ValueError(f"{where}: name {name!r} is not a word (letters, digits, '_', '-', '.')")
+            raise ValueError(
+                f"{where}: name {name!r} is not a word (no spaces, quotes, commas, '=', '#' or brackets)"
+            )
         overrides: dict[Path, Any] = {}
         try:
             _flatten({k: v for k, v in entry.items() if k != "name"}, (), overrides)

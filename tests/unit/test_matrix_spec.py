@@ -201,6 +201,10 @@ def test_named_cells_from_a_recipe_matrix() -> None:
         ([{"name": "a"}], "entry 1: sets no value"),
         ([{"serve.x": 1, "serve": {"x": 2}}], r"entry 1: sets serve\.x twice"),
         ([{"name": "a b", "serve.x": 1}], "entry 1: name 'a b' is not a word"),
+        (
+            [{"serve.extra_args": ["--a", {"b": 1}]}, {"serve.extra_args": ["--a", {"b": 1}]}],
+            r"entries 1 and 2 are the same cell \(extra_args=\[--a,\{b=1\}\]\)",
+        ),
         ([{"serve..x": 1}], "entry 1: not a dotted key path: 'serve..x'"),
     ],
 )
