@@ -101,6 +101,13 @@ def test_waits(gx10_target):
 """
 
 
+def _ctrl_c_as_a_terminal_gives_it() -> None:
+    """In the child: SIGINT at its default, as from a terminal. A run started in the background by a
+    shell without job control has SIGINT ignored, every child inherits that, and Python then installs
+    no KeyboardInterrupt at all: Ctrl-C could not be what the test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("kind", "sig"),
     [("docker", signal.SIGINT), ("docker", signal.SIGTERM), ("process", signal.SIGINT)],
@@ -129,6 +136,7 @@ def test_interrupted_run_leaves_nothing(
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ctrl_c_as_a_terminal_gives_it,
     )
     try:
         deadline = time.monotonic() + 90
