@@ -152,6 +152,8 @@ def test_interrupted_run_leaves_nothing(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()  # a failure here must not leave a pipe for a later test to trip on
     assert "KeyboardInterrupt" in output
     assert _count(kind, client, recipe.name) == 0
 
