@@ -366,7 +366,9 @@ class PerfSpec:
     warmup_requests: int = key(
         0, ge=0, help="a point's first requests (by send time) left out of its figures"
     )
-    max_in_flight: int = key(256, gt=0, help="the rate mode's cap on requests in flight (one thread each)")
+    max_in_flight: int = key(
+        256, gt=0, help="the rate mode's cap on requests in flight (each an open connection)"
+    )
     slo: tuple[tuple[str, float], ...] = key(
         (), parse=_slo_table, help='[perf.slo]: ttft = "2s", tpot = "100ms", e2e = "30s"'
     )
