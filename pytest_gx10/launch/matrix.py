@@ -57,6 +57,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pytest_gx10.load.bisection import walk
+
 __all__ = [
     "CEILING_STOPS",
     "MAX_CELLS",
@@ -622,7 +624,7 @@ def search_ceiling(
     result = CeilingResult(ceiling=ceiling, max_launches=bound)
     start = clock()
 
-    def probe(index: int) -> CeilingProbe | None:
+    def judge(index: int) -> bool | None:
         value = ceiling.value(index)
         began = clock()
         try:
@@ -634,43 +636,15 @@ def search_ceiling(
         result.probes.append(found)
         if on_probe is not None:
             on_probe(found)
-        return found
+        return passed
 
-    def may_go_on() -> bool:
-        if len(result.probes) >= bound:
-            result.stopped = "launch_bound"
-            return False
-        return True
+    def launch_bound() -> str | None:
+        return "launch_bound" if len(result.probes) >= bound else None
 
     try:
-        low = probe(0)
-        if low is None:
-            return result
-        if not low.passed:
-            result.stopped = "low_fails"
-            return result
-        if not may_go_on():
-            return result
-        high = probe(ceiling.count - 1)
-        if high is None:
-            return result
-        if high.passed:
-            result.stopped = "high_passes"
-            return result
-        passing, failing = 0, ceiling.count - 1
-        while True:
-            index = next_index(passing, failing)
-            if index is None:
-                result.stopped = "converged"
-                return result
-            if not may_go_on():
-                return result
-            found = probe(index)
-            if found is None:
-                return result
-            if found.passed:
-                passing = index
-            else:
-                failing = index
+        reason = walk(0, ceiling.count - 1, judge, next_index, launch_bound)
+        if reason is not None:
+            result.stopped = reason
+        return result
     finally:
         result.elapsed_s = clock() - start

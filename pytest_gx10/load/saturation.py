@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_gx10.load.bisection import walk
 from pytest_gx10.load.points import PointStatus
 from pytest_gx10.profiles import SaturationSpec
 
@@ -296,7 +297,7 @@ def search(
     start = clock()
     longest = 0.0
 
-    def probe(level: float) -> Probe | None:
+    def judge(level: float) -> bool | None:
         nonlocal longest
         began = clock()
         try:
@@ -312,46 +313,20 @@ def search(
             on_probe(found)
         if found.status == PointStatus.ENGINE_DEAD:
             result.stopped = "engine_dead"
-        return found
+            return None
+        return found.passed
 
-    def may_go_on() -> bool:
+    def bound() -> str | None:
         if len(result.probes) >= plan.max_steps:
-            result.stopped = "step_bound"
-            return False
+            return "step_bound"
         if clock() - start + longest > plan.max_time_s:
-            result.stopped = "time_bound"
-            return False
-        return True
+            return "time_bound"
+        return None
 
     try:
-        low = probe(plan.low)
-        if low is None or result.stopped:
-            return result
-        if not low.passed:
-            result.stopped = "low_fails"
-            return result
-        if not may_go_on():
-            return result
-        high = probe(plan.high)
-        if high is None or result.stopped:
-            return result
-        if high.passed:
-            result.stopped = "high_passes"
-            return result
-        passing, failing = plan.low, plan.high
-        while True:
-            level = next_level(plan, passing, failing)
-            if level is None:
-                result.stopped = "converged"
-                return result
-            if not may_go_on():
-                return result
-            found = probe(level)
-            if found is None or result.stopped:
-                return result
-            if found.passed:
-                passing = level
-            else:
-                failing = level
+        reason = walk(plan.low, plan.high, judge, lambda p, f: next_level(plan, p, f), bound)
+        if reason is not None:
+            result.stopped = reason
+        return result
     finally:
         result.elapsed_s = clock() - start
