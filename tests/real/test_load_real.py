@@ -65,7 +65,16 @@ def test_rate_sweep_on_real_vllm(
     )
     points: list[dict[str, Any]] = json.loads(out.read_text())["load"]
     summary = {
-        p["level"]: {k: p[k] for k in ("measured", "request_throughput_rps", "ttft_p50_s", "send_lag_p99_ms")}
+        p["level"]: {
+            k: p[k]
+            for k in (
+                "measured",
+                "request_throughput_rps",
+                "ttft_p50_s",
+                "send_lag_p50_ms",
+                "send_lag_p99_ms",
+            )
+        }
         for p in points
     }
     assert result.ret == 0, f"one request alone takes {one:.2f} s; points: {summary}"
@@ -77,8 +86,11 @@ def test_rate_sweep_on_real_vllm(
         assert p["failed_requests"] == 0
         assert all(r["prompt_tokens"] == INPUT_TOKENS for r in p["requests"])
         assert all(r["completion_tokens"] == MAX_TOKENS for r in p["requests"])
-        # The client's sends keep the schedule (a late send is the client's fault, and reported).
-        assert p["send_lag_p99_ms"] < 250, summary
+        # The client's sends keep the schedule (a late send is the client's fault, and reported):
+        # the typical send on time, and none so late that it passes the next one's time. The server
+        # shares this machine's two cores with the client, so a send can wait for the CPU.
+        assert p["send_lag_p50_ms"] < 50, summary
+        assert p["send_lag_p99_ms"] < 1000 / p["level"], summary
         # What the server saw: scraped every half second, its generated tokens the client's own.
         assert p["telemetry"]["scrapes"] >= 20
         assert p["peak_running"] >= 1
