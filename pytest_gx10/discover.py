@@ -26,6 +26,7 @@ from pytest_gx10.observe.logs import LogSource, parse_lines
 from pytest_gx10.observe.prometheus import MetricsError
 from pytest_gx10.observe.signatures import engine_config
 from pytest_gx10.servers import NotOffered, Server, choose
+from pytest_gx10.tomlfile import dumps
 from pytest_gx10.workload import sized_prompt
 
 __all__ = ["Discovery", "discover", "profile_toml"]
@@ -269,42 +270,4 @@ def profile_toml(
         perf["floors"] = floors
         perf["concurrency"] = sorted(int(n) for n in floors)
     out["perf"] = perf
-    return _toml(out, header=f"Written by pytest-gx10 (--gx10-write-profile), margin {margin:.0%}.")
-
-
-def _toml(data: Mapping[str, Any], header: str = "") -> str:
-    lines = [f"# {header}"] if header else []
-
-    def table(prefix: str, node: Mapping[str, Any]) -> None:
-        scalars = {k: v for k, v in node.items() if not isinstance(v, Mapping)}
-        tables = {k: v for k, v in node.items() if isinstance(v, Mapping)}
-        if scalars and prefix:
-            lines.append(f"\n[{prefix}]")
-        for key, value in scalars.items():
-            lines.append(f"{_key(key)} = {_value(value)}")
-        for key, value in tables.items():
-            table(f"{prefix}.{_key(key)}" if prefix else _key(key), value)
-
-    table("", data)
-    return "\n".join(lines) + "\n"
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _value(key)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return "'" + value + "'" if "'" not in value and "\n" not in value else _basic(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def _basic(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return dumps(out, header=f"Written by pytest-gx10 (--gx10-write-profile), margin {margin:.0%}.")
