@@ -320,11 +320,12 @@ def sections_in(document: Mapping[str, Any]) -> list[tuple[str, Section | None, 
     """(name, declaration or None, entries) for every list of entries in a results document, in order.
 
     Declared sections come by their ``order``; lists nothing declared (a suite's own section, the
-    relaunches) follow in the document's order.
+    relaunches) follow in the document's order. A matrix run's ``cells`` are documents of their own,
+    not a section.
     """
     found = []
     for position, (name, value) in enumerate(document.items()):
-        if not isinstance(value, list):
+        if not isinstance(value, list) or name == "cells":
             continue
         entries = [e for e in value if isinstance(e, Mapping)]
         if not entries:

@@ -18,6 +18,7 @@ import pytest
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.launch.matrix import Cell
 from pytest_gx10.load.saturation import SaturationPlan
 from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.observe.sentinel import ALIVE, Verdict
@@ -28,6 +29,7 @@ from pytest_gx10.settings import Settings
 from pytest_gx10.state import GX10_STATE, record_property, server_log
 
 __all__ = [
+    "gx10_cell",
     "gx10_client",
     "gx10_logs",
     "gx10_model",
@@ -44,8 +46,27 @@ __all__ = [
 
 
 @pytest.fixture(scope="session")
-def gx10_settings(pytestconfig: pytest.Config) -> Settings:
-    """The resolved gx10 settings (CLI > env > ini > profile > default)."""
+def gx10_cell(request: pytest.FixtureRequest) -> Iterator[Cell | None]:
+    """The matrix cell under test (``--gx10-matrix``, ``--gx10-ceiling``), None in a run of one deployment.
+
+    Parametrized with the cells, it makes every test that reaches the target run once per cell; pytest
+    runs a cell's tests together, and its teardown stops the cell's deployment before the next starts.
+    """
+    cell: Cell | None = getattr(request, "param", None)
+    if cell is None:
+        yield None
+        return
+    state = request.config.stash[GX10_STATE]
+    state.enter_cell(cell)
+    try:
+        yield cell
+    finally:
+        state.leave_cell()
+
+
+@pytest.fixture(scope="session")
+def gx10_settings(pytestconfig: pytest.Config, gx10_cell: Cell | None) -> Settings:
+    """The resolved gx10 settings (CLI > env > ini > profile > default); a matrix cell's own."""
     return pytestconfig.stash[GX10_STATE].settings
 
 
@@ -135,7 +156,9 @@ def gx10_run_facts(
         time_scale = gx10_client.time_scale()
     except EndpointError:
         time_scale = 1.0
+    state = pytestconfig.stash[GX10_STATE]
     return {
+        "cell": state.cell.id if state.cell is not None else None,
         "target_label": f"twin, time scale {time_scale:g}"
         if gx10_target.kind == "twin"
         else gx10_target.kind,
@@ -147,9 +170,7 @@ def gx10_run_facts(
         "profile": gx10_settings.profile.name,
         **gx10_server.facts(),
         "server_version": version,
-        "deployment": pytestconfig.stash[GX10_STATE].deployment(
-            gx10_target, gx10_server, gx10_client.served_model()
-        ),
+        "deployment": state.deployment(gx10_target, gx10_server, gx10_client.served_model()),
     }
 
 

@@ -174,6 +174,34 @@ def _tolerances(value: str) -> tuple[tuple[str, float], ...]:
     return parse_tolerances(value)
 
 
+def _matrix_axes(value: str) -> tuple[str, ...]:
+    # Read into axes by pytest_gx10.launch.matrix when the settings are resolved.
+    axes = tuple(part.strip() for part in value.split(";") if part.strip())
+    for axis in axes:
+        if "=" not in axis:
+            raise ValueError(f"{axis!r} is not PATH=V1,V2,..., e.g. serve.gpu_memory_utilization=0.90,0.92")
+    return axes
+
+
+def _ceiling(value: str) -> str:
+    text = value.strip()
+    if "=" not in text or ".." not in text:
+        raise ValueError(
+            f"{text!r} is not PATH=LO..HI:STEP, e.g. serve.gpu_memory_utilization=0.85..0.95:0.01"
+        )
+    return text
+
+
+def _positive_int_text(value: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("not a whole number, e.g. 6") from None
+    if number < 1:
+        raise ValueError(f"must be 1 or more, got {number}")
+    return number
+
+
 def _text(value: str) -> str:
     text = str(value).strip()
     if not text:
@@ -192,7 +220,8 @@ class SettingSpec:
     profile_key: str | None = None  # dotted key in the profile that supplies a value
     secret: bool = False
     metavar: str = ""
-    repeatable: bool = False  # the flag may be given several times; the values are joined with commas
+    repeatable: bool = False  # the flag may be given several times; the values are joined with ``joiner``
+    joiner: str = ","  # what joins a repeated flag's values (and separates them in env and ini)
     toml: Any = str  # the type of the value in a profile's [settings] table (profile_key settings.*)
 
     @property
@@ -478,6 +507,42 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "python -m pytest_gx10 compare --history DIR shows the trends",
         _path,
         metavar="DIR",
+    ),
+    SettingSpec(
+        "matrix",
+        "launch, test and tear down one deployment per cell: PATH=V1,V2,... sets a recipe key (serve.…) "
+        "or, on the twin, a profile key (deployment.…); repeat for more axes (their product); in env "
+        "and ini, axes are separated by ';'",
+        _matrix_axes,
+        default=(),
+        metavar="PATH=V1,V2",
+        repeatable=True,
+        joiner=";",
+    ),
+    SettingSpec(
+        "ceiling",
+        "find the highest value of PATH whose deployment passes the tests run, launching the grid "
+        "LO, LO+STEP, ..., HI by bisection, e.g. serve.gpu_memory_utilization=0.85..0.95:0.01",
+        _ceiling,
+        metavar="PATH=LO..HI:STEP",
+    ),
+    SettingSpec(
+        "reference_cell",
+        "the matrix cell the others are compared with (its id, e.g. k=2; default: the first cell)",
+        _text,
+        metavar="ID",
+    ),
+    SettingSpec(
+        "ceiling_launches",
+        "at most this many launches for --gx10-ceiling (default: as many as the grid needs)",
+        _positive_int_text,
+        metavar="N",
+    ),
+    SettingSpec(
+        "ceiling_time",
+        "start no launch of --gx10-ceiling after this many seconds of the search (default: no bound)",
+        _seconds,
+        metavar="SECONDS",
     ),
     SettingSpec(
         "launch",

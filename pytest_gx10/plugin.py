@@ -19,11 +19,13 @@ from typing import IO, Any
 import pytest
 
 from pytest_gx10 import hooks
+from pytest_gx10.cells import CELL_FIXTURE, MatrixRun, plan_matrix, run_ceiling
 from pytest_gx10.config import ConfigError
 from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.errors import Gx10Warning
 from pytest_gx10.figures import adopt, declaration_data
 from pytest_gx10.launch import LaunchError, Target
+from pytest_gx10.launch.matrix import Cell
 from pytest_gx10.load.points import PointStatus
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
@@ -83,14 +85,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(spec.ini, help=spec.help, default=None)
 
 
-def _settings(config: pytest.Config, discovered: Mapping[str, Any] | None = None) -> Settings:
+def _settings(
+    config: pytest.Config, discovered: Mapping[str, Any] | None = None, cell: Cell | None = None
+) -> Settings:
     cli = {spec.name: config.getoption(f"gx10_{spec.name}") for spec in SETTINGS}
     ini = {spec.name: config.getini(spec.ini) for spec in SETTINGS}
     try:
         profile = None
         if discovered is not None:
             profile = profile_from_data(discovered["source"], discovered["data"])
-        return resolve_settings(cli, os.environ, ini, discovered=profile)
+        return resolve_settings(cli, os.environ, ini, discovered=profile, cell=cell)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -161,6 +165,12 @@ def pytest_configure(config: pytest.Config) -> None:
     elif workerinput is not None:
         state.controller_error = workerinput.get(_WORKER_ERROR)
     state.discovery = discovery
+    state.matrix = plan_matrix(
+        settings,
+        lambda cell: _settings(config, discovery, cell),
+        xdist_workers=bool(getattr(config.option, "numprocesses", None)) or workerinput is not None,
+        attach=not settings.use_twin and settings.launch is None,
+    )
     if workerinput is None:
         state.results.update_meta({"client": provenance.client_facts()})  # the machine running the client
     config.stash[GX10_STATE] = state
@@ -231,6 +241,46 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ordered = [items[i] for i, _ in sorted(ranked, key=lambda pair: pair[1])]  # stable: ties keep order
     for (i, _), item in zip(ranked, ordered, strict=True):
         items[i] = item
+    if state is not None and state.matrix is not None:
+        _group_by_cell(items, state.matrix)
+
+
+def _group_by_cell(items: list[pytest.Item], matrix: MatrixRun) -> None:
+    """A matrix run's tests, cell by cell in the matrix's order (each cell in the suites' order);
+    the tests of no cell first. pytest would group them by the session-scoped cell too, but not
+    across the suites' order."""
+    order = {cell.id: i for i, cell in enumerate(matrix.cells)}
+    matrix.cell_of.clear()
+    for item in items:
+        cell = getattr(getattr(item, "callspec", None), "params", {}).get(CELL_FIXTURE)
+        if cell is not None:
+            matrix.cell_of[item.nodeid] = cell.id
+    keyed = sorted(
+        enumerate(items), key=lambda pair: (order.get(matrix.cell_of.get(pair[1].nodeid, ""), -1), pair[0])
+    )
+    items[:] = [item for _, item in keyed]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """``--gx10-ceiling``: run the cells the search walks to, in its order; else pytest's own loop."""
+    state = session.config.stash.get(GX10_STATE, None)
+    if state is None or state.matrix is None or state.matrix.ceiling is None:
+        return None
+    if session.config.option.collectonly:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def write(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(line)
+
+    result = run_ceiling(session, state.matrix, write)
+    state.results.update_meta({"ceiling": result.as_entry()})
+    state.results.write()
+    return True
 
 
 def suite_of(path: Path) -> str | None:
@@ -294,6 +344,8 @@ def _header_lines(state: Gx10State) -> list[str]:
         )
     if state.discovery is not None:
         lines += [f"gx10 not discovered: {what}" for what in state.discovery["unknown"]]
+    if state.matrix is not None:
+        lines.append(f"gx10 matrix: {state.matrix.describe()}")
     return lines
 
 
@@ -314,7 +366,12 @@ def _deployment_line(s: Settings) -> str | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that asks for ``gx10_concurrency`` runs once per sweep point (N=1, N=2, ...), one that
     asks for ``gx10_load_level`` once per sustained point (a rate, or N in flight); the load mode
-    keeps only its own (:func:`pytest_collection_modifyitems`)."""
+    keeps only its own (:func:`pytest_collection_modifyitems`). In a matrix run, every test that
+    reaches the target (through ``gx10_settings``) runs once per cell."""
+    state = metafunc.config.stash.get(GX10_STATE, None)
+    if state is not None and state.matrix is not None and CELL_FIXTURE in metafunc.fixturenames:
+        cells = state.matrix.cells
+        metafunc.parametrize(CELL_FIXTURE, cells, ids=[c.id for c in cells], indirect=True, scope="session")
     if not {"gx10_concurrency", "gx10_load_level"} & set(metafunc.fixturenames):
         return
     settings = metafunc.config.stash[GX10_STATE].settings
@@ -420,14 +477,22 @@ class _ResultsCollector:
         """Every gx10 record on a report lands in the results file, whatever the test's outcome."""
         if self.state.is_worker:
             return  # the controller sees the same report and writes
+        matrix = self.state.matrix
+        if matrix is not None:
+            matrix.count(report)
         for value in records_of(report):
             if isinstance(value.get("declared"), dict):
                 adopt(value["declared"])  # under xdist: the worker's declaration of the section
-            self.state.results.update_meta(value.get("meta", {}))
+            meta = value.get("meta") or {}
+            store = self.state.results
+            if matrix is not None:  # a cell's record goes in its block (its facts name it, else the cell now)
+                cell_id = meta.get("cell") or matrix.cell_of.get(report.nodeid)
+                store = store.cell(cell_id) if cell_id else self.state.store
+            store.update_meta(meta)
             if value.get("section") is not None:
-                self.state.results.add(value["section"], value["entry"])
+                store.add(value["section"], value["entry"])
             else:
-                self.state.results.write()  # facts only (the engine's verdict)
+                store.write()  # facts only (the engine's verdict)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Say where the figures went; write the profile --gx10-write-profile asked for."""

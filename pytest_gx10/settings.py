@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gx10.config import ConfigError
-from pytest_gx10.launch.recipes import Recipe, RecipeError, load_recipe
+from pytest_gx10.launch.matrix import (
+    Axis,
+    Ceiling,
+    Cell,
+    apply_overrides,
+    format_path,
+    parse_axis,
+    parse_ceiling,
+)
+from pytest_gx10.launch.recipes import RECIPE_TABLES, Recipe, RecipeError, load_recipe, recipe_from_data
 from pytest_gx10.load.saturation import SaturationPlan, plan_search
 from pytest_gx10.options import (
     DEFAULT_PROFILE,
@@ -24,7 +33,7 @@ from pytest_gx10.options import (
     options_markdown,
     profile_settings_problems,
 )
-from pytest_gx10.profiles import Profile, ProfileError, load_profile, lookup
+from pytest_gx10.profiles import Profile, ProfileError, load_profile, lookup, profile_from_data
 
 __all__ = [
     "SETTINGS",
@@ -104,6 +113,11 @@ class Settings:
     no_summary: bool = _default("no_summary")
     gate_facts: bool = _default("gate_facts")
     server: str | None = _default("server")  # the engine adapter's name; None: detect
+    matrix: tuple[Axis, ...] = _default("matrix")
+    ceiling: Ceiling | None = None
+    reference_cell: str | None = None
+    ceiling_launches: int | None = None
+    ceiling_time_s: float | None = None
 
     @property
     def explicit(self) -> bool:
@@ -168,7 +182,7 @@ def _raw_value(
 
 def _parse(spec: SettingSpec, raw: Any, source: str) -> Any:
     if isinstance(raw, list | tuple):
-        raw = ",".join(str(x) for x in raw)
+        raw = spec.joiner.join(str(x) for x in raw)
     elif isinstance(raw, bool | float | int):
         raw = str(raw)
     try:
@@ -186,12 +200,15 @@ def resolve_settings(
     ini: Mapping[str, Any],
     *,
     discovered: Profile | None = None,
+    cell: Cell | None = None,
 ) -> Settings:
     """Resolve every setting: CLI, then environment, then ini, then the profile, then the default.
 
     ``cli`` and ``ini`` map setting names to raw values (None when not given); ``env`` is the
     process environment. ``discovered`` is the profile built from the server, used when no profile
-    was given. Raises :class:`SettingsError` (naming every setting that cannot be used) or
+    was given. ``cell`` is a matrix cell: its values are set in the recipe (a path under one of the
+    recipe's tables, ``serve.…``) or in the profile (``deployment.…``) before either is read, so the
+    settings the profile supplies are the cell's. Raises :class:`SettingsError` (naming every setting that cannot be used) or
     :class:`ProfileError`.
     """
     values: dict[str, Any] = {}
@@ -209,6 +226,8 @@ def resolve_settings(
         values["profile"] = _parse(_BY_NAME["profile"], profile_ref, profile_source)
         sources["profile"] = profile_source
         profile = load_profile(values["profile"])
+    if cell is not None:
+        recipe, profile = _cell_of(cell, recipe, profile)
 
     mistakes: list[str] = []
     for spec in SETTINGS:
@@ -232,6 +251,16 @@ def resolve_settings(
             "(no SLO given); set them with --gx10-slo=ttft=2s,tpot=100ms (or GX10_SLO, gx10_slo) "
             'or in the profile\'s [perf.slo] table (ttft = "2s")'
         )
+    axes: tuple[Axis, ...] = ()
+    ceiling: Ceiling | None = None
+    try:
+        axes = tuple(parse_axis(text) for text in values["matrix"])
+    except ValueError as exc:
+        mistakes.append(f"matrix from {sources['matrix']}: {exc}")
+    try:
+        ceiling = parse_ceiling(values["ceiling"]) if values["ceiling"] else None
+    except ValueError as exc:
+        mistakes.append(f"ceiling from {sources['ceiling']}: {exc}")
     if mistakes:
         raise SettingsError(*mistakes)
 
@@ -275,7 +304,34 @@ def resolve_settings(
         no_summary=bool(values["no_summary"]),
         gate_facts=bool(values["gate_facts"]),
         server=values["server"],
+        matrix=axes,
+        ceiling=ceiling,
+        reference_cell=values["reference_cell"],
+        ceiling_launches=values["ceiling_launches"],
+        ceiling_time_s=values["ceiling_time"],
     )
+
+
+def _cell_of(cell: Cell, recipe: Recipe | None, profile: Profile) -> tuple[Recipe | None, Profile]:
+    """The recipe and the profile with the cell's values set (each rebuilt and checked anew)."""
+    to_recipe = {p: v for p, v in cell.overrides.items() if recipe is not None and p[0] in RECIPE_TABLES}
+    to_profile = {p: v for p, v in cell.overrides.items() if p not in to_recipe}
+    stray = [format_path(p) for p in to_profile if p[0] in RECIPE_TABLES]
+    if stray:
+        raise SettingsError(
+            f"matrix cell {cell.id}: {', '.join(stray)} sets a recipe's key, and no recipe is launched; "
+            "give --gx10-launch=RECIPE, or on the twin set the profile's keys (deployment.serve_args.…, "
+            "deployment.speculative.…)"
+        )
+    where = f"{profile.path} [{cell.id}]"
+    try:
+        if to_recipe and recipe is not None:
+            recipe = recipe_from_data(recipe.path, apply_overrides(recipe.raw, to_recipe))
+        if to_profile:
+            profile = profile_from_data(where, apply_overrides(profile.raw, to_profile))
+    except ValueError as exc:  # a path through a value, or a cell the recipe or profile refuses
+        raise SettingsError(f"matrix cell {cell.id}: {exc}") from None
+    return recipe, profile
 
 
 def _endpoint_given(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> str | None:

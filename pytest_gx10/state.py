@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, open_work_s, resume_streams
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinLauncher, make_launcher
+from pytest_gx10.launch.matrix import Cell
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore, provenance
 from pytest_gx10.servers import Server, choose
 from pytest_gx10.settings import Settings
+from pytest_gx10.tomlfile import dumps
 from pytest_gx10.workload import canary
+
+if TYPE_CHECKING:
+    from pytest_gx10.cells import MatrixRun
 
 __all__ = ["GX10_STATE", "RECORD_PROPERTY", "Gx10State", "record_property", "records_of", "server_log"]
 
@@ -69,7 +77,49 @@ class Gx10State:
     launch_error: str | None = None  # a failed launch is not retried by every test that needs it
     discovery: dict[str, Any] | None = None  # the profile built from the server (no --gx10-profile)
     server_class: type[Server] | None = None  # the target's adapter, chosen once per run
+    matrix: MatrixRun | None = None  # the cells of a matrix run (--gx10-matrix, --gx10-ceiling)
+    cell: Cell | None = None  # the matrix cell whose deployment is under test now
     _target: Target | None = field(default=None, repr=False)
+    _cell_dir: Path | None = field(default=None, repr=False)  # the cell's profile file for the twin
+
+    @property
+    def store(self) -> ResultsStore:
+        """Where this process's findings go: the cell's block of the results in a matrix run."""
+        return self.results.cell(self.cell.id) if self.cell is not None else self.results
+
+    def enter_cell(self, cell: Cell) -> None:
+        """Make ``cell`` the deployment under test: its settings, and nothing of the last cell's.
+
+        Whatever the last cell started is stopped first (its tests are over: pytest tears the
+        cell's fixtures down before the next cell's are set up).
+        """
+        assert self.matrix is not None
+        self.leave_cell()
+        self.cell = cell
+        self.settings = self.matrix.settings[cell.id]
+        self.store.update_meta(self.matrix.cell_facts(cell))
+        self.store.write()
+
+    def leave_cell(self) -> None:
+        """Stop the cell's deployment, record how the cell ended, forget its target."""
+        cell = self.cell
+        if cell is None:
+            return
+        assert self.matrix is not None
+        outcome = self.matrix.outcome(cell.id)
+        if self.launch_error is not None:
+            outcome.boot_error = self.launch_error
+        if self.sentinel is not None and not (verdict := self.sentinel.verdict).alive:
+            outcome.engine = verdict.line()
+        self.close()
+        self.store.update_meta(self.matrix.end_facts(cell.id))
+        self.store.write()
+        self.cell = None
+        self._target, self.launch_error, self.server_class = None, None, None
+        self.relaunch_tried, self.relaunches = False, []
+        if self._cell_dir is not None:
+            shutil.rmtree(self._cell_dir, ignore_errors=True)
+            self._cell_dir = None
 
     def server_for(self, client: VllmClient) -> Server:
         """The target's adapter bound to ``client``: the one named (``--gx10-server``, the profile's
@@ -120,7 +170,7 @@ class Gx10State:
         if self.launcher is not None:
             found = provenance.recipe_facts(self.launcher.facts())
             if found:
-                self.results.update_meta({"deployment": provenance.facts_of("recipe", found)})
+                self.store.update_meta({"deployment": provenance.facts_of("recipe", found)})
 
     def deployment(self, target: Target, server: Server, model: str) -> dict[str, Any]:
         """The deployment block this process can gather: what the server says, its boot log, the
@@ -151,10 +201,22 @@ class Gx10State:
     def _new_launcher(self) -> Launcher | None:
         """What starts this run's target: the embedded twin, a recipe's launcher, or None (attach)."""
         if self.settings.use_twin:
-            return TwinLauncher(str(self.settings.profile.path), api_key=self.settings.api_key)
+            return TwinLauncher(self._twin_profile_path(), api_key=self.settings.api_key)
         if self.settings.launch is not None:
             return make_launcher(self.settings.launch, run_id=self.run_id, keep=self.settings.keep)
         return None
+
+    def _twin_profile_path(self) -> str:
+        """The profile file the twin serves: the profile's own, or a matrix cell's written out."""
+        profile = self.settings.profile
+        if profile.path.is_file():
+            return str(profile.path)
+        if self._cell_dir is None:
+            self._cell_dir = Path(tempfile.mkdtemp(prefix="gx10-cell-"))
+        path = self._cell_dir / "profile.toml"
+        cell = f" for matrix cell {self.cell.id}" if self.cell is not None else ""
+        path.write_text(dumps(dict(profile.raw), header=f"{profile.path}{cell}, written by pytest-gx10"))
+        return str(path)
 
     # --- the engine sentinel ------------------------------------------------------------------------
 
@@ -224,8 +286,8 @@ class Gx10State:
         self.relaunches.append(
             {"at": datetime.now().strftime("%H:%M:%S"), "after": verdict.as_dict(), "url": self._target.url}
         )
-        self.results.update_meta({"relaunches": self.relaunches})
-        self.results.write()
+        self.store.update_meta({"relaunches": self.relaunches})
+        self.store.write()
         resume_streams()
         self.watch(self._target)
         return self._target

@@ -425,6 +425,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[Path, Any]) -> d
 CEILING_STOPS = {
     "converged": "converged",
     "launch_bound": "launch bound",
+    "time_bound": "time bound",
     "low_fails": "low bound fails",
     "high_passes": "high bound passes",
     "probe_error": "probe error",
@@ -533,6 +534,7 @@ class CeilingResult:
 
     ceiling: Ceiling
     max_launches: int
+    max_time_s: float | None = None
     probes: list[CeilingProbe] = field(default_factory=list)
     stopped: str = ""
     error: str = ""
@@ -558,6 +560,8 @@ class CeilingResult:
             return f"converged: {path}={show(self.answer)} passes, the next grid point {show(self.lowest_failing)} fails"
         if self.stopped == "launch_bound":
             return f"launch bound: {self.max_launches} launches made"
+        if self.stopped == "time_bound":
+            return f"time bound: {self.elapsed_s:.0f} s spent, no launch started after {self.max_time_s:g} s"
         if self.stopped == "low_fails":
             return f"the low bound {path}={show(self.ceiling.value(0))} fails: no value on the grid passes"
         if self.stopped == "high_passes":
@@ -586,6 +590,7 @@ class CeilingResult:
             "step": int(ceiling.step) if ceiling.integral else float(ceiling.step),
             "grid_points": ceiling.count,
             "max_launches": self.max_launches,
+            "max_time_s": self.max_time_s,
             "answer": self.answer,
             "lowest_failing": self.lowest_failing,
             "summary": self.summary(),
@@ -610,18 +615,20 @@ def search_ceiling(
     run: Callable[[int | float], bool],
     *,
     max_launches: int | None = None,
+    max_time_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_probe: Callable[[CeilingProbe], None] | None = None,
 ) -> CeilingResult:
     """Walk the grid (see the module's docstring); ``run(value)`` launches and judges one cell.
 
-    ``max_launches`` defaults to the launches the grid needs to converge. An exception from ``run``
+    ``max_launches`` defaults to the launches the grid needs to converge; after ``max_time_s`` no
+    launch starts (one under way finishes). An exception from ``run``
     ends the search as a probe error, the probes made kept; it never escapes.
     """
     bound = ceiling.launches_to_converge() if max_launches is None else max_launches
     if bound < 1:
         raise ValueError(f"max_launches {max_launches} is below 1")
-    result = CeilingResult(ceiling=ceiling, max_launches=bound)
+    result = CeilingResult(ceiling=ceiling, max_launches=bound, max_time_s=max_time_s)
     start = clock()
 
     def judge(index: int) -> bool | None:
@@ -639,7 +646,11 @@ def search_ceiling(
         return passed
 
     def launch_bound() -> str | None:
-        return "launch_bound" if len(result.probes) >= bound else None
+        if len(result.probes) >= bound:
+            return "launch_bound"
+        if max_time_s is not None and clock() - start >= max_time_s:
+            return "time_bound"
+        return None
 
     try:
         reason = walk(0, ceiling.count - 1, judge, next_index, launch_bound)

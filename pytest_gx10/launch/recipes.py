@@ -27,6 +27,7 @@ from pytest_gx10.tomlfile import read_toml
 
 __all__ = [
     "BUNDLED_RECIPES_DIR",
+    "RECIPE_TABLES",
     "DockerSpec",
     "ImageSpec",
     "NodeSpec",
@@ -37,6 +38,7 @@ __all__ = [
     "ServeSpec",
     "expand",
     "load_recipe",
+    "recipe_from_data",
 ]
 
 # The recipes that ship with the package (pytest_gx10.recipes; recipes/ at the top of a clone).
@@ -270,6 +272,12 @@ class ImageSpec:
     expect: Mapping[str, str] = key(factory=dict, parse=_expect)
 
 
+def _matrix_tables(value: Any) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Invalid("expected an array of tables: [[matrix]] entries of dotted keys and values")
+    return tuple(value)
+
+
 def _nodes(value: Any) -> tuple[NodeSpec, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(n, dict) for n in value):
         raise Invalid("expected [[nodes]] tables, the head first")
@@ -300,6 +308,13 @@ class _RecipeFile:
     nodes: tuple[NodeSpec, ...] = key((NodeSpec(),), parse=_nodes, help="[[nodes]]: the head first")
     ray: RaySpec | None = None
     image: ImageSpec | None = None
+    matrix: tuple[Mapping[str, Any], ...] = key(
+        (), parse=_matrix_tables, help="[[matrix]]: named cells, each dotted keys to values (--gx10-matrix)"
+    )
+
+
+# The recipe's tables: a matrix path (--gx10-matrix) whose first key is one of them sets the recipe.
+RECIPE_TABLES = ("recipe", "serve", "docker", "process", "nodes", "ray", "image")
 
 
 @dataclass(frozen=True)
@@ -322,6 +337,7 @@ class Recipe:
     image: ImageSpec | None
     raw: Mapping[str, Any]
     server: str = "vllm"  # the engine's adapter name (pytest_gx10.servers)
+    matrix: tuple[Mapping[str, Any], ...] = ()  # the [[matrix]] cells, as written
 
     def serve_argv(self, port: int | None = None, env: Mapping[str, str] | None = None) -> list[str]:
         """The server's command line, ``{port}`` and ``${VAR}`` filled in, written as its engine reads it."""
@@ -417,6 +433,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Recipe:
         image=tables.image,
         raw=data,
         server=meta.server,
+        matrix=tables.matrix,
     )
 
 
@@ -433,6 +450,12 @@ def _profile_ref(path: Path, ref: str | None) -> str | None:
         return ref
     candidate = Path(ref).expanduser()
     return str(candidate if candidate.is_absolute() else (path.parent / candidate).resolve())
+
+
+def recipe_from_data(path: Path, data: Mapping[str, Any]) -> Recipe:
+    """A recipe from TOML-shaped data (a matrix cell's), checked as a file is; ``path`` names it in
+    errors and is where relative paths in it are resolved from."""
+    return _build(path, data)
 
 
 def load_recipe(path: str | Path) -> Recipe:

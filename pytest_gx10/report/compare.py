@@ -46,6 +46,7 @@ from pytest_gx10.report.svg import LegendItem, Series, series_plot
 from pytest_gx10.report.tables import Table
 
 __all__ = [
+    "BOOT_FAILED",
     "NOT_RUN",
     "CompareError",
     "Comparison",
@@ -56,9 +57,11 @@ __all__ = [
     "load_history",
     "load_run",
     "reference_of",
+    "text_block",
 ]
 
 NOT_RUN = "not run"  # a point a run lacks while its engine lived (fewer points asked, or deselected)
+BOOT_FAILED = "boot failed"  # every point of a matrix cell whose deployment never answered
 MINUS = "\N{MINUS SIGN}"
 DEAD_STATES = ("dead", "hung")
 FAILED_COLOUR, POINTS_COLOUR = "#d62728", "#ff7f0e"
@@ -251,6 +254,8 @@ def status_of(run: RunFile, entry: Mapping[str, Any] | None) -> str:
     An entry of a section that records no status (a needle case) has none: ``""``.
     """
     if entry is None:
+        if run.document.get("cell_status") == BOOT_FAILED:
+            return BOOT_FAILED
         return PointStatus.NOT_ATTEMPTED if run.engine_died else NOT_RUN
     status = entry.get("status")
     return status if isinstance(status, str) else ""
@@ -504,6 +509,7 @@ def compare_files(
     *,
     greedy_min: float = DEFAULT_GREEDY_MATCH_MIN,
     strict_facts: bool = False,
+    labels: Sequence[str] | None = None,
 ) -> Comparison:
     """Hold every run after the first to the first, as the live gate would; raises CompareError.
 
@@ -537,7 +543,8 @@ def compare_files(
         )
         gate.notes[:0] = notes
         gates.append(gate)
-    return Comparison(list(runs), labels_of([r.path for r in runs]), tolerances, gates)
+    names = list(labels) if labels is not None else labels_of([r.path for r in runs])
+    return Comparison(list(runs), names, tolerances, gates)
 
 
 # --- history --------------------------------------------------------------------------------------

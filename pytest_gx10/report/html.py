@@ -208,9 +208,13 @@ def summary_html(
     redactor: Redactor,
     overlays: Sequence[Overlay] = (),
     environment: Mapping[str, Any] | None = None,
+    extra: Sequence[Table] = (),
 ) -> str:
     """The gx10 section at the top of the report: banner, the run's header (deployment, run, client),
     a verdict per suite, the gate, each section's plots and tables, the figures' definitions.
+
+    ``extra`` tables (a matrix run's cells and their comparison) follow the gate; then each matrix
+    cell's block of the document, its plots and tables under the cell's name.
 
     ``facts`` are (label, value) rows known beside the document (the profile's deployment);
     ``suites`` maps a suite name to outcome counts; ``gate`` is (passed, headline, regressions,
@@ -249,7 +253,12 @@ def summary_html(
         if warnings:
             items = "".join(f"<li>{escape(redactor.text(w))}</li>" for w in warnings)
             parts.append(f'<ul class="gx10-warnings">{items}</ul>')
+    parts += [html_table(t, with_id=True) for t in extra]
     parts += _section_html(doc, overlays)
+    for cell in doc.get("cells") or []:
+        if isinstance(cell, Mapping):
+            parts.append(f'<h2 class="gx10-cell">Cell {escape(str(cell.get("cell")))}</h2>')
+            parts += _section_html(cell, overlays)
     definitions = definitions_table(doc)
     if definitions.rows:
         parts.append(html_table(definitions, with_id=True))

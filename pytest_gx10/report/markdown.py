@@ -163,8 +163,13 @@ def write_markdown(
     facts: Sequence[tuple[str, str]] = (),
     overlays: Sequence[Overlay] = (),
     title: str = "gx10 results",
+    extra: Sequence[Table] = (),
 ) -> list[Path]:
-    """Write the Markdown at ``path`` and its plots beside it (``<stem>-<plot>.svg``); returns every file."""
+    """Write the Markdown at ``path`` and its plots beside it (``<stem>-<plot>.svg``); returns every file.
+
+    ``extra`` tables come first (a matrix run's cells and their comparison); each matrix cell's block
+    of the document follows as a section of its own, its plots named ``<stem>-<cell>-<plot>.svg``.
+    """
     doc = redactor.value(document) if redactor else document
     path.parent.mkdir(parents=True, exist_ok=True)
     files = plot_files(doc, path.stem, overlays)
@@ -175,5 +180,17 @@ def write_markdown(
             _write_svg(target, svg, redactor)
             written.append(target)
     text = markdown_document(doc, redactor, facts=facts, overlays=overlays, title=title, plots=files)
+    if extra:
+        text += "\n" + "\n".join(markdown_table(t) for t in extra)
+    for i, cell in enumerate(c for c in doc.get("cells") or [] if isinstance(c, Mapping)):
+        stem = f"{path.stem}-cell{i + 1}"
+        cell_files = plot_files(cell, stem, overlays)
+        for found in cell_files.values():
+            for name, _, svg in found:
+                _write_svg(path.parent / name, svg, redactor)
+                written.append(path.parent / name)
+        text += "\n" + markdown_document(
+            cell, redactor, facts=(), overlays=overlays, title=f"Cell {cell.get('cell')}", plots=cell_files
+        )
     path.write_text(text, encoding="utf-8")
     return [path, *written]

@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 class ResultsStore:
     """Figures of one run, keyed by section; optionally mirrored to a JSON file."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, parent: ResultsStore | None = None) -> None:
         self.path = path
         self.meta: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -35,6 +35,14 @@ class ResultsStore:
         }
         self.sections: dict[str, list[dict[str, Any]]] = {}
         self.redactor: Redactor | None = None  # applied to everything written
+        self.parent = parent  # a matrix cell's block is written with the run's document
+        self.cells: dict[str, ResultsStore] = {}
+
+    def cell(self, cell_id: str) -> ResultsStore:
+        """The block of a matrix cell: a results document of its own, written in the run's ``cells``."""
+        if cell_id not in self.cells:
+            self.cells[cell_id] = ResultsStore(parent=self)
+        return self.cells[cell_id]
 
     def update_meta(self, meta: Mapping[str, Any]) -> None:
         """Add run facts (target, model, profile, server version, time scale).
@@ -77,10 +85,16 @@ class ResultsStore:
             declaration = declared(name)
             return (declaration.order if declaration is not None else 1_000_000, arrival.index(name))
 
-        return {**self.meta, **{name: self.sections[name] for name in sorted(arrival, key=place)}}
+        document = {**self.meta, **{name: self.sections[name] for name in sorted(arrival, key=place)}}
+        if self.cells:
+            document["cells"] = [cell.document() for cell in self.cells.values()]
+        return document
 
     def write(self) -> None:
         """Rewrite the file atomically (a reader never sees half a document)."""
+        if self.parent is not None:
+            self.parent.write()
+            return
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

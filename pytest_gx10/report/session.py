@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gx10.cells import MatrixReport, matrix_report
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import Overlay, adopt
 from pytest_gx10.launch import LaunchError
@@ -83,6 +84,7 @@ class Gx10Reporting:
         self.saved_after_failures = 0
         self.greedy: GreedyOutputs | None = None
         self.baseline: Baseline | None = None
+        self.matrix: MatrixReport | None = None
         try:
             tolerances, self.greedy_min = profile_gate(settings.profile)
         except ProfileError as exc:
@@ -129,6 +131,8 @@ class Gx10Reporting:
     def _finish(self, session: pytest.Session) -> None:
         settings = self.state.settings
         document = self.state.results.document()
+        if self.state.matrix is not None:
+            self.matrix = matrix_report(document, self.state.matrix, self.tolerances)
         gating = settings.baseline is not None or settings.save_baseline is not None
         if gating and session.testscollected:
             self.greedy = self._collect_greedy()
@@ -230,6 +234,7 @@ class Gx10Reporting:
             facts=self.header_facts(),
             overlays=self.overlays(document),
             title=self.title(document),
+            extra=self.matrix.all_tables() if self.matrix is not None else (),
         )
 
     def overlays(self, document: Mapping[str, Any]) -> list[Overlay]:
@@ -323,6 +328,10 @@ class Gx10Reporting:
         if self.state.is_worker:
             return
         write = terminalreporter.write_line
+        if self.matrix is not None:
+            terminalreporter.section("gx10 matrix")
+            for line in self.matrix.text().splitlines():
+                write(self.redactor.text(line))
         if self.gate is not None:
             terminalreporter.section("gx10 release gate", red=not self.gate.passed, green=self.gate.passed)
             write(f"baseline: {self.redactor.text(self.gate.baseline.describe())}")
@@ -422,6 +431,7 @@ class Gx10HtmlHooks:
                 redactor=r.redactor,
                 overlays=r.overlays(document),
                 environment=self._environment(),
+                extra=r.matrix.all_tables() if r.matrix is not None else (),
             )
         )
 

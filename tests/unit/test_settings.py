@@ -64,6 +64,11 @@ def test_defaults() -> None:
         "no_summary": "default",
         "server": "default",
         "gate_facts": "default",
+        "matrix": "default",
+        "ceiling": "default",
+        "reference_cell": "default",
+        "ceiling_launches": "default",
+        "ceiling_time": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
