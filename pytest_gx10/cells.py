@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from pytest_gx10.figures import sections_in
 from pytest_gx10.launch.matrix import (
     Ceiling,
     CeilingResult,
@@ -378,12 +379,15 @@ def matrix_report(document: Mapping[str, Any], matrix: MatrixRun, tolerances: To
     comparison, note = None, None
     ordered = [matrix.reference] + [c.id for c in matrix.cells if c.id != matrix.reference]
     runs = [_cell_run(cell_id, docs[cell_id]) for cell_id in ordered if cell_id in docs]
-    if len(runs) >= 2:
+    figures = any(
+        section is not None and section.key for r in runs for _, section, _ in sections_in(r.document)
+    )
+    if len(runs) >= 2 and figures:
         try:
             comparison = compare_files(runs, tolerances, labels=[str(r.document.get("cell")) for r in runs])
         except CompareError as exc:
             note = f"cells not compared: {exc}"
-    elif len(matrix.cells) >= 2 and matrix.ceiling is None:
+    elif len(runs) < 2 and len(matrix.cells) >= 2 and matrix.ceiling is None:
         note = "cells not compared: fewer than two cells recorded figures"
     return MatrixReport(tables=tables, comparison=comparison, note=note, search=search)
 
