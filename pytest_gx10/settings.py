@@ -254,11 +254,11 @@ def resolve_settings(
     axes: tuple[Axis, ...] = ()
     ceiling: Ceiling | None = None
     try:
-        axes = tuple(parse_axis(text) for text in values["matrix"])
+        axes = tuple(parse_axis(text) for text in values.get("matrix", ()))
     except ValueError as exc:
         mistakes.append(f"matrix from {sources['matrix']}: {exc}")
     try:
-        ceiling = parse_ceiling(values["ceiling"]) if values["ceiling"] else None
+        ceiling = parse_ceiling(values["ceiling"]) if values.get("ceiling") else None
     except ValueError as exc:
         mistakes.append(f"ceiling from {sources['ceiling']}: {exc}")
     if mistakes:
