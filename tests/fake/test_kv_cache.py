@@ -234,5 +234,9 @@ def test_metrics_show_preemptions_and_a_full_cache() -> None:
         watcher.join()
         after = _metrics(server.url)
     assert len(texts) == 8
+    # A preemption happens only when a sequence needs a block and none is free: the cache was full.
     assert after["vllm:num_preemptions_total"] > 0
-    assert peak >= 0.95, peak
+    # The gauge, sampled every 10 ms from outside, catches it full or within two of its 32 blocks
+    # (the full moment lasts one step, and a busy machine delays the sampler).
+    blocks = 512 // 16
+    assert peak >= (blocks - 2) / blocks, peak
