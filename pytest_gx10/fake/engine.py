@@ -272,6 +272,7 @@ class Engine:
         self.tokenizer = tokenizer
         self.time_scale = time_scale
         self.step_time = step_time or step_time_from_profile(profile)
+        self.speed_factor = profile.twin.speed_factor
         self.max_num_seqs = dep.max_num_seqs
         self.max_num_batched_tokens = dep.max_num_batched_tokens
         self.max_num_partial_prefills = profile.twin.max_num_partial_prefills
@@ -452,7 +453,9 @@ class Engine:
             stats.num_scheduled_tokens = n_prefill + sum(n for _, n in decode)
             context = sum(n * (seq.num_computed + (n - 1) / 2) for seq, n in prefill)
             work = StepWork(n_prefill, len(prefill), len(decode), prefill_context=context)
-            stats.step_s = self.step_time.step_s(work)
+            # The one place simulated time is spent: a step's prefill and decode cost and the warm-up
+            # it may carry, all at the deployment's speed (twin.speed_factor).
+            stats.step_s = self.step_time.step_s(work) / self.speed_factor
             # Pace against a running timeline rather than each step's start: the event loop wakes up to
             # a millisecond late, and at high time scales that would otherwise slow the twin down.
             # A bounded debt keeps an overloaded twin from bursting to catch up.

@@ -193,6 +193,8 @@ class LogEmitter:
             "entry.py:138",
             f"pytest-gx10 twin of {dep.served_model_name} (profile {self.profile.name}, time scale {time_scale:g})",
         )
+        for effect in self.profile.effects_applied:  # what the profile's [[twin.effects]] changed
+            self.line(self.api, "entry.py:139", f"pytest-gx10 twin effect: {effect}")
         self.line(self.api, "entry.py:140", f"Starting vLLM server on http://{host}:{port}")
         self.line(self.api, "launcher.py:186", "Available routes are:")
         for path, methods in routes:

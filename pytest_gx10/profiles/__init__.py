@@ -4,7 +4,10 @@ A profile is a TOML file. The bundled ones live next to this module and are foun
 (``qwen3.5-397b-fp8-mtp2-gx10x4``); any other is given by path. Each table is a dataclass below
 and each of its fields declares one key (type, default, range; see :mod:`pytest_gx10.config`), so
 a typo is an error that names the file and the key, not a silently ignored setting, and a file
-with several mistakes names them all at once. This module is core: it imports nothing from pytest.
+with several mistakes names them all at once. A profile's ``[[twin.effects]]`` say what a key's
+value changes in the deployment (:mod:`pytest_gx10.profiles.effects`); they apply as the profile is
+built, so a matrix cell that sets that key gets them. This module is core: it imports nothing from
+pytest.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from pytest_gx10.config import ConfigError, Invalid, Problem, build_table, convert, key, parse_slo
 from pytest_gx10.options import DEFAULT_PROFILE, profile_settings_problems
+from pytest_gx10.profiles.effects import apply_effects, read_effects
 from pytest_gx10.profiles.faults import Fault, FaultSpecError, fault_from_table
 from pytest_gx10.tomlfile import read_toml
 
@@ -162,6 +166,12 @@ class TwinSpec:
         40.0, gt=0, help="decode tokens per second, one sequence alone, including accepted drafts"
     )
     time_scale: float = key(1.0, gt=0, help=">1 runs faster than real time")
+    # The deployment's own speed against the calibration: every simulated duration (a step's prefill
+    # and decode cost, the warm-up) is divided by it. An effect's speed multiplies it
+    # ([[twin.effects]], pytest_gx10.profiles.effects); unlike time_scale it changes the figures.
+    speed_factor: float = key(
+        1.0, gt=0, help="<1 serves slower than the calibration (every step takes time / speed_factor)"
+    )
     log_interval_s: float = key(10.0, gt=0, help='the periodic "Engine 000: Avg prompt throughput" line')
     default_output_tokens: int = key(64, help="when the request does not say max_tokens")
     # Scheduler: at most this many prompts in chunked prefill at once, sharing the step's token budget
@@ -448,6 +458,8 @@ class Profile:
     robustness: RobustnessSpec = field(default_factory=RobustnessSpec)
     crash: CrashSpec = field(default_factory=CrashSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
+    # What each [[twin.effects]] entry that applied did (its note, or "when k=5: set 3 keys, 2 faults").
+    effects_applied: tuple[str, ...] = ()
 
     @property
     def bundled(self) -> bool:
@@ -498,9 +510,31 @@ def _renamed(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return out
 
 
+def _with_effects(
+    data: Mapping[str, Any], problems: list[Problem]
+) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    """``data`` without its ``[[twin.effects]]``, those whose conditions hold applied; what applied.
+
+    The effects are read first and applied only when every one of them reads: a half-applied list
+    would leave the tables' own problems to confuse with the effects'.
+    """
+    twin = data.get("twin")
+    if not isinstance(twin, Mapping) or "effects" not in twin:
+        return data, ()
+    effects, found = read_effects(twin["effects"])
+    problems += found
+    plain = {**data, "twin": {k: v for k, v in twin.items() if k != "effects"}}
+    if found:
+        return plain, ()
+    effective, applied, failed = apply_effects(plain, effects)
+    problems += failed
+    return effective, applied
+
+
 def _build(path: Path, data: Mapping[str, Any]) -> Profile:
     problems: list[Problem] = []
-    tables = build_table(_ProfileFile, _renamed(data), "", problems)
+    effective, applied = _with_effects(_renamed(data), problems)
+    tables = build_table(_ProfileFile, effective, "", problems)
     if tables is not None:
         problems += _cross_checks(tables)
     if problems:
@@ -520,6 +554,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> Profile:
         crash=tables.crash,
         server=tables.server,
         raw=data,
+        effects_applied=applied,
     )
 
 
