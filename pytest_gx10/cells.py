@@ -3,7 +3,7 @@
 ``--gx10-matrix`` (or a recipe's ``[[matrix]]``) makes every test that reaches the target run once
 per cell: the session-scoped ``gx10_cell`` fixture is parametrized with the cells, so pytest runs a
 cell's tests together, tears its deployment down and starts the next one's. ``--gx10-ceiling`` makes
-the grid's cells and walks them by bisection (:func:`pytest_gx10.launch.matrix.search_ceiling`),
+the grid's cells and walks them by bisection (:func:`pytest_gx10.matrix.search_ceiling`),
 running a cell's tests only when the walk reaches it (:func:`run_ceiling`).
 
 A cell's outcome is its status: ``boot failed`` (its deployment never answered), ``engine dead``
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_gx10.figures import sections_in
-from pytest_gx10.launch.matrix import (
+from pytest_gx10.matrix import (
     Ceiling,
     CeilingResult,
     Cell,

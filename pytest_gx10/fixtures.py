@@ -18,8 +18,8 @@ import pytest
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import declaration_data
 from pytest_gx10.launch import LaunchError, Target
-from pytest_gx10.launch.matrix import Cell
 from pytest_gx10.load.saturation import SaturationPlan
+from pytest_gx10.matrix import Cell
 from pytest_gx10.observe import LogSource, LogSourceError
 from pytest_gx10.observe.sentinel import ALIVE, Verdict
 from pytest_gx10.profiles import Profile

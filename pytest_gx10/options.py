@@ -175,7 +175,7 @@ def _tolerances(value: str) -> tuple[tuple[str, float], ...]:
 
 
 def _matrix_axes(value: str) -> tuple[str, ...]:
-    # Read into axes by pytest_gx10.launch.matrix when the settings are resolved.
+    # Read into axes by pytest_gx10.matrix when the settings are resolved.
     axes = tuple(part.strip() for part in value.split(";") if part.strip())
     for axis in axes:
         if "=" not in axis:

@@ -25,8 +25,8 @@ from pytest_gx10.discover import discover, profile_toml
 from pytest_gx10.errors import Gx10Warning
 from pytest_gx10.figures import adopt, declaration_data
 from pytest_gx10.launch import LaunchError, Target
-from pytest_gx10.launch.matrix import Cell
 from pytest_gx10.load.points import PointStatus
+from pytest_gx10.matrix import Cell
 from pytest_gx10.observe import LogSourceError, open_log_source
 from pytest_gx10.profiles import ProfileError, profile_from_data
 from pytest_gx10.report import ResultsStore, provenance

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_gx10.config import ConfigError
-from pytest_gx10.launch.matrix import (
+from pytest_gx10.launch.recipes import RECIPE_TABLES, Recipe, RecipeError, load_recipe, recipe_from_data
+from pytest_gx10.load.saturation import SaturationPlan, plan_search
+from pytest_gx10.matrix import (
     Axis,
     Ceiling,
     Cell,
@@ -24,8 +26,6 @@ from pytest_gx10.launch.matrix import (
     parse_axis,
     parse_ceiling,
 )
-from pytest_gx10.launch.recipes import RECIPE_TABLES, Recipe, RecipeError, load_recipe, recipe_from_data
-from pytest_gx10.load.saturation import SaturationPlan, plan_search
 from pytest_gx10.options import (
     DEFAULT_PROFILE,
     SETTINGS,

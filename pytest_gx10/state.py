@@ -20,7 +20,7 @@ import pytest
 
 from pytest_gx10.client import VllmClient, abort_open_streams, estimate_work_s, open_work_s, resume_streams
 from pytest_gx10.launch import BootProgress, Launcher, LaunchError, Target, TwinLauncher, make_launcher
-from pytest_gx10.launch.matrix import Cell
+from pytest_gx10.matrix import Cell
 from pytest_gx10.observe import FileLogSource, LogSource, LogSourceError, Sentinel, Verdict, open_log_source
 from pytest_gx10.report import ResultsStore, provenance
 from pytest_gx10.servers import Server, choose

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_gx10.load.bisection import walk
+from pytest_gx10.bisection import walk
 from pytest_gx10.load.points import PointStatus
 from pytest_gx10.profiles import SaturationSpec
 

@@ -17,9 +17,9 @@ effect says so, in the profile, next to the numbers it changes::
 All of an effect's conditions must hold (at least one is given), and it changes something (at least
 one of ``set``, ``faults``, ``speed``). A condition on a path the data does not hold is false, not an
 error: a default the file leaves out is not matched. Paths are dotted keys, a key holding a dot in
-double quotes (:func:`pytest_gx10.launch.matrix.parse_path`); numbers compare as numbers (5 and
+double quotes (:func:`pytest_gx10.matrix.parse_path`); numbers compare as numbers (5 and
 5.0 are equal), a boolean only equals a boolean. ``set`` writes as a matrix cell does
-(:func:`pytest_gx10.launch.matrix.apply_overrides`).
+(:func:`pytest_gx10.matrix.apply_overrides`).
 
 Effects apply when a profile is built, in file order, to its data after any overrides: each effect
 sees the data the ones before it left. The profile's ``raw`` data keeps the effects unapplied, so a
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_gx10.config import Problem, unknown_key
-from pytest_gx10.launch.matrix import SHORT_NAMES, apply_overrides, format_path, format_value, parse_path
+from pytest_gx10.matrix import SHORT_NAMES, apply_overrides, format_path, format_value, parse_path
 from pytest_gx10.profiles.faults import FaultSpecError, fault_from_table
 
 __all__ = ["EFFECT_KEYS", "Effect", "apply_effects", "read_effects"]

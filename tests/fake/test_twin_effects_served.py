@@ -15,7 +15,7 @@ import requests
 from pytest_gx10.fake.engine import Engine, SamplingParams, StepStats
 from pytest_gx10.fake.model import write_script
 from pytest_gx10.fake.tokenizer import Tokenizer
-from pytest_gx10.launch.matrix import apply_overrides, parse_path
+from pytest_gx10.matrix import apply_overrides, parse_path
 from pytest_gx10.profiles import Profile, load_profile, profile_from_data
 from pytest_gx10.tomlfile import dumps
 

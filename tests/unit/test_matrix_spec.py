@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_gx10.launch.matrix import (
+from pytest_gx10.matrix import (
     Ceiling,
     apply_overrides,
     format_path,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_gx10.launch.matrix import apply_overrides, parse_path
+from pytest_gx10.matrix import apply_overrides, parse_path
 from pytest_gx10.profiles import Profile, ProfileError, load_profile, profile_from_data
 from pytest_gx10.tomlfile import dumps
 

@@ -2,7 +2,7 @@
 passing and the lowest failing point. No pytest, no network.
 
 The saturation search walks load levels (:mod:`pytest_gx10.load.saturation`), the ceiling search a
-grid of deployment values (:mod:`pytest_gx10.launch.matrix`); what a point is, how it is judged and
+grid of deployment values (:mod:`pytest_gx10.matrix`); what a point is, how it is judged and
 what bounds the walk are theirs, the order of the walk and its stopping rules are this.
 """
 

@@ -57,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pytest_gx10.load.bisection import walk
+from pytest_gx10.bisection import walk
 
 __all__ = [
     "CEILING_STOPS",
