@@ -232,12 +232,14 @@ class Gx10State:
         """(prefill tok/s, decode tok/s) one request alone gets, when the profile says or discovery measured.
 
         A profile's ``[twin]`` table describes the deployment's speed (a twin of it runs at that
-        speed); a profile without one says nothing about speed, and the waits stay fixed.
+        speed); a profile without one says nothing about speed, and the waits stay fixed. Its
+        ``speed_factor`` (an effect's ``speed``) slows or speeds both.
         """
         profile = self.settings.profile
         if "twin" not in profile.raw or "prefill_tps" not in profile.raw["twin"]:
             return None
-        return profile.twin.prefill_tps, profile.twin.decode_tps
+        factor = profile.twin.speed_factor
+        return profile.twin.prefill_tps * factor, profile.twin.decode_tps * factor
 
     def watch(self, target: Target) -> Sentinel:
         """Start the sentinel on the target (once per process); it aborts open streams on a verdict."""
