@@ -74,8 +74,10 @@ class Workload:
 
     ``output_len`` None asks every request for the caller's default ``max_tokens``; a dataset entry's
     own output length comes first. ``seed`` draws the lengths (input and output from streams of their
-    own); ``edition`` goes into every filler header, so a run nonce keeps an earlier run's prompts out
-    of the cache. Lengths drawn are the same whichever order the requests are built in.
+    own: request i's input length is ``input_len.draw(n, f"{seed} input")[i]``, its output length
+    ``output_len.draw(n, f"{seed} output")[i]``, whichever order the requests are built in);
+    ``edition`` goes into every filler header, so a run nonce keeps an earlier run's prompts out of
+    the cache. A shared-prefix plan's own seed does the same for its prefixes.
     """
 
     kind: str

@@ -101,8 +101,10 @@ class SharedPrefixPlan:
 
             hit rate = C * (n - min(n, K)) / sum(L_i)
 
-        which for K * M requests of L tokens each is ``(M - 1) / M * C / L``. A lower estimate: a
-        chat template's own tokens before the system prompt are shared by every request.
+        which for K * M requests of L tokens each is ``(M - 1) / M * C / L``. Every L_i is above P
+        (:class:`~pytest_gx10.workload.plan.Workload` refuses shorter ones). An estimate to a block or
+        so: in chat form P is the server's count of the system message alone, template tokens included,
+        and the shared run of tokens ends where the user turn starts to differ.
         """
         lengths = [input_tokens] * self.requests if isinstance(input_tokens, int) else list(input_tokens)
         total = sum(lengths)
