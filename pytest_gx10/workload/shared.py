@@ -84,7 +84,8 @@ class SharedPrefixPlan:
             filler_sentences(f"{self.seed} shared prefix {group}"), max(16, self.prefix_tokens // 8)
         ):
             words.extend(sentence.split(" "))
-        header = f"Shared notes for group {group + 1} of {self.groups}, edition {self.seed}.\n\n"
+        # The group's number comes first: groups must not share a cache block beyond the template's.
+        header = f"{group + 1}/{self.groups}: shared notes, edition {self.seed}.\n\n"
 
         def render(units: int, pads: int) -> str:
             return f"{header}{' '.join(words[:units])}{_PAD * pads}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_gx10.fake.tokenizer import Tokenizer
 from pytest_gx10.workload import PromptSizeError, sized_prompt
 from pytest_gx10.workload.dataset import load_dataset, write_sharegpt_sample
 from pytest_gx10.workload.lengths import parse_length
@@ -189,3 +190,32 @@ def test_workload_checks_its_parts(tmp_path: Path) -> None:
         Workload("shared-prefix", parse_length("10"))
     with pytest.raises(ValueError, match="needs a shared prefix plan"):
         Workload("filler", parse_length("10"), shared=plan)
+
+
+def test_shared_prefix_token_runs_with_the_twins_tokenizer() -> None:
+    """With a real byte-level tokenizer and chat template, a group's prompts share the cacheable blocks."""
+    tok = Tokenizer()
+
+    def ids(prompt: str | list[dict[str, str]]) -> list[int]:
+        text = prompt if isinstance(prompt, str) else tok.apply_chat_template(prompt)
+        return tok.encode(text, add_special_tokens=isinstance(prompt, str))
+
+    def served(prompt: str | list[dict[str, str]]) -> int:
+        return len(ids(prompt))
+
+    def common(a: list[int], b: list[int]) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    cacheable = 144  # 150 rounded down to 16-token blocks
+    for chat in (True, False):
+        plan = SharedPrefixPlan(groups=2, prefix_tokens=150, per_group=3, seed="t")
+        work = Workload("shared-prefix", parse_length("uniform:300:600"), shared=plan, seed=4)
+        built = [work.body(i, count=served, chat=chat, max_tokens_default=8) for i in range(6)]
+        runs = [ids(body["messages"] if chat else body["prompt"]) for body, _ in built]
+        assert [len(r) for r in runs] == [f.intended_input_tokens for _, f in built]
+        assert common(runs[0], runs[2]) >= cacheable
+        assert common(runs[1], runs[5]) >= cacheable
+        assert common(runs[0], runs[1]) < 16  # different groups share less than one block
