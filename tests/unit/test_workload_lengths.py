@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_gx10.workload.lengths import LengthSpec, parse_length
 
@@ -109,3 +111,36 @@ def test_fixed_draws_and_as_dict() -> None:
     assert LengthSpec("fixed", 5).draw(2) == [5, 5]
     with pytest.raises(ValueError, match="cannot draw"):
         spec.draw(-1)
+
+
+_bound = st.one_of(st.none(), st.integers(1, 5000))
+_spec = st.one_of(
+    st.builds(lambda a, lo, hi: LengthSpec("fixed", a, 0.0, lo, hi), st.integers(1, 10**6), _bound, _bound),
+    st.builds(
+        lambda a, w, lo, hi: LengthSpec("uniform", a, a + w, lo, hi),
+        st.integers(1, 10**5),
+        st.integers(0, 10**5),
+        _bound,
+        _bound,
+    ),
+    st.builds(
+        lambda k, a, b, lo, hi: LengthSpec(k, a, b, lo, hi),
+        st.sampled_from(["normal", "lognormal"]),
+        st.floats(0.5, 1e5, allow_nan=False),
+        st.floats(0, 3, allow_nan=False),
+        _bound,
+        _bound,
+    ),
+).filter(lambda s: s.min is None or s.max is None or s.min <= s.max)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_spec, st.integers(0, 2**32))
+def test_any_spec_reads_back_and_draws_within_bounds(spec: LengthSpec, seed: int) -> None:
+    again = parse_length(spec.text)
+    assert again == spec
+    assert again.text == spec.text
+    drawn = spec.draw(20, seed)
+    assert drawn == again.draw(20, seed)
+    low, high = max(spec.min or 1, 1), spec.max
+    assert all(n >= low and (high is None or n <= high) for n in drawn)
