@@ -168,6 +168,7 @@ def gx10_run_facts(
         "target_description": gx10_target.description,
         "model": gx10_client.served_model(),
         "profile": gx10_settings.profile.name,
+        "workload": gx10_settings.workload_facts(),
         **gx10_server.facts(),
         "server_version": version,
         "deployment": state.deployment(gx10_target, gx10_server, gx10_client.served_model()),

@@ -509,6 +509,39 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="DIR",
     ),
     SettingSpec(
+        "workload",
+        "what the perf suite's requests are: filler (synthetic text of the profile's lengths), dataset "
+        "(--gx10-dataset) or shared-prefix (groups sharing a system prompt) (default: the profile's "
+        "perf.workload, else filler)",
+        _choice("filler", "dataset", "shared-prefix"),
+        default="filler",
+        profile_key="perf.workload",
+        metavar="NAME",
+    ),
+    SettingSpec(
+        "dataset",
+        "a JSONL file of prompts or chat messages, or a ShareGPT JSON file, for --gx10-workload=dataset "
+        "(its name and hash go in the results)",
+        _path,
+        profile_key="perf.dataset",
+        metavar="PATH",
+    ),
+    SettingSpec(
+        "input_len",
+        "prompt lengths in tokens: 1000, uniform:500:1500, normal:MEAN:SD, lognormal:MEDIAN:SIGMA, each "
+        "with optional :min=A,max=B (default: the profile's perf.input_tokens)",
+        _text,
+        profile_key="perf.input_len",
+        metavar="SPEC",
+    ),
+    SettingSpec(
+        "output_len",
+        "output lengths (max_tokens) in tokens, as --gx10-input-len (default: the profile's perf.max_tokens)",
+        _text,
+        profile_key="perf.output_len",
+        metavar="SPEC",
+    ),
+    SettingSpec(
         "matrix",
         "launch, test and tear down one deployment per cell: PATH=V1,V2,... sets a recipe key (serve.…) "
         "or, on the twin, a profile key (deployment.…); repeat for more axes (their product); in env "

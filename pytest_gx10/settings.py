@@ -34,6 +34,10 @@ from pytest_gx10.options import (
     profile_settings_problems,
 )
 from pytest_gx10.profiles import Profile, ProfileError, load_profile, lookup, profile_from_data
+from pytest_gx10.workload.dataset import Dataset, load_dataset
+from pytest_gx10.workload.lengths import LengthSpec, parse_length
+from pytest_gx10.workload.plan import Workload
+from pytest_gx10.workload.shared import SharedPrefixPlan
 
 __all__ = [
     "SETTINGS",
@@ -118,6 +122,41 @@ class Settings:
     reference_cell: str | None = None
     ceiling_launches: int | None = None
     ceiling_time_s: float | None = None
+    workload: str = _default("workload")
+    dataset: Dataset | None = None
+    input_len: LengthSpec | None = None  # None: the profile's perf.input_tokens, fixed
+    output_len: LengthSpec | None = None  # None: the profile's perf.max_tokens, fixed
+
+    def workload_for(self, point: str, edition: str) -> Workload:
+        """The requests of one load point: the workload asked for, its lengths, and for a shared prefix
+        group prompts of this point and run only (``edition``), so no point warms another's cache."""
+        perf = self.profile.perf
+        shared = None
+        if self.workload == "shared-prefix":
+            shared = SharedPrefixPlan(
+                groups=perf.shared_groups,
+                prefix_tokens=perf.shared_prefix_tokens,
+                per_group=max(1, max(self.concurrency) // perf.shared_groups),
+                seed=f"{edition} {point}",
+            )
+        return Workload(
+            kind=self.workload,
+            input_len=self.input_len or parse_length(perf.input_tokens),
+            output_len=self.output_len,
+            dataset=self.dataset,
+            shared=shared,
+            seed=perf.seed,
+            edition=edition,
+        )
+
+    def workload_facts(self) -> dict[str, Any]:
+        """What the results say of the workload: its kind, lengths, file and hash, sharing plan."""
+        facts = self.workload_for("", "").facts()
+        facts.pop("expected_prefix_hit_rate", None)  # a point's own, from its requests
+        if facts.get("shared"):
+            facts["shared"].pop("seed", None)
+            facts["shared"].pop("per_group", None)
+        return facts
 
     @property
     def explicit(self) -> bool:
@@ -261,6 +300,7 @@ def resolve_settings(
         ceiling = parse_ceiling(values["ceiling"]) if values.get("ceiling") else None
     except ValueError as exc:
         mistakes.append(f"ceiling from {sources['ceiling']}: {exc}")
+    workload_parts = _workload_parts(values, sources, profile, mistakes)
     if mistakes:
         raise SettingsError(*mistakes)
 
@@ -309,7 +349,45 @@ def resolve_settings(
         reference_cell=values["reference_cell"],
         ceiling_launches=values["ceiling_launches"],
         ceiling_time_s=values["ceiling_time"],
+        **workload_parts,
     )
+
+
+def _workload_parts(
+    values: Mapping[str, Any], sources: dict[str, str], profile: Profile, mistakes: list[str]
+) -> dict[str, Any]:
+    """The workload's lengths and file, read and checked (a mistake is added to ``mistakes``)."""
+    parts: dict[str, Any] = {}
+    for name in ("input_len", "output_len"):
+        text = values.get(name)
+        try:
+            parts[name] = parse_length(text) if text else None
+        except ValueError as exc:
+            mistakes.append(
+                f"{name} from {sources.get(name)}: {exc}; set it with --gx10-{name.replace('_', '-')}"
+            )
+    kind, path = values.get("workload", "filler"), values.get("dataset")
+    if path is not None and kind != "dataset":
+        if sources.get("workload") == "default":
+            kind = "dataset"  # a file given is a file to send
+        else:
+            mistakes.append(
+                f"dataset from {sources.get('dataset')}: a file for --gx10-workload=dataset, but the "
+                f"workload is {kind} (from {sources.get('workload')})"
+            )
+    if kind == "dataset":
+        if path is None:
+            mistakes.append(
+                f"workload dataset from {sources.get('workload')}: needs a file; give --gx10-dataset=PATH "
+                "(JSONL of prompts or messages, or ShareGPT JSON)"
+            )
+        else:
+            try:
+                parts["dataset"] = load_dataset(path)
+            except ValueError as exc:
+                mistakes.append(f"dataset from {sources.get('dataset')}: {exc}")
+    parts["workload"] = kind
+    return parts
 
 
 def _cell_of(cell: Cell, recipe: Recipe | None, profile: Profile) -> tuple[Recipe | None, Profile]:

@@ -9,7 +9,7 @@ records the figures first, then decides.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,8 @@ from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
-from pytest_gx10.workload import sized_prompt
+from pytest_gx10.workload import RequestFacts
+from pytest_gx10.workload.plan import PromptCounter
 
 __all__ = ["PointRun", "run_load_point"]
 
@@ -37,32 +38,53 @@ class PointRun:
     failures: list[str]
 
 
-def _body_maker(server: Server, profile: Profile, point: str) -> Callable[[int], dict[str, Any]]:
-    perf = profile.perf
-    chat = perf.endpoint == "chat"
+def prompt_counter(server: Server) -> PromptCounter:
+    """A prompt's tokens as the server counts them: a string as a completion prompt, a list of
+    messages as a chat with its template applied."""
 
-    def count(text: str) -> int:
-        if chat:
-            return server.count_tokens(messages=[{"role": "user", "content": text}])
-        return server.count_tokens(text)
+    def count(prompt: str | list[dict[str, str]]) -> int:
+        if isinstance(prompt, str):
+            return server.count_tokens(prompt)
+        return server.count_tokens(messages=prompt)
 
-    def body(i: int) -> dict[str, Any]:
-        # A header of its own per request: prefix caching shares nothing beyond the template.
-        prompt = sized_prompt(
-            count,
-            perf.input_tokens,
-            seed=f"{point} request {i}",
-            chat=chat,
-            header=f"Story {i + 1}, {point}, edition {RUN_NONCE}.\n\n",
+    return count
+
+
+def workload_figures(settings: Settings, requests: Sequence[RequestFacts]) -> dict[str, Any]:
+    """What a point records of its workload: the kind, and for a shared prefix the hit rate its
+    requests make possible (to set beside the server's own, ``prefix_cache_hit_rate``)."""
+    figures: dict[str, Any] = {"workload": settings.workload}
+    if settings.workload == "shared-prefix" and requests:
+        plan = settings.workload_for("", "").shared
+        assert plan is not None
+        lengths = [r.input_tokens for r in requests]
+        figures["expected_prefix_hit_rate"] = plan.expected_hit_rate(lengths)
+    return figures
+
+
+class _Bodies:
+    """Request i's body from the run's workload, its facts kept by index (the closed loop asks from
+    its own thread, in order of need)."""
+
+    def __init__(self, server: Server, settings: Settings, point: str) -> None:
+        perf = settings.profile.perf
+        self.workload = settings.workload_for(point, RUN_NONCE)
+        self.count = prompt_counter(server)
+        self.chat = perf.endpoint == "chat"
+        self.point, self.max_tokens, self.ignore_eos = point, perf.max_tokens, perf.ignore_eos
+        self.facts: dict[int, RequestFacts] = {}
+
+    def __call__(self, i: int) -> dict[str, Any]:
+        body, facts = self.workload.body(
+            i,
+            count=self.count,
+            chat=self.chat,
+            point=self.point,
+            max_tokens_default=self.max_tokens,
+            ignore_eos=self.ignore_eos,
         )
-        return {
-            **prompt.body(),
-            "max_tokens": perf.max_tokens,
-            "temperature": 0,
-            **({"ignore_eos": True} if perf.ignore_eos else {}),
-        }
-
-    return body
+        self.facts[i] = facts
+        return body
 
 
 def run_load_point(
@@ -81,7 +103,7 @@ def run_load_point(
     point = point_name(mode, level)
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
     scale = client.time_scale()  # a twin's seconds run faster: durations are the target's
-    body = _body_maker(server, profile, point)
+    body = _Bodies(server, settings, point)
 
     def on_progress(p: LoadProgress) -> None:
         progress(f"{point}: {p.done} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
@@ -134,5 +156,6 @@ def run_load_point(
         figures["ramp_up_s"] = s.ramp_up_s
     completion = sum(x.result.completion_tokens or 0 for x in sent)
     figures.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
+    figures.update(workload_figures(settings, [body.facts[i] for i in sorted(body.facts)]))
     lines = [f"request {i}: {x.result.describe()}" for i, x in enumerate(sent) if not x.result.ok]
     return PointRun(figures, lines)

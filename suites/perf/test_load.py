@@ -34,6 +34,9 @@ from .loadpoint import run_load_point
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
 
+HIT_RATE_ROOM = 0.10
+
+
 def test_load_point(
     gx10_load_level: float,
     gx10_client: VllmClient,
@@ -70,3 +73,12 @@ def test_load_point(
     limits = perf.load_floors.get(mode, {}).get(float(level), {})
     misses = check_limits(LOAD, figures, limits)
     assert not misses, "\n".join(misses)
+    expected, measured = figures.get("expected_prefix_hit_rate"), figures.get("prefix_cache_hit_rate")
+    if expected is not None and measured is not None:
+        # A group's later requests arrive after its first was prefilled: the server's prefix cache
+        # serves their shared blocks. Ten points either way allow the chat template's tokens and a
+        # group's requests that overlap in the engine.
+        assert abs(measured - expected) <= HIT_RATE_ROOM, (
+            f"{point}: the server's prefix cache hit {measured:.1%} of prompt tokens, where the shared "
+            f"prefixes make {expected:.1%} possible (within {HIT_RATE_ROOM:.0%}); is prefix caching on?"
+        )

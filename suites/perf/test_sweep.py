@@ -26,9 +26,10 @@ from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
-from pytest_gx10.workload import SizedPrompt, sized_prompt
+from pytest_gx10.workload import RequestFacts
 
 from .figures import SWEEP
+from .loadpoint import prompt_counter, workload_figures
 
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
@@ -36,24 +37,27 @@ pytestmark = pytest.mark.gx10_load  # points run one after another, never beside
 RUN_NONCE = uuid.uuid4().hex[:8]
 
 
-def _prompts(server: Server, profile: Profile, n: int, repeat: int = 0) -> list[SizedPrompt]:
+def _requests(
+    server: Server, settings: Settings, profile: Profile, n: int, repeat: int = 0
+) -> list[tuple[dict[str, Any], RequestFacts]]:
+    """The point's N request bodies and their facts, from the run's workload.
+
+    Filler has a header of its own per request and per run: prefix caching cannot share prompts
+    beyond the template, neither between the point's requests nor with an earlier run against the
+    same server. A shared prefix is this point's and run's own.
+    """
     perf = profile.perf
-    chat = perf.endpoint == "chat"
-
-    def count(text: str) -> int:
-        if chat:
-            return server.count_tokens(messages=[{"role": "user", "content": text}])
-        return server.count_tokens(text)
-
-    # A header of its own per request and per run: prefix caching cannot share prompts beyond the
-    # template, neither between the point's requests nor with an earlier run against the same server.
+    point = f"N={n}{_take(repeat)}"
+    workload = settings.workload_for(point, RUN_NONCE)
+    count = prompt_counter(server)
     return [
-        sized_prompt(
-            count,
-            perf.input_tokens,
-            seed=f"N={n} request {i}" + (f" repeat {repeat}" if repeat else ""),
-            chat=chat,
-            header=f"Story {i + 1} of {n}, chapter {n}{_take(repeat)}, edition {RUN_NONCE}.\n\n",
+        workload.body(
+            i,
+            count=count,
+            chat=perf.endpoint == "chat",
+            point=point,
+            max_tokens_default=perf.max_tokens,
+            ignore_eos=perf.ignore_eos,
         )
         for i in range(n)
     ]
@@ -83,20 +87,13 @@ def test_sweep_point(
     n, k = gx10_concurrency, gx10_settings.repeat
     perf = gx10_profile.perf
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
-    taken: list[tuple[str, list[SizedPrompt], list[StreamResult]]] = []
+    taken: list[tuple[str, list[RequestFacts], list[StreamResult]]] = []
     repeats: list[dict[str, Any]] = []
     for repeat in range(k):
         where = f"repeat {repeat + 1}/{k}: " if k > 1 else ""
-        prompts = _prompts(gx10_server, gx10_profile, n, repeat)
-        bodies = [
-            {
-                **p.body(),
-                "max_tokens": perf.max_tokens,
-                "temperature": 0,
-                **({"ignore_eos": True} if perf.ignore_eos else {}),
-            }
-            for p in prompts
-        ]
+        planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat)
+        bodies = [body for body, _ in planned]
+        prompts = [facts for _, facts in planned]
 
         def progress(p: LoadProgress, where: str = where) -> None:
             gx10_progress(
@@ -110,7 +107,11 @@ def test_sweep_point(
         measured = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
         completion = sum(r.completion_tokens or 0 for r in results)
         repeats.append(
-            {**measured, **telemetry_figures(sampler.series(), client_completion_tokens=completion)}
+            {
+                **measured,
+                **telemetry_figures(sampler.series(), client_completion_tokens=completion),
+                **workload_figures(gx10_settings, prompts),
+            }
         )
         taken.append((where, prompts, results))
         if failed:
@@ -124,21 +125,21 @@ def test_sweep_point(
         failures
     )
     wrong_prompt = [
-        f"{where}request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.tokens} from the tokenizer"
+        f"{where}request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.input_tokens} from the tokenizer"
         for where, prompts, results in taken
         for i, (r, p) in enumerate(zip(results, prompts, strict=True))
-        if r.prompt_tokens != p.tokens
+        if r.prompt_tokens != p.input_tokens
     ]
     assert not wrong_prompt, f"N={n}: prompts not the size the tokenizer said:\n" + "\n".join(wrong_prompt)
     if perf.ignore_eos:
         short = [
             f"{where}request {i}: {r.completion_tokens} completion tokens, finish_reason {r.finish_reason}"
-            for where, _, results in taken
+            for where, facts, results in taken
             for i, r in enumerate(results)
-            if r.completion_tokens != perf.max_tokens
+            if r.completion_tokens != facts[i].output_tokens
         ]
         assert not short, (
-            f"N={n}: with ignore_eos every request should decode {perf.max_tokens} tokens:\n"
+            f"N={n}: with ignore_eos every request should decode the max_tokens it asked:\n"
             + "\n".join(short)
         )
     misses = check_limits(SWEEP, figures, perf.floors.get(n, {}))

@@ -69,6 +69,10 @@ def test_defaults() -> None:
         "reference_cell": "default",
         "ceiling_launches": "default",
         "ceiling_time": "default",
+        "workload": "default",
+        "dataset": "default",
+        "input_len": "default",
+        "output_len": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
