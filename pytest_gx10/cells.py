@@ -264,7 +264,7 @@ def run_ceiling(session: pytest.Session, matrix: MatrixRun, write: Callable[[str
         cell = cell_by_value[format_value(value)]
         write(f"gx10 ceiling: launching {cell.id}")
         if not run_items(session, by_cell[cell.id]):
-            raise KeyboardInterrupt("the run stopped")  # -x, or a test asked pytest to stop
+            raise _Stopped  # -x or --maxfail, or a test asked pytest to stop: not a verdict
         outcome = matrix.outcome(cell.id)
         write(f"gx10 ceiling: {cell.id} {outcome.status}")
         return outcome.passed
@@ -273,6 +273,10 @@ def run_ceiling(session: pytest.Session, matrix: MatrixRun, write: Callable[[str
         result = search_ceiling(
             matrix.ceiling, run, max_launches=matrix.ceiling_launches, max_time_s=matrix.ceiling_time_s
         )
+    except _Stopped:
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail) from None
+        raise session.Interrupted(session.shouldstop) from None
     finally:
         probed = {cell_id for cell_id, outcome in matrix.outcomes.items() if outcome.ran}
         unprobed = [item for cell_id, items in by_cell.items() if cell_id not in probed for item in items]
@@ -280,6 +284,10 @@ def run_ceiling(session: pytest.Session, matrix: MatrixRun, write: Callable[[str
             session.config.hook.pytest_deselected(items=unprobed)
     matrix.search = result
     return result
+
+
+class _Stopped(BaseException):
+    """The session was asked to stop during a cell: the search ends without judging it."""
 
 
 def run_items(session: pytest.Session, items: Sequence[pytest.Item]) -> bool:
