@@ -726,6 +726,9 @@ def _apply(result: StreamResult, data: str, t_ns: int) -> None:
         result.prompt_tokens = usage.get("prompt_tokens")
         result.completion_tokens = usage.get("completion_tokens")
         result.total_tokens = usage.get("total_tokens")
+        details = usage.get("completion_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+            result.reasoning_tokens = details["reasoning_tokens"]
     if not choices:
         return
     choice = choices[0]

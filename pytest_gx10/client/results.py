@@ -78,6 +78,7 @@ class StreamResult:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    reasoning_tokens: int | None = None  # the usage's completion_tokens_details, when the server says
     usage_chunks: int = 0
     events: int = 0  # data events, [DONE] included
     events_after_done: int = 0
@@ -129,6 +130,23 @@ class StreamResult:
         return (first - self.send_ns) / 1e9 * self.time_scale
 
     @property
+    def first_answer_ns(self) -> int | None:
+        """Arrival time of the first chunk that carries answer text (content, not reasoning)."""
+        for chunk in self.chunks:
+            if chunk.content:
+                return chunk.t_ns
+        return None
+
+    @property
+    def ttfat_s(self) -> float | None:
+        """Time to the first answer token: the first content chunk minus send time. For a reasoning
+        model TTFT is the first thinking token; this is when the answer starts."""
+        first = self.first_answer_ns
+        if first is None:
+            return None
+        return (first - self.send_ns) / 1e9 * self.time_scale
+
+    @property
     def duration_s(self) -> float:
         """Send time to the stream's last byte."""
         return (self.end_ns - self.send_ns) / 1e9 * self.time_scale
@@ -169,6 +187,8 @@ class StreamResult:
             "decode_tps": self.decode_tps,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "ttfat_s": self.ttfat_s,
             "chunks": self.token_chunks,
             "finish_reason": self.finish_reason,
             "status": self.status,

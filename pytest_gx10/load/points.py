@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_gx10.client.results import Outcome, StreamResult
 
-__all__ = ["PointFigures", "PointStatus", "percentile", "point_figures", "point_status"]
+__all__ = ["PointFigures", "PointStatus", "percentile", "point_figures", "point_status", "reasoning_figures"]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -118,6 +118,26 @@ def point_status(outcomes: Mapping[str, int], *, engine_dead: bool = False) -> s
     if set(failed) == {Outcome.ZERO_TOKENS}:
         return PointStatus.ZERO_TOKEN
     return PointStatus.FAILED
+
+
+def reasoning_figures(ok: Sequence[StreamResult]) -> dict[str, Any]:
+    """For a reasoning model's requests: when the answer starts, and how long the thinking was.
+
+    ``median_ttfat_s``: the median time to the first answer (content) token, beside TTFT, which for
+    a reasoning model is the first thinking token; ``reasoning_requests``: the requests that thought;
+    ``mean_reasoning_tokens``: their thinking tokens (the usage's ``reasoning_tokens``, else None).
+    Empty when no request streamed reasoning.
+    """
+    thinking = [r for r in ok if r.reasoning]
+    if not thinking:
+        return {}
+    answers = [t for r in ok if (t := r.ttfat_s) is not None]
+    counted = [r.reasoning_tokens for r in thinking if r.reasoning_tokens is not None]
+    return {
+        "median_ttfat_s": statistics.median(answers) if answers else None,
+        "reasoning_requests": len(thinking),
+        "mean_reasoning_tokens": statistics.fmean(counted) if counted else None,
+    }
 
 
 def point_figures(

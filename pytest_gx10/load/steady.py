@@ -34,7 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_gx10.client.results import StreamResult
-from pytest_gx10.load.points import _weighted_percentiles, inter_token_samples, percentile, point_status
+from pytest_gx10.load.points import (
+    _weighted_percentiles,
+    inter_token_samples,
+    percentile,
+    point_status,
+    reasoning_figures,
+)
 
 __all__ = ["STATS", "Sent", "load_figures", "meets", "point_name", "tpot_s"]
 
@@ -164,6 +170,7 @@ def load_figures(
         "itl_p90_ms": None if p90 is None else p90 * 1000,
         "itl_p99_ms": None if p99 is None else p99 * 1000,
         **_stats("e2e", "s", [r.duration_s for r in ok]),
+        **reasoning_figures(ok),
         "send_lag_p50_ms": percentile(lags, 50),
         "send_lag_p99_ms": percentile(lags, 99),
         "send_lag_max_ms": max(lags) if lags else None,

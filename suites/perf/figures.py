@@ -175,7 +175,31 @@ _FIGURES = (
         definition=f"peak KV cache usage reached {KV_FULL_USAGE:g} during the point",
     ),
     Figure("preempted", "preempted", definition="the server preempted a request during the point"),
+    # The workload's (pytest_gx10.workload): kept, never gated.
+    Figure(
+        "expected_prefix_hit_rate",
+        "expected prefix cache hit rate",
+        digits=2,
+        heading="Expected prefix hits",
+        definition="the share of prompt tokens a prefix cache can serve in a shared-prefix workload",
+    ),
+    Figure(
+        "median_ttfat_s",
+        "median time to first answer token",
+        "s",
+        digits=2,
+        heading="Median TTFAT",
+        definition="a reasoning model's first answer (content) token, after its thinking; median",
+    ),
+    Figure(
+        "mean_reasoning_tokens",
+        "mean reasoning tokens",
+        digits=0,
+        heading="Reasoning tokens",
+        definition="thinking tokens per request that thought (the usage's reasoning_tokens)",
+    ),
 )
+_WORKLOAD_FIGURES = ("expected_prefix_hit_rate", "median_ttfat_s", "mean_reasoning_tokens")
 AGGREGATE = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
 LATENCY = ("p90_ttft_s", "p99_ttft_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "dispatch_skew_ms")
 TELEMETRY = (
@@ -825,6 +849,7 @@ _LOAD_FIGURES = (
     Figure("window_s", "measurement window", "s", None, digits=1, short="window"),
     Figure("ok_requests", "measured requests that succeeded", short="ok"),
     Figure("failed_requests", "measured requests that failed", short="failed"),
+    *(f for f in _FIGURES if f.name in _WORKLOAD_FIGURES),
 )
 LOAD_THROUGHPUT = (
     "request_throughput_rps",

@@ -20,6 +20,7 @@ import pytest
 from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load import LoadProgress, point_figures, run_concurrent
 from pytest_gx10.load.floors import check_limits
+from pytest_gx10.load.points import reasoning_figures
 from pytest_gx10.load.repeats import combine_repeats
 from pytest_gx10.load.telemetry import combine_telemetry, sample_telemetry, telemetry_figures
 from pytest_gx10.observe.sentinel import Verdict
@@ -105,6 +106,7 @@ def test_sweep_point(
             results = run_concurrent(gx10_client, path, bodies, on_progress=progress)  # a barrier per repeat
         failed = any(not r.ok for r in results)
         measured = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
+        measured.update(reasoning_figures([r for r in results if r.ok]))
         completion = sum(r.completion_tokens or 0 for r in results)
         repeats.append(
             {

@@ -8,6 +8,7 @@ tokens in, 32 out) so that a 20-second point holds enough requests to say someth
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def test_rate_sweep_on_real_vllm(
     server keeps up with the lower rate, and its /metrics count the tokens the client received."""
     one = _service_s(real_speed)
     rates = [round(0.4 / one, 3), round(2.0 / one, 3)]
+    # Long enough for six arrivals of the lower rate after the 3 s warm-up, however slow the machine.
+    duration = max(20, math.ceil(3 + 6 / rates[0]))
     out = OUT / "real-load.json"
     result = pytester.runpytest_subprocess(
         str(SUITES / "perf"),
@@ -56,7 +59,7 @@ def test_rate_sweep_on_real_vllm(
         "--gx10-load-mode=rate",
         f"--gx10-rate={','.join(map(str, rates))}",
         "--gx10-arrival=constant",
-        "--gx10-duration=20",
+        f"--gx10-duration={duration}",
         "--gx10-warmup=3",
         f"--gx10-slo=ttft={max(4 * INPUT_TOKENS / real_speed.prefill_tps, 0.5):.2f}s",
         f"--gx10-json={out}",
