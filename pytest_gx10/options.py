@@ -536,7 +536,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "output_len",
-        "output lengths (max_tokens) in tokens, as --gx10-input-len (default: the profile's perf.max_tokens)",
+        "output lengths (max_tokens) in tokens, in the forms the input lengths take (default: the "
+        "profile's perf.max_tokens)",
         _text,
         profile_key="perf.output_len",
         metavar="SPEC",

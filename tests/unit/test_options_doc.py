@@ -40,8 +40,12 @@ def test_every_option_has_one_row_with_its_names_and_default() -> None:
     assert "(may be given several times)" in rows["--gx10-tolerance"]
 
 
-def test_the_doc_lists_what_the_plugin_registers(pytester: pytest.Pytester) -> None:
+def test_the_doc_lists_what_the_plugin_registers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """pytest --help shows exactly the options the reference lists."""
+    # Help lines unwrapped: argparse breaks long lines at hyphens, inside an option named in a help text.
+    monkeypatch.setenv("COLUMNS", "1000")
     result = pytester.runpytest("--help")
     registered = sorted(set(re.findall(r"(--gx10-[a-z-]+)", result.stdout.str())))
     assert registered == sorted(_doc_options(options_markdown()))
