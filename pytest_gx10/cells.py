@@ -56,6 +56,7 @@ __all__ = [
     "matrix_report",
     "plan_matrix",
     "run_ceiling",
+    "tally",
 ]
 
 CELL_FIXTURE = "gx10_cell"
@@ -144,12 +145,7 @@ class MatrixRun:
             return
         outcome = self.outcome(cell_id)
         outcome.ran = True
-        if report.when == "call":
-            outcome.counts[report.outcome] += 1
-        elif report.failed:
-            outcome.counts["error"] += 1
-        elif report.skipped:
-            outcome.counts["skipped"] += 1
+        tally(outcome.counts, report)
 
     def cell_facts(self, cell: Cell) -> dict[str, Any]:
         """What the results say of a cell before its tests: its id, values and settings."""
@@ -170,6 +166,17 @@ class MatrixRun:
             "boot_error": outcome.boot_error,
             "engine_verdict": outcome.engine,
         }
+
+
+def tally(counts: Counter[str], report: pytest.TestReport) -> None:
+    """Count a test's outcome: its call's (xfailed apart), or once ``error`` or ``skipped`` for a
+    setup or teardown that failed or skipped."""
+    if report.when == "call":
+        counts["xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome] += 1
+    elif report.failed:
+        counts["error"] += 1
+    elif report.skipped:
+        counts["skipped"] += 1
 
 
 def plan_matrix(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_gx10.cells import MatrixReport, matrix_report
+from pytest_gx10.cells import MatrixReport, matrix_report, tally
 from pytest_gx10.client import EndpointError, VllmClient
 from pytest_gx10.figures import Overlay, adopt
 from pytest_gx10.launch import LaunchError
@@ -105,13 +105,7 @@ class Gx10Reporting:
         """Count each test's outcome under its suite (a setup error or skip counts once)."""
         if self.state.is_worker or report.nodeid == GATE_NODEID:
             return
-        counts = self.suites.setdefault(suite_of(report.nodeid), Counter())
-        if report.when == "call":
-            counts["xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome] += 1
-        elif report.failed:
-            counts["error"] += 1
-        elif report.skipped:
-            counts["skipped"] += 1
+        tally(self.suites.setdefault(suite_of(report.nodeid), Counter()), report)
 
     # --- end of the run --------------------------------------------------------------------------
 

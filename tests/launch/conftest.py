@@ -21,6 +21,7 @@ import pytest
 from helpers.dockerkit import RAY_IMAGE, REFERENCE, TWIN_IMAGE, RecipeFactory, not_ready, ours
 
 from pytest_gx10.launch import LaunchError
+from pytest_gx10.launch.boot import cache_dir
 from pytest_gx10.launch.docker import docker_client
 from pytest_gx10.launch.process import processes_of
 
@@ -150,3 +151,10 @@ stop_timeout_s = 5
         for pid in processes_of(name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def real_cache() -> Path:
+    """Where scripts/real-vllm and scripts/real-llamacpp keep their builds and models, read before
+    pytester moves HOME."""
+    return cache_dir()

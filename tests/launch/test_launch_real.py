@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from helpers.dockerkit import ROOT
+from helpers.realserver import LLAMACPP, not_ready
 
-from pytest_gx10.launch.boot import cache_dir
 from pytest_gx10.launch.process import processes_of
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture(scope="session")
-def real_cache() -> Path:
-    """Where scripts/real-vllm keeps its venv and model, read before pytester moves HOME."""
-    return cache_dir()
 
 
 def test_health_suite_against_the_launched_cpu_server(
@@ -27,10 +20,7 @@ def test_health_suite_against_the_launched_cpu_server(
     monkeypatch.setenv("GX10_CACHE", str(real_cache))
     venv, model = real_cache / "vllm-venv", real_cache / "models" / "SmolLM2-135M-Instruct"
     if not (venv / ".ready").exists() or not (model / ".ready").exists():
-        reason = f"the real vLLM server is not set up ({venv}, {model})"
-        if os.environ.get("GX10_REQUIRE_REAL") == "1":
-            pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
-        pytest.skip(f"{reason}; run scripts/real-vllm setup")
+        not_ready(f"the real vLLM server is not set up ({venv}, {model})")
     recipe = ROOT / "recipes" / "smollm2-cpu.toml"
     result = pytester.runpytest_subprocess(
         str(ROOT / "suites" / "health"), f"--gx10-launch={recipe}", "-p", "no:cacheprovider"
@@ -58,10 +48,7 @@ def test_health_suite_against_the_launched_llamacpp_server(
         not (real_cache / "llama.cpp" / ".ready").exists()
         or not (model / "SmolLM2-135M-Instruct.gguf.ready").exists()
     ):
-        reason = f"llama.cpp's server is not set up ({binary})"
-        if os.environ.get("GX10_REQUIRE_REAL") == "1":
-            pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
-        pytest.skip(f"{reason}; run scripts/real-llamacpp setup")
+        not_ready(f"llama.cpp's server is not set up ({binary})", LLAMACPP)
     out = pytester.path / "out.json"
     result = pytester.runpytest_subprocess(
         str(ROOT / "suites" / "health"), "--gx10-launch=smollm2-llamacpp", f"--gx10-json={out}",

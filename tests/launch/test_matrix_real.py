@@ -4,13 +4,12 @@ launched from the bundled smollm2-cpu recipe as a local process, tested and torn
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from helpers.dockerkit import ROOT
+from helpers.realserver import not_ready
 
-from pytest_gx10.launch.boot import cache_dir
 from pytest_gx10.launch.process import processes_of
 from pytest_gx10.profiles import BUNDLED_DIR
 
@@ -21,19 +20,10 @@ KS = (2, 3, 5)
 MAX_NUM_SEQS = 4
 
 
-@pytest.fixture(scope="session")
-def real_cache() -> Path:
-    """Where scripts/real-vllm keeps its venv and model, read before pytester moves HOME."""
-    return cache_dir()
-
-
 def _require_real_vllm(cache: Path) -> None:
     venv, model = cache / "vllm-venv", cache / "models" / "SmolLM2-135M-Instruct"
     if not (venv / ".ready").exists() or not (model / ".ready").exists():
-        reason = f"the real vLLM server is not set up ({venv}, {model})"
-        if os.environ.get("GX10_REQUIRE_REAL") == "1":
-            pytest.fail(f"{reason} (GX10_REQUIRE_REAL=1 forbids skipping the real tier)", pytrace=False)
-        pytest.skip(f"{reason}; run scripts/real-vllm setup")
+        not_ready(f"the real vLLM server is not set up ({venv}, {model})")
 
 
 def _write_recipe_and_profile(where: Path) -> Path:
