@@ -511,9 +511,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "workload",
         "what the perf suite's requests are: filler (synthetic text of the profile's lengths), dataset "
-        "(--gx10-dataset) or shared-prefix (groups sharing a system prompt) (default: the profile's "
-        "perf.workload, else filler)",
-        _choice("filler", "dataset", "shared-prefix"),
+        "(--gx10-dataset), shared-prefix (groups sharing a system prompt) or multi-turn (conversations "
+        "resending their history each turn) (default: the profile's perf.workload, else filler)",
+        _choice("filler", "dataset", "shared-prefix", "multi-turn"),
         default="filler",
         profile_key="perf.workload",
         metavar="NAME",
@@ -541,6 +541,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _text,
         profile_key="perf.output_len",
         metavar="SPEC",
+    ),
+    SettingSpec(
+        "turns",
+        "turns of each conversation of the multi-turn workload; each turn's new message has the input "
+        "length (default: the profile's perf.turns, else 4)",
+        _count,
+        default=4,
+        profile_key="perf.turns",
+        metavar="T",
     ),
     SettingSpec(
         "matrix",

@@ -123,6 +123,7 @@ class Settings:
     ceiling_launches: int | None = None
     ceiling_time_s: float | None = None
     workload: str = _default("workload")
+    turns: int = _default("turns")
     dataset: Dataset | None = None
     input_len: LengthSpec | None = None  # None: the profile's perf.input_tokens, fixed
     output_len: LengthSpec | None = None  # None: the profile's perf.max_tokens, fixed
@@ -147,6 +148,7 @@ class Settings:
             shared=shared,
             seed=perf.seed,
             edition=edition,
+            turns=self.turns,
         )
 
     def workload_facts(self) -> dict[str, Any]:

@@ -139,18 +139,21 @@ def run_concurrent(
 def run_closed_loop(
     client: VllmClient,
     path: str,
-    body_for: Callable[[int], Mapping[str, Any]],
+    body_for: Callable[[int, int], Mapping[str, Any]],
     concurrency: int,
     duration_s: float | None,
     *,
     max_requests: int | None = None,
     stall_timeout_s: float | None = None,
     on_progress: Callable[[LoadProgress], None] | None = None,
+    on_result: Callable[[int, int, StreamResult], None] | None = None,
 ) -> tuple[int, list[Sent]]:
     """Keep ``concurrency`` requests in flight for ``duration_s`` (real seconds); (start ns, requests).
 
     Each of ``concurrency`` slots sends, and as soon as its request ends sends the next
-    (``body_for(i)`` builds request i just before it leaves), until the duration is over or
+    (``body_for(i, slot)`` builds request i just before it leaves from slot ``slot``, and
+    ``on_result(i, slot, result)`` hears how it ended, both in a worker thread: a slot's requests go
+    one after another, so a slot can carry a conversation), until the duration is over or
     ``max_requests`` have been sent, whichever comes first (at least one of the two must be given);
     requests in flight then run to their end. Requests come back in send order.
     """
@@ -169,8 +172,8 @@ def run_closed_loop(
         sent: list[Sent] = []
         loop = asyncio.get_running_loop()
 
-        def build(i: int) -> StreamRequest:
-            return client.stream_request(path, body_for(i))
+        def build(i: int, slot: int) -> StreamRequest:
+            return client.stream_request(path, body_for(i, slot))
 
         def more() -> bool:
             nonlocal claimed
@@ -181,19 +184,22 @@ def run_closed_loop(
             claimed += 1  # one loop thread: claiming and counting need no lock
             return True
 
-        async def slot(builders: ThreadPoolExecutor) -> None:
+        async def slot(index: int, builders: ThreadPoolExecutor) -> None:
             while more():
                 # Built in a thread: a body may take network calls (a prompt sized by the server's
                 # tokenizer), and the loop must go on reading the streams in flight meanwhile.
-                request = await loop.run_in_executor(builders, build, next(counter))
+                i = next(counter)
+                request = await loop.run_in_executor(builders, build, i, index)
                 stream = await open_stream(client, request, stall_timeout_s=stall_timeout_s)
                 stream.send()
                 result = await stream.finished()
                 sent.append(Sent(result))
                 tally.add(result)
+                if on_result is not None:
+                    await loop.run_in_executor(builders, on_result, i, index, result)
 
         with ThreadPoolExecutor(concurrency, thread_name_prefix="gx10-body") as builders:
-            await asyncio.gather(*(slot(builders) for _ in range(concurrency)))
+            await asyncio.gather(*(slot(k, builders) for k in range(concurrency)))
         return start, sorted(sent, key=lambda s: s.result.send_ns)
 
     return _on_loop(closed)
@@ -215,6 +221,7 @@ def run_open_loop(
     stall_timeout_s: float | None = None,
     on_progress: Callable[[LoadProgress], None] | None = None,
     lead_s: float = 0.05,
+    follow: Callable[[int, StreamResult], Mapping[str, Any] | None] | None = None,
 ) -> tuple[int, list[Sent]]:
     """Send ``bodies[i]`` at ``offsets_s[i]`` real seconds after the start, whatever the server does.
 
@@ -222,6 +229,11 @@ def run_open_loop(
     its time (its send time is taken then). At most ``max_in_flight`` requests run at once: past the
     cap the next arrival waits for one to end and is sent late, which its lag records. Returns the
     start (perf_counter_ns) and every request with its scheduled time, in schedule order.
+
+    ``follow(i, result)``, when given, is asked (in a worker thread) after each request of arrival
+    i ends for the body that continues it (a conversation's next turn), None when it is over; a
+    follow-up is sent as soon as it is built, holds the arrival's place under the cap, has no
+    scheduled time, and comes back after its arrival's earlier requests.
     """
     if len(bodies) != len(offsets_s):
         raise ValueError(f"{len(bodies)} bodies for {len(offsets_s)} arrival times")
@@ -233,29 +245,41 @@ def run_open_loop(
         tally = _Tally(len(bodies), on_progress)
         tally.start_ns = start
         cap = asyncio.Semaphore(max_in_flight)
-        sent: list[Sent | None] = [None] * len(bodies)
+        sent: list[list[Sent]] = [[] for _ in bodies]
+        loop = asyncio.get_running_loop()
 
-        async def one(i: int, due_ns: int) -> None:
+        async def one(i: int, due_ns: int, builders: ThreadPoolExecutor) -> None:
             try:
                 stream = await open_stream(client, requests[i], stall_timeout_s=stall_timeout_s)
                 await _sleep_until(due_ns)
                 stream.send()
                 result = await stream.finished()
+                sent[i].append(Sent(result, scheduled_ns=due_ns))
+                tally.add(result)
+                while follow is not None:
+                    body = await loop.run_in_executor(builders, follow, i, result)
+                    if body is None:
+                        break
+                    request = client.stream_request(path, body)
+                    stream = await open_stream(client, request, stall_timeout_s=stall_timeout_s)
+                    stream.send()
+                    result = await stream.finished()
+                    sent[i].append(Sent(result))
+                    tally.add(result)
             finally:
                 cap.release()
-            sent[i] = Sent(result, scheduled_ns=due_ns)
-            tally.add(result)
 
         tasks = []
-        for i, offset in enumerate(offsets_s):
-            due = start + int(offset * 1e9)
-            await _sleep_until(due - int(lead_s * 1e9))
-            await cap.acquire()
-            tasks.append(asyncio.create_task(one(i, due), name=f"gx10-arrival-{i}"))
-        await asyncio.gather(*tasks)
-        missing = [i for i, s in enumerate(sent) if s is None]
+        with ThreadPoolExecutor(4, thread_name_prefix="gx10-follow") as builders:
+            for i, offset in enumerate(offsets_s):
+                due = start + int(offset * 1e9)
+                await _sleep_until(due - int(lead_s * 1e9))
+                await cap.acquire()
+                tasks.append(asyncio.create_task(one(i, due, builders), name=f"gx10-arrival-{i}"))
+            await asyncio.gather(*tasks)
+        missing = [i for i, s in enumerate(sent) if not s]
         if missing:
             raise RuntimeError(f"requests {missing} of {len(bodies)} never ran")
-        return start, [s for s in sent if s is not None]
+        return start, [s for chain in sent for s in chain]
 
     return _on_loop(scheduled)

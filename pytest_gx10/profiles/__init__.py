@@ -352,13 +352,16 @@ class PerfSpec:
     input_tokens: int = key(1000, gt=0)
     max_tokens: int = key(128, gt=0)
     workload: str = key(
-        "filler", choices=("filler", "dataset", "shared-prefix"), help="what the perf suite's requests are"
+        "filler",
+        choices=("filler", "dataset", "shared-prefix", "multi-turn"),
+        help="what the perf suite's requests are",
     )
     dataset: str | None = key(None, help="the JSONL or ShareGPT file of the dataset workload")
     input_len: str | None = key(None, help="prompt lengths, e.g. uniform:500:1500 (default: input_tokens)")
     output_len: str | None = key(None, help="output lengths, e.g. lognormal:200:0.5 (default: max_tokens)")
     shared_groups: int = key(4, gt=0, help="the shared-prefix workload's groups (system prompts)")
     shared_prefix_tokens: int = key(256, gt=0, help="the tokens of each group's shared system prompt")
+    turns: int = key(4, gt=0, help="the multi-turn workload's turns per conversation")
     floors: Mapping[int, Mapping[str, float]] = key(
         factory=dict, parse=_floors, help="[perf.floors.N]: figure = floor at concurrency N"
     )

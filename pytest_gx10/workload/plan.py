@@ -12,6 +12,10 @@ shared-prefix
     drawn input length.
 dataset
     entry ``i % len(entries)`` of a :class:`~pytest_gx10.workload.dataset.Dataset`, sent as it is.
+multi-turn
+    conversations of ``turns`` turns (:class:`~pytest_gx10.workload.conversation.Conversation`): each
+    turn resends the history and a new user message of the drawn length. A turn's request depends on
+    the previous turn's answer, so it is built by :meth:`Workload.conversation`, not :meth:`Workload.body`.
 
 ``count`` measures a prompt as the server does: given a string it counts a completion prompt, given a
 list of messages it counts a chat with its template applied. The wiring passes, for example,
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_gx10.workload.conversation import Conversation
 from pytest_gx10.workload.dataset import Dataset, DatasetEntry
 from pytest_gx10.workload.lengths import LengthSpec
 from pytest_gx10.workload.prompts import PromptSizeError, sized_prompt
@@ -32,7 +37,7 @@ from pytest_gx10.workload.shared import BLOCK_SIZE, SharedPrefixPlan
 
 __all__ = ["WORKLOAD_KINDS", "PromptCounter", "RequestFacts", "Workload"]
 
-WORKLOAD_KINDS = ("filler", "dataset", "shared-prefix")
+WORKLOAD_KINDS = ("filler", "dataset", "shared-prefix", "multi-turn")
 
 Message = dict[str, str]
 PromptCounter = Callable[[str | list[Message]], int]
@@ -44,7 +49,9 @@ class RequestFacts:
 
     ``intended_input_tokens`` is the drawn length (None for a dataset entry, which is sent as it is);
     ``input_tokens`` the server's count of the prompt sent; ``output_tokens`` the ``max_tokens`` asked;
-    ``group`` the shared-prefix group and ``entry`` the dataset entry's index, when they apply.
+    ``group`` the shared-prefix group and ``entry`` the dataset entry's index, when they apply; for a
+    conversation's turn, ``conversation`` and ``turn`` (from 0) and the fewest and most prompt tokens a
+    prefix cache can serve (``cacheable_min_tokens``, ``cacheable_max_tokens``).
     """
 
     index: int
@@ -54,10 +61,14 @@ class RequestFacts:
     output_tokens: int
     group: int | None = None
     entry: int | None = None
+    conversation: int | None = None
+    turn: int | None = None
+    cacheable_min_tokens: int | None = None
+    cacheable_max_tokens: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The facts as a result records them."""
-        return {
+        facts: dict[str, Any] = {
             "index": self.index,
             "kind": self.kind,
             "intended_input_tokens": self.intended_input_tokens,
@@ -66,6 +77,14 @@ class RequestFacts:
             "group": self.group,
             "entry": self.entry,
         }
+        if self.conversation is not None:
+            facts.update(
+                conversation=self.conversation,
+                turn=self.turn,
+                cacheable_min_tokens=self.cacheable_min_tokens,
+                cacheable_max_tokens=self.cacheable_max_tokens,
+            )
+        return facts
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class Workload:
     shared: SharedPrefixPlan | None = None
     seed: int | str = 0
     edition: str = ""
+    turns: int = 4
     _draws: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -97,6 +117,8 @@ class Workload:
             raise ValueError("a dataset workload needs a dataset, and only it takes one")
         if (self.kind == "shared-prefix") != (self.shared is not None):
             raise ValueError("a shared-prefix workload needs a shared prefix plan, and only it takes one")
+        if isinstance(self.turns, bool) or not isinstance(self.turns, int) or self.turns < 1:
+            raise ValueError(f"a conversation needs at least 1 turn, got {self.turns!r}")
 
     def _drawn(self, which: str, spec: LengthSpec, i: int) -> int:
         with self._lock:
@@ -134,6 +156,8 @@ class Workload:
         Raises :class:`~pytest_gx10.workload.PromptSizeError` when a prompt of the drawn length cannot be
         built (below the fixed parts, or for a shared prefix not above the prefix).
         """
+        if self.kind == "multi-turn":
+            raise ValueError("a multi-turn workload's requests depend on earlier answers: use conversation()")
         entry: DatasetEntry | None = None
         group: int | None = None
         intended: int | None = None
@@ -160,7 +184,31 @@ class Workload:
         }
         return body, RequestFacts(i, self.kind, intended, counted, output, group, index)
 
-    def _header(self, word: str, i: int, point: str) -> str:
+    def conversation(
+        self,
+        index: int,
+        *,
+        count: PromptCounter,
+        chat: bool,
+        point: str = "",
+        max_tokens_default: int,
+        ignore_eos: bool = False,
+    ) -> Conversation:
+        """Conversation ``index`` of a multi-turn workload, at its first turn."""
+        if self.kind != "multi-turn":
+            raise ValueError(f"a {self.kind} workload has no conversations")
+        return Conversation(
+            self,
+            index,
+            count=count,
+            chat=chat,
+            point=point,
+            max_tokens_default=max_tokens_default,
+            ignore_eos=ignore_eos,
+        )
+
+    def header(self, word: str, i: int, point: str) -> str:
+        """The first line of request (or conversation) ``i``'s own text: ``Story 3, N=4, edition e.``"""
         where = ", ".join(
             p for p in (f"{word} {i + 1}", point, f"edition {self.edition}" if self.edition else "") if p
         )
@@ -173,7 +221,7 @@ class Workload:
             return count([{"role": "user", "content": text}]) if chat else count(text)
 
         prompt = sized_prompt(
-            measure, length, seed=f"{point} request {i}", chat=chat, header=self._header("Story", i, point)
+            measure, length, seed=f"{point} request {i}", chat=chat, header=self.header("Story", i, point)
         )
         return prompt.body(), prompt.tokens
 
@@ -199,7 +247,7 @@ class Workload:
                 return count(prefix + text)
 
         user = sized_prompt(
-            measure, length, seed=f"{point} request {i}", chat=chat, header=self._header("Question", i, point)
+            measure, length, seed=f"{point} request {i}", chat=chat, header=self.header("Question", i, point)
         )
         if chat:
             messages = [{"role": "system", "content": prefix}, {"role": "user", "content": user.text}]
@@ -230,5 +278,6 @@ class Workload:
             "seed": self.seed,
             "dataset": None if self.dataset is None else self.dataset.facts(),
             "shared": None if self.shared is None else self.shared.as_dict(),
+            "turns": self.turns if self.kind == "multi-turn" else None,
             "expected_prefix_hit_rate": self.expected_hit_rate(),
         }

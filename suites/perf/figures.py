@@ -181,7 +181,16 @@ _FIGURES = (
         "expected prefix cache hit rate",
         digits=2,
         heading="Expected prefix hits",
-        definition="the share of prompt tokens a prefix cache can serve in a shared-prefix workload",
+        definition="the share of prompt tokens a prefix cache can serve in a shared-prefix workload; in a "
+        "multi-turn one, the least it can serve (the earlier turns' prompts)",
+    ),
+    Figure(
+        "expected_prefix_hit_rate_max",
+        "most prefix cache hit rate possible",
+        digits=2,
+        heading="Most prefix hits",
+        definition="in a multi-turn workload, the most a prefix cache can serve (the earlier turns' "
+        "prompts and answers)",
     ),
     Figure(
         "median_ttfat_s",
@@ -199,7 +208,12 @@ _FIGURES = (
         definition="thinking tokens per request that thought (the usage's reasoning_tokens)",
     ),
 )
-_WORKLOAD_FIGURES = ("expected_prefix_hit_rate", "median_ttfat_s", "mean_reasoning_tokens")
+_WORKLOAD_FIGURES = (
+    "expected_prefix_hit_rate",
+    "expected_prefix_hit_rate_max",
+    "median_ttfat_s",
+    "mean_reasoning_tokens",
+)
 AGGREGATE = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
 LATENCY = ("p90_ttft_s", "p99_ttft_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "dispatch_skew_ms")
 TELEMETRY = (

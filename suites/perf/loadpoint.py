@@ -8,21 +8,25 @@ records the figures first, then decides.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_gx10.client import VllmClient
+from pytest_gx10.client import StreamResult, VllmClient
 from pytest_gx10.load.arrivals import arrival_times
 from pytest_gx10.load.runner import LoadProgress, run_closed_loop, run_open_loop
 from pytest_gx10.load.steady import load_figures, point_name
 from pytest_gx10.load.telemetry import sample_telemetry, telemetry_figures
+from pytest_gx10.load.turns import expected_hit_rates, turn_rows
 from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import RequestFacts
+from pytest_gx10.workload.conversation import Conversation
 from pytest_gx10.workload.plan import PromptCounter
 
 __all__ = ["PointRun", "run_load_point"]
@@ -52,8 +56,12 @@ def prompt_counter(server: Server) -> PromptCounter:
 
 def workload_figures(settings: Settings, requests: Sequence[RequestFacts]) -> dict[str, Any]:
     """What a point records of its workload: the kind, and for a shared prefix the hit rate its
-    requests make possible (to set beside the server's own, ``prefix_cache_hit_rate``)."""
+    requests make possible (to set beside the server's own, ``prefix_cache_hit_rate``); for
+    conversations the least and the most they make possible."""
     figures: dict[str, Any] = {"workload": settings.workload}
+    if settings.workload == "multi-turn" and requests:
+        low, high = expected_hit_rates(requests)
+        figures["expected_prefix_hit_rate"], figures["expected_prefix_hit_rate_max"] = low, high
     if settings.workload == "shared-prefix" and requests:
         plan = settings.workload_for("", "").shared
         assert plan is not None
@@ -63,8 +71,13 @@ def workload_figures(settings: Settings, requests: Sequence[RequestFacts]) -> di
 
 
 class _Bodies:
-    """Request i's body from the run's workload, its facts kept by index (the closed loop asks from
-    its own thread, in order of need)."""
+    """The point's requests from the run's workload, their facts kept, paired with their results.
+
+    Request i's body is ``self(i)``. A multi-turn workload's requests come from conversations: in
+    the closed loop each slot carries one conversation at a time (:meth:`for_slot`, then
+    :meth:`slot_result`); in the open loop each arrival starts one, whose later turns follow its
+    answers (:meth:`arrival`, then :meth:`follow`).
+    """
 
     def __init__(self, server: Server, settings: Settings, point: str) -> None:
         perf = settings.profile.perf
@@ -73,6 +86,16 @@ class _Bodies:
         self.chat = perf.endpoint == "chat"
         self.point, self.max_tokens, self.ignore_eos = point, perf.max_tokens, perf.ignore_eos
         self.facts: dict[int, RequestFacts] = {}
+        self.issued: list[RequestFacts] = []
+        self.pairs: list[tuple[RequestFacts, StreamResult]] = []
+        self._conversations = itertools.count()
+        self._chats: dict[int, Conversation] = {}  # by slot (closed loop) or by arrival (open loop)
+        self._sent: dict[int, RequestFacts] = {}  # each chat's request in flight
+        self._lock = threading.Lock()
+
+    @property
+    def conversations(self) -> bool:
+        return self.workload.kind == "multi-turn"
 
     def __call__(self, i: int) -> dict[str, Any]:
         body, facts = self.workload.body(
@@ -85,6 +108,62 @@ class _Bodies:
         )
         self.facts[i] = facts
         return body
+
+    def _new_chat(self) -> Conversation:
+        with self._lock:
+            index = next(self._conversations)
+        return self.workload.conversation(
+            index,
+            count=self.count,
+            chat=self.chat,
+            point=self.point,
+            max_tokens_default=self.max_tokens,
+            ignore_eos=self.ignore_eos,
+        )
+
+    def _turn(self, key: int) -> dict[str, Any]:
+        body, facts = self._chats[key].next_body()
+        self._sent[key] = facts
+        with self._lock:
+            self.issued.append(facts)
+        return body
+
+    def all_facts(self) -> list[RequestFacts]:
+        """Every request's facts: by index, or for conversations in the order their turns were built."""
+        return list(self.issued) if self.conversations else [self.facts[i] for i in sorted(self.facts)]
+
+    def _answered(self, key: int, result: StreamResult) -> None:
+        self.pairs.append((self._sent[key], result))
+        self._chats[key].answer(result.content if result.ok else None, result.completion_tokens)
+
+    def for_slot(self, i: int, slot: int) -> dict[str, Any]:
+        """Request i of the closed loop, sent from ``slot``: the slot's next turn, or request i."""
+        if not self.conversations:
+            return self(i)
+        if slot not in self._chats or self._chats[slot].done:
+            self._chats[slot] = self._new_chat()
+        return self._turn(slot)
+
+    def slot_result(self, i: int, slot: int, result: StreamResult) -> None:
+        """How the slot's request ended: the answer goes into its conversation."""
+        if self.conversations:
+            self._answered(slot, result)
+
+    def arrival(self, i: int) -> dict[str, Any]:
+        """Arrival i's first request: request i, or the first turn of conversation i."""
+        if not self.conversations:
+            return self(i)
+        self._chats[i] = self._new_chat()
+        return self._turn(i)
+
+    def follow(self, i: int, result: StreamResult) -> dict[str, Any] | None:
+        """After arrival i's latest request: its conversation's next turn, None when it is over."""
+        if not self.conversations:
+            return None
+        self._answered(i, result)
+        if self._chats[i].done:
+            return None
+        return self._turn(i)
 
 
 def run_load_point(
@@ -120,7 +199,7 @@ def run_load_point(
                 burstiness=perf.burstiness,
                 ramp_up_s=s.ramp_up_s,
             )
-            bodies = [body(i) for i in range(len(offsets))]  # built before the clock starts
+            bodies = [body.arrival(i) for i in range(len(offsets))]  # built before the clock starts
             start, sent = run_open_loop(
                 client,
                 path,
@@ -128,16 +207,18 @@ def run_load_point(
                 [o / scale for o in offsets],
                 max_in_flight=perf.max_in_flight,
                 on_progress=on_progress,
+                follow=body.follow if body.conversations else None,
             )
         else:
             start, sent = run_closed_loop(
                 client,
                 path,
-                body,
+                body.for_slot,
                 int(level),
                 None if s.requests else s.duration_s / scale,
                 max_requests=s.requests,
                 on_progress=on_progress,
+                on_result=body.slot_result,
             )
     failed = [x.result for x in sent if not x.result.ok]
     figures = load_figures(
@@ -156,6 +237,8 @@ def run_load_point(
         figures["ramp_up_s"] = s.ramp_up_s
     completion = sum(x.result.completion_tokens or 0 for x in sent)
     figures.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
-    figures.update(workload_figures(settings, [body.facts[i] for i in sorted(body.facts)]))
+    figures.update(workload_figures(settings, body.all_facts()))
+    if body.conversations:
+        figures["turns"] = turn_rows(body.pairs)
     lines = [f"request {i}: {x.result.describe()}" for i, x in enumerate(sent) if not x.result.ok]
     return PointRun(figures, lines)

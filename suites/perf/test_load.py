@@ -74,7 +74,17 @@ def test_load_point(
     misses = check_limits(LOAD, figures, limits)
     assert not misses, "\n".join(misses)
     expected, measured = figures.get("expected_prefix_hit_rate"), figures.get("prefix_cache_hit_rate")
-    if expected is not None and measured is not None:
+    most = figures.get("expected_prefix_hit_rate_max")
+    if expected is not None and most is not None and measured is not None:
+        # A conversation's turn resends its history: the cache serves at least the earlier prompts,
+        # at most the earlier prompts and answers, in whole blocks; ten points either way allow the
+        # chat template's tokens and conversations the cache had to evict.
+        assert expected - HIT_RATE_ROOM <= measured <= most + HIT_RATE_ROOM, (
+            f"{point}: the server's prefix cache hit {measured:.1%} of prompt tokens, where the "
+            f"conversations' histories make {expected:.1%} to {most:.1%} possible (within "
+            f"{HIT_RATE_ROOM:.0%}); is prefix caching on, and does the KV cache hold the conversations?"
+        )
+    elif expected is not None and measured is not None:
         # A group's later requests arrive after its first was prefilled: the server's prefix cache
         # serves their shared blocks. Ten points either way allow the chat template's tokens and a
         # group's requests that overlap in the engine.

@@ -23,6 +23,7 @@ from pytest_gx10.load.floors import check_limits
 from pytest_gx10.load.points import reasoning_figures
 from pytest_gx10.load.repeats import combine_repeats
 from pytest_gx10.load.telemetry import combine_telemetry, sample_telemetry, telemetry_figures
+from pytest_gx10.load.turns import turn_rows
 from pytest_gx10.observe.sentinel import Verdict
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
@@ -64,6 +65,54 @@ def _requests(
     ]
 
 
+def _conversations(
+    server: Server,
+    settings: Settings,
+    n: int,
+    repeat: int,
+    burst: Callable[[list[tuple[dict[str, Any], RequestFacts]]], tuple[list[StreamResult], dict[str, Any]]],
+    progress: Callable[[str], None],
+) -> tuple[list[RequestFacts], list[StreamResult], dict[str, Any]]:
+    """N conversations, turn by turn: each turn is a burst of every conversation still going.
+
+    The point's figures are the last turn's burst (the deepest history), with ``turns``, a row per
+    turn, beside; every turn's requests are returned for the checks.
+    """
+    perf = settings.profile.perf
+    point = f"N={n}{_take(repeat)}"
+    workload = settings.workload_for(point, RUN_NONCE)
+    count = prompt_counter(server)
+    chats = [
+        workload.conversation(
+            c,
+            count=count,
+            chat=perf.endpoint == "chat",
+            point=point,
+            max_tokens_default=perf.max_tokens,
+            ignore_eos=perf.ignore_eos,
+        )
+        for c in range(n)
+    ]
+    prompts: list[RequestFacts] = []
+    results: list[StreamResult] = []
+    hit_rates: dict[int, float | None] = {}
+    measured: dict[str, Any] = {}
+    for turn in range(workload.turns):
+        going = [c for c in chats if not c.done]
+        if not going:
+            break
+        progress(f"N={n}: turn {turn + 1}/{workload.turns}")
+        planned = [c.next_body() for c in going]
+        turn_results, measured = burst(planned)
+        for chat, result in zip(going, turn_results, strict=True):
+            chat.answer(result.content if result.ok else None, result.completion_tokens)
+        hit_rates[turn + 1] = measured.get("prefix_cache_hit_rate")
+        prompts.extend(f for _, f in planned)
+        results.extend(turn_results)
+    measured["turns"] = turn_rows(list(zip(prompts, results, strict=True)), hit_rates)
+    return prompts, results, measured
+
+
 def _take(repeat: int) -> str:
     # Repeats after the first get prompts of their own: the prefix cache must not help them.
     return f", take {repeat + 1}" if repeat else ""
@@ -92,39 +141,47 @@ def test_sweep_point(
     repeats: list[dict[str, Any]] = []
     for repeat in range(k):
         where = f"repeat {repeat + 1}/{k}: " if k > 1 else ""
-        planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat)
-        bodies = [body for body, _ in planned]
-        prompts = [facts for _, facts in planned]
 
-        def progress(p: LoadProgress, where: str = where) -> None:
-            gx10_progress(
-                f"N={n}: {where}{p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s"
+        def burst(
+            planned: list[tuple[dict[str, Any], RequestFacts]], where: str = where
+        ) -> tuple[list[StreamResult], dict[str, Any]]:
+            """Release one burst (a barrier) and measure it, the server's telemetry beside."""
+
+            def progress(p: LoadProgress) -> None:
+                gx10_progress(
+                    f"N={n}: {where}{p.done}/{n} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s"
+                )
+
+            # What the server saw meanwhile: /metrics scraped from just before the sends to after the ends.
+            with sample_telemetry(gx10_server, gx10_client.model) as sampler:
+                results = run_concurrent(gx10_client, path, [b for b, _ in planned], on_progress=progress)
+            failed = any(not r.ok for r in results)
+            measured = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
+            measured.update(reasoning_figures([r for r in results if r.ok]))
+            completion = sum(r.completion_tokens or 0 for r in results)
+            measured.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
+            return results, measured
+
+        if gx10_settings.workload == "multi-turn":
+            prompts, results, measured = _conversations(
+                gx10_server, gx10_settings, n, repeat, burst, gx10_progress
             )
-
-        # What the server saw meanwhile: /metrics scraped from just before the sends to just after the ends.
-        with sample_telemetry(gx10_server, gx10_client.model) as sampler:
-            results = run_concurrent(gx10_client, path, bodies, on_progress=progress)  # a barrier per repeat
-        failed = any(not r.ok for r in results)
-        measured = point_figures(n, results, engine_dead=failed and not gx10_engine().alive).as_dict()
-        measured.update(reasoning_figures([r for r in results if r.ok]))
-        completion = sum(r.completion_tokens or 0 for r in results)
-        repeats.append(
-            {
-                **measured,
-                **telemetry_figures(sampler.series(), client_completion_tokens=completion),
-                **workload_figures(gx10_settings, prompts),
-            }
-        )
+        else:
+            planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat)
+            prompts = [facts for _, facts in planned]
+            results, measured = burst(planned)
+        repeats.append({**measured, **workload_figures(gx10_settings, prompts)})
         taken.append((where, prompts, results))
-        if failed:
+        if any(not r.ok for r in results):
             break  # the point fails; a failing engine is not loaded again
     gated = [f.name for f in SWEEP.figures if f.gated]
     figures = combine_telemetry(combine_repeats(repeats, gated), repeats)
     gx10_record(SWEEP.name, figures)
 
     failures = [line for where, _, results in taken for line in _failures(results, where)]
-    assert not failures, f"N={n}: {len(failures)} of {n * len(taken)} requests failed:\n" + "\n".join(
-        failures
+    assert not failures, (
+        f"N={n}: {len(failures)} of {sum(len(r) for _, _, r in taken)} requests failed:\n"
+        + "\n".join(failures)
     )
     wrong_prompt = [
         f"{where}request {i}: usage.prompt_tokens {r.prompt_tokens} != {p.input_tokens} from the tokenizer"

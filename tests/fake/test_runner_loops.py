@@ -24,7 +24,7 @@ def _most_in_flight(sent: list[Sent]) -> int:
 def test_a_request_count_ends_the_closed_loop(cpu_twin: FakeServer) -> None:
     built: list[int] = []
 
-    def body(i: int) -> dict[str, object]:
+    def body(i: int, slot: int) -> dict[str, object]:
         built.append(i)
         return BODY
 
@@ -40,8 +40,12 @@ def test_a_request_count_ends_the_closed_loop(cpu_twin: FakeServer) -> None:
 
 def test_the_first_bound_reached_ends_the_closed_loop(cpu_twin: FakeServer) -> None:
     with VllmClient(cpu_twin.url, timeout_s=30) as client:
-        _, by_time = run_closed_loop(client, "/v1/completions", lambda i: BODY, 2, 0.2, max_requests=10_000)
-        _, by_count = run_closed_loop(client, "/v1/completions", lambda i: BODY, 2, 60.0, max_requests=4)
+        _, by_time = run_closed_loop(
+            client, "/v1/completions", lambda i, slot: BODY, 2, 0.2, max_requests=10_000
+        )
+        _, by_count = run_closed_loop(
+            client, "/v1/completions", lambda i, slot: BODY, 2, 60.0, max_requests=4
+        )
     assert 0 < len(by_time) < 10_000
     assert len(by_count) == 4
 
@@ -49,6 +53,6 @@ def test_the_first_bound_reached_ends_the_closed_loop(cpu_twin: FakeServer) -> N
 def test_a_closed_loop_needs_a_bound(cpu_twin: FakeServer) -> None:
     with VllmClient(cpu_twin.url, timeout_s=30) as client:
         with pytest.raises(ValueError, match="duration, a request count"):
-            run_closed_loop(client, "/v1/completions", lambda i: BODY, 2, None)
+            run_closed_loop(client, "/v1/completions", lambda i, slot: BODY, 2, None)
         with pytest.raises(ValueError, match="at least 1"):
-            run_closed_loop(client, "/v1/completions", lambda i: BODY, 2, None, max_requests=0)
+            run_closed_loop(client, "/v1/completions", lambda i, slot: BODY, 2, None, max_requests=0)

@@ -73,6 +73,7 @@ def test_defaults() -> None:
         "dataset": "default",
         "input_len": "default",
         "output_len": "default",
+        "turns": "default",
     }
     assert s.concurrency == (1, 2, 4, 8, 16)
     assert (s.needle_lengths, s.needle_depths) == ((200000,), (0.5,))
