@@ -729,6 +729,9 @@ def _apply(result: StreamResult, data: str, t_ns: int) -> None:
         details = usage.get("completion_tokens_details")
         if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
             result.reasoning_tokens = details["reasoning_tokens"]
+        prompt_details = usage.get("prompt_tokens_details")
+        if isinstance(prompt_details, dict) and isinstance(prompt_details.get("cached_tokens"), int):
+            result.cached_tokens = prompt_details["cached_tokens"]
     if not choices:
         return
     choice = choices[0]

@@ -79,6 +79,9 @@ class StreamResult:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     reasoning_tokens: int | None = None  # the usage's completion_tokens_details, when the server says
+    # The usage's prompt_tokens_details: prompt tokens served from the prefix cache (vLLM with
+    # --enable-prompt-tokens-details, llama.cpp's server always); None when the server does not say.
+    cached_tokens: int | None = None
     usage_chunks: int = 0
     events: int = 0  # data events, [DONE] included
     events_after_done: int = 0
@@ -188,6 +191,7 @@ class StreamResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cached_tokens": self.cached_tokens,
             "ttfat_s": self.ttfat_s,
             "chunks": self.token_chunks,
             "finish_reason": self.finish_reason,

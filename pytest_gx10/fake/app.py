@@ -104,6 +104,13 @@ class TwinState:
         """True when the deployment runs a reasoning parser (the model thinks first)."""
         return self.profile.deployment.reasoning_parser is not None
 
+    def cached_tokens(self, stream: RequestStream) -> int | None:
+        """The usage's ``prompt_tokens_details.cached_tokens``: the prompt tokens the prefix cache
+        served ``stream`` at its first scheduling, when the deployment reports them (else None)."""
+        if not self.profile.deployment.enable_prompt_tokens_details:
+            return None
+        return stream.num_cached_tokens
+
 
 def _error(err: ApiError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status)
@@ -426,6 +433,7 @@ async def completions(request: Request) -> Response:
             prompt_tokens=n_prompt,
             completion_tokens=sum(len(o.token_ids) for o in outs),
             fingerprint=fingerprint,
+            cached_tokens=state.cached_tokens(stream),
         )
         return JSONResponse(body)
 
@@ -442,7 +450,16 @@ async def completions(request: Request) -> Response:
         )
 
     def usage(n_out: int) -> dict[str, Any]:
-        return wire.usage_chunk(request_id, created, model, "text_completion", n_prompt, n_out, fingerprint)
+        return wire.usage_chunk(
+            request_id,
+            created,
+            model,
+            "text_completion",
+            n_prompt,
+            n_out,
+            fingerprint,
+            cached_tokens=state.cached_tokens(stream),
+        )
 
     return _sse_response(
         state, stream, fault, kind="completion", chunk=chunk, usage=usage if common.include_usage else None
@@ -551,6 +568,7 @@ async def chat_completions(request: Request) -> Response:
             completion_tokens=len(token_ids),
             fingerprint=fingerprint,
             reasoning_tokens=_reasoning_tokens(tok, token_ids) if parse_reasoning else None,
+            cached_tokens=state.cached_tokens(stream),
         )
         return JSONResponse(body)
 
@@ -589,6 +607,7 @@ async def chat_completions(request: Request) -> Response:
             n_out,
             fingerprint,
             reasoning_tokens,
+            state.cached_tokens(stream),
         )
 
     # vLLM sends the role chunk when the first output arrives, not on accept.

@@ -658,18 +658,21 @@ class Engine:
     def _admit(self, seq: _Seq, stats: StepStats) -> None:
         """Prefix-cache lookup: whole cached blocks are not computed again (the last token always is).
 
-        A preempted request looks up its prompt and the outputs it recomputes; like vLLM, its lookups
-        are not counted in the prefix cache's queries and hits, and its cached-token count stays.
+        As vLLM V1's ``get_computed_blocks``: the hit may cover at most ``len(ids) - 1`` tokens (the
+        last one is computed for its logits) in whole blocks, so a fully cached prompt of a multiple
+        of 16 tokens computes its last block again. A preempted request looks up its prompt and the
+        outputs it recomputes; like vLLM, its lookups are not counted in the prefix cache's queries
+        and hits, and its cached-token count stays.
         """
         ids = seq.context_ids()
         seq.block_hashes = _block_hashes(ids)
         hit_blocks = 0
-        for h in seq.block_hashes:
+        for h in seq.block_hashes[: (len(ids) - 1) // BLOCK_SIZE]:
             if h not in self._prefix_cache:
                 break
             self._prefix_cache.move_to_end(h)
             hit_blocks += 1
-        hits = min(hit_blocks * BLOCK_SIZE, len(ids) - 1)
+        hits = hit_blocks * BLOCK_SIZE
         seq.num_computed = hits
         if seq.num_preemptions:
             return

@@ -92,6 +92,8 @@ class LogEmitter:
         for key in ("max_num_seqs", "max_num_batched_tokens", "kv_cache_dtype", "reasoning_parser"):
             if key in given:
                 args[key] = getattr(dep, key)
+        if dep.enable_prompt_tokens_details:  # a flag vLLM prints only when it is on
+            args["enable_prompt_tokens_details"] = True
         if dep.tensor_parallel_size != 1:
             args["tensor_parallel_size"] = dep.tensor_parallel_size
         args.update(dep.serve_args)

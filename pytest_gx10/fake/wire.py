@@ -52,13 +52,20 @@ def system_fingerprint(version: str, served_model_name: str) -> str:
     return f"vllm-{version}-{digest}"
 
 
-def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int | None = None) -> dict[str, Any]:
-    """A whole response's usage (details are null unless a reasoning parser counts thinking tokens)."""
+def usage(
+    prompt_tokens: int,
+    completion_tokens: int,
+    reasoning_tokens: int | None = None,
+    cached_tokens: int | None = None,
+) -> dict[str, Any]:
+    """A whole response's usage. The completion details are null unless a reasoning parser counts
+    thinking tokens; the prompt details are null unless the server runs with
+    ``--enable-prompt-tokens-details``, then they say the prompt tokens the prefix cache served."""
     return {
         "prompt_tokens": prompt_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens": completion_tokens,
-        "prompt_tokens_details": None,
+        "prompt_tokens_details": None if cached_tokens is None else {"cached_tokens": cached_tokens},
         "completion_tokens_details": None
         if reasoning_tokens is None
         else {"reasoning_tokens": reasoning_tokens},
@@ -103,9 +110,10 @@ def usage_chunk(
     completion_tokens: int,
     fingerprint: str,
     reasoning_tokens: int | None = None,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The trailing ``"choices": []`` chunk with usage (nulls dropped) and the fingerprint."""
-    body = usage(prompt_tokens, completion_tokens, reasoning_tokens)
+    body = usage(prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens)
     return {
         "id": request_id,
         "object": obj,
@@ -165,6 +173,7 @@ def chat_response(
     completion_tokens: int,
     fingerprint: str,
     reasoning_tokens: int | None = None,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
     """A whole ``chat.completion`` (no ``tool_calls`` key when there are none, as vLLM 0.32 sends it)."""
     message = {
@@ -193,7 +202,7 @@ def chat_response(
         "choices": [choice],
         "service_tier": None,
         "system_fingerprint": fingerprint,
-        "usage": usage(prompt_tokens, completion_tokens, reasoning_tokens),
+        "usage": usage(prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens),
         "prompt_logprobs": None,
         "prompt_token_ids": None,
         "prompt_text": None,
@@ -250,6 +259,7 @@ def completion_response(
     prompt_tokens: int,
     completion_tokens: int,
     fingerprint: str,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
     """A whole ``text_completion``."""
     choice = {
@@ -271,7 +281,7 @@ def completion_response(
         "choices": [choice],
         "service_tier": None,
         "system_fingerprint": fingerprint,
-        "usage": usage(prompt_tokens, completion_tokens),
+        "usage": usage(prompt_tokens, completion_tokens, cached_tokens=cached_tokens),
         "kv_transfer_params": None,
         "ec_transfer_params": None,
         "metrics": None,

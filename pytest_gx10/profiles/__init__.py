@@ -94,6 +94,11 @@ class Deployment:
     max_num_batched_tokens: int = key(8192, gt=0)
     kv_cache_dtype: str = "auto"
     reasoning_parser: str | None = None
+    # vLLM's --enable-prompt-tokens-details: each response's usage says how many prompt tokens the
+    # prefix cache served (prompt_tokens_details.cached_tokens); off, the field is null.
+    enable_prompt_tokens_details: bool = key(
+        False, help="usage carries prompt_tokens_details.cached_tokens (--enable-prompt-tokens-details)"
+    )
     speculative: SpeculativeSpec | None = None
     serve_args: Mapping[str, Any] = key(factory=dict, help="any other vLLM flags the server runs with")
     # What cannot be seen from outside the deployment: the report shows it as the profile's word.

@@ -311,3 +311,41 @@ def test_a_connection_closed_before_the_send(serve: list[Scripted]) -> None:
         f"{url}/v1/completions: connection closed without a response",
     )
     assert open_stream_count() == 0
+
+
+# The final usage chunk as each server writes it: llama.cpp's server always says its cached prompt
+# tokens (tools/server, usage_json_oaicompat: n_prompt_tokens_cache); vLLM says them only with
+# --enable-prompt-tokens-details (0 is said, not dropped), and drops the null details without it.
+LLAMA_CPP_USAGE = (
+    b'data: {"choices":[],"created":1795753268,"id":"chatcmpl-Xq3","model":"m",'
+    b'"system_fingerprint":"b6402-3ed8e16","object":"text_completion",'
+    b'"usage":{"completion_tokens":2,"prompt_tokens":300,"total_tokens":302,'
+    b'"prompt_tokens_details":{"cached_tokens":299}},'
+    b'"timings":{"cache_n":299,"prompt_n":1,"prompt_ms":8.1,"predicted_n":2,"predicted_ms":40.2}}\n\n'
+)
+VLLM_USAGE = (
+    b'data: {"id":"cmpl-883ed4513140a450","object":"text_completion","created":1795753268,"model":"m",'
+    b'"choices":[],"usage":{"prompt_tokens":300,"total_tokens":302,"completion_tokens":2,'
+    b'"prompt_tokens_details":{"cached_tokens":%d}},"system_fingerprint":"vllm-0.32.0-ca50c111"}\n\n'
+)
+VLLM_USAGE_PLAIN = (
+    b'data: {"id":"cmpl-883ed4513140a450","object":"text_completion","created":1795753268,"model":"m",'
+    b'"choices":[],"usage":{"prompt_tokens":300,"total_tokens":302,"completion_tokens":2},'
+    b'"system_fingerprint":"vllm-0.32.0-ca50c111"}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("usage", "cached"),
+    [(LLAMA_CPP_USAGE, 299), (VLLM_USAGE % 288, 288), (VLLM_USAGE % 0, 0), (VLLM_USAGE_PLAIN, None)],
+    ids=["llama.cpp", "vllm", "vllm-nothing-cached", "vllm-without-details"],
+)
+def test_the_final_usage_says_the_cached_prompt_tokens(
+    serve: list[Scripted], usage: bytes, cached: int | None
+) -> None:
+    events = frame("Hello") + frame(" world", "length") + usage + b"data: [DONE]\n\n"
+    server = scripted(serve, [SSE_HEAD, chunked(events), b"0\r\n\r\n"])
+    threaded, looped = both(server.url)
+    same(threaded, looped)
+    assert (looped.prompt_tokens, looped.completion_tokens, looped.cached_tokens) == (300, 2, cached)
+    assert looped.summary()["cached_tokens"] == cached
