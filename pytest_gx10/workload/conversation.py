@@ -19,17 +19,29 @@ server generated. :class:`~pytest_gx10.workload.plan.RequestFacts` records both 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from pytest_gx10.workload.facts import RequestFacts
 from pytest_gx10.workload.prompts import sized_prompt
 from pytest_gx10.workload.shared import BLOCK_SIZE, cacheable_tokens
-
-if TYPE_CHECKING:
-    from pytest_gx10.workload.plan import PromptCounter, RequestFacts, Workload
 
 __all__ = ["Conversation", "cacheable_bounds"]
 
 Message = dict[str, str]
+PromptCounter = Callable[[str | list[Message]], int]
+
+
+class ConversationPlan(Protocol):
+    """What a conversation needs of its workload (:class:`~pytest_gx10.workload.plan.Workload`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def turns(self) -> int: ...
+    def input_tokens(self, i: int) -> int: ...
+    def output_tokens(self, i: int, max_tokens_default: int) -> int: ...
+    def header(self, word: str, i: int, point: str) -> str: ...
 
 
 def cacheable_bounds(
@@ -59,7 +71,7 @@ class Conversation:
 
     def __init__(
         self,
-        workload: Workload,
+        workload: ConversationPlan,
         index: int,
         *,
         count: PromptCounter,
@@ -98,8 +110,6 @@ class Conversation:
 
     def next_body(self) -> tuple[dict[str, Any], RequestFacts]:
         """The next turn's request body and its facts (``turn`` counts from 0)."""
-        from pytest_gx10.workload.plan import RequestFacts
-
         if self.done:
             raise ValueError(f"conversation {self.index} has no turn left")
         if self._waiting:
