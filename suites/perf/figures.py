@@ -352,6 +352,96 @@ def telemetry_table(
     return Table("Server telemetry", headers, rows, note=note, anchor=anchor)
 
 
+# --- a multi-turn workload's turns (a point's optional ``turns``: one row per conversation turn) ---
+
+TURN_HEADERS = (
+    "Turn",
+    "Requests (ok/total)",
+    "Input tokens",
+    "New tokens",
+    "Median TTFT (s)",
+    "p90 TTFT (s)",
+    "Median prefill (tok/s)",
+    "Possible hit",
+    "Server hit",
+    "Cached tokens",
+)
+TURN_NOTE = (
+    "tokens are means per request; possible hit: the share of the turn's prompt tokens a prefix cache "
+    "can serve, from the previous turn's prompt in whole 16-token blocks to that prompt and its answer; "
+    "server hit: the server's prefix-cache hit rate over the turn (/metrics); cached tokens: the mean of "
+    "the server's usage.prompt_tokens_details.cached_tokens"
+)
+
+
+def _percent(value: Any) -> str:
+    return f"{value * 100:.0f} %" if _number(value) is not None else MISSING
+
+
+def possible_hit(row: Mapping[str, Any]) -> str:
+    """``40–52 %`` from a turn's expected hit rates (one figure when both round alike, – when neither)."""
+    low, high = _number(row.get("expected_hit_rate_min")), _number(row.get("expected_hit_rate_max"))
+    if low is None or high is None:
+        return _percent(high if low is None else low)
+    low_text, high_text = f"{low * 100:.0f}", f"{high * 100:.0f}"
+    return f"{low_text} %" if low_text == high_text else f"{low_text}–{high_text} %"
+
+
+def _turn_row(row: Mapping[str, Any]) -> list[str]:
+    return [
+        num(row.get("turn"), 0),
+        f"{num(row.get('ok'), 0)}/{num(row.get('requests'), 0)}",
+        num(row.get("mean_input_tokens"), 1),
+        num(row.get("mean_new_tokens"), 1),
+        num(row.get("median_ttft_s"), 2),
+        num(row.get("p90_ttft_s"), 2),
+        num(row.get("median_prefill_tps"), thousands=True),
+        possible_hit(row),
+        _percent(row.get("prefix_cache_hit_rate")),
+        num(row.get("mean_cached_tokens"), 1),
+    ]
+
+
+def turn_rows(point: Mapping[str, Any]) -> list[list[str]]:
+    """A point's turns as table rows; empty when the point has none (a single-turn workload)."""
+    turns = point.get("turns")
+    if not isinstance(turns, list):
+        return []
+    return [_turn_row(row) for row in turns if isinstance(row, Mapping)]
+
+
+def turns_table(point: Mapping[str, Any], label: str, anchor: str) -> Table | None:
+    """One point's turns (``Turns, N=4``), a row per conversation turn; None without turns."""
+    rows = turn_rows(point)
+    if not rows:
+        return None
+    return Table(f"Turns, {label}", TURN_HEADERS, rows, note=TURN_NOTE, anchor=anchor)
+
+
+def turns_lines(point: Mapping[str, Any], label: str) -> list[str]:
+    """One point's turns as a text table under ``N=4 turns:``; empty without turns."""
+    rows = turn_rows(point)
+    if not rows:
+        return []
+    headers = (
+        "turn",
+        "ok/req",
+        "in tok",
+        "new tok",
+        "TTFT p50",
+        "TTFT p90",
+        "prefill tok/s",
+        "possible hit",
+        "server hit",
+        "cached",
+    )
+    return [f"{label} turns:", *text_table(headers, rows)]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower().replace("n=", "n")).strip("-")
+
+
 def _error_text(error: Any) -> str:
     """An error as its message: a server's error object says its message and code, never ``None``."""
     if error is None:
@@ -455,7 +545,8 @@ def comparison_table(points: Sequence[Mapping[str, Any]], overlays: Sequence[Ove
 
 
 def tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()) -> list[Table]:
-    """The aggregate and latency tables, the comparisons, then each point's per-request table."""
+    """The aggregate and latency tables, the comparisons, the telemetry, each multi-turn point's turns,
+    then each point's per-request table."""
     out = [aggregate_table(points)]
     compared = comparison_table(points, overlays)
     if compared is not None:
@@ -464,6 +555,10 @@ def tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay] = ()
     telemetry = telemetry_table(points)
     if telemetry is not None:
         out.append(telemetry)
+    for p in points:
+        turns = turns_table(p, _n_label(p), f"gx10-turns-{p.get('concurrency', 'point')}")
+        if turns is not None:
+            out.append(turns)
     return out + [request_table(p) for p in points if p.get("requests")]
 
 
@@ -502,6 +597,8 @@ def terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
         flags = telemetry_words(p)
         if flags:
             lines.append(f"N={p.get('concurrency')}: {flags}")
+    for p in points:
+        lines += turns_lines(p, _n_label(p))
     return lines
 
 
@@ -564,7 +661,7 @@ def telemetry_plot(point: Mapping[str, Any], label: str | None = None) -> str | 
     if not isinstance(series, Mapping) or not series.get("t_s"):
         return None
     shown = label if label is not None else f"N={point.get('concurrency')}"
-    slug = re.sub(r"[^a-z0-9.]+", "-", shown.lower().replace("n=", "n")).strip("-")
+    slug = _slug(shown)
     t_s = list(series["t_s"])
 
     def line(name: str, label: str, colour: str, *, dashed: bool = False) -> Line:
@@ -953,6 +1050,11 @@ def load_tables(points: Sequence[Mapping[str, Any]], overlays: Sequence[Overlay]
     telemetry = telemetry_table(points, label=_point_label, key="Point", anchor="gx10-load-telemetry")
     if telemetry is not None:
         out.append(telemetry)
+    for p in points:
+        label = _point_label(p)
+        turns = turns_table(p, label, f"gx10-load-turns-{_slug(label)}")
+        if turns is not None:
+            out.append(turns)
     return out
 
 
@@ -998,6 +1100,8 @@ def load_terminal(points: Sequence[Mapping[str, Any]]) -> list[str]:
         flags = telemetry_words(p)
         if flags:
             lines.append(f"{p.get('point')}: {flags}")
+    for p in points:
+        lines += turns_lines(p, _point_label(p))
     return lines
 
 
