@@ -540,6 +540,7 @@ async def chat_completions(request: Request) -> Response:
         reasoning=thinking,
         seed=common.seed,
         needle_horizon_tokens=state.profile.twin.needle_horizon_tokens,
+        reasoning_tokens=state.profile.twin.reasoning_tokens,
     )
     fault, replaced = await _request_fault(state, request)
     if replaced is not None:

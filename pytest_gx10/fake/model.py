@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 from pytest_gx10.fake.tokenizer import Tokenizer
 
-__all__ = ["Script", "write_script", "wrong_code"]
+__all__ = ["REASONING_TOKENS", "Script", "write_script", "wrong_code"]
 
 _NEEDLE_RE = re.compile(r"secret [\w ]{0,60}? is ([A-Za-z0-9][A-Za-z0-9-]{2,}[A-Za-z0-9])")
 
 # Natural lengths, in tokens: moderate, so a default request finishes with "stop" in a few dozen steps.
-_REASONING_TOKENS = (24, 120)
+# The <think> block's is the profile's twin.reasoning_tokens (this default when none is given).
+REASONING_TOKENS = (24, 120)
 _ANSWER_TOKENS = (16, 80)
 _COMPLETION_TOKENS = (20, 160)
 
@@ -96,11 +97,14 @@ def write_script(
     reasoning: bool,
     seed: int | None = None,
     needle_horizon_tokens: int | None = None,
+    reasoning_tokens: tuple[int, int] = REASONING_TOKENS,
 ) -> Script:
     """The continuation for one request.
 
     ``kind`` is "chat" (stops at ``<|im_end|>``) or "completion" (stops at ``<|endoftext|>``);
-    ``reasoning`` opens the answer with a ``<think>`` block, as Qwen3 models do. A chat prompt longer
+    ``reasoning`` opens the answer with a ``<think>`` block, as Qwen3 models do, its length drawn
+    from ``reasoning_tokens`` (``[min, max]``, ``<think>`` and its fixed opening words counted; the
+    block holds one token more: the closing "." and newline, not ``<think>``). A chat prompt longer
     than ``needle_horizon_tokens`` gets a wrong code for its needle.
     """
     rng = random.Random(_seed(prompt_ids, seed, kind))
@@ -109,7 +113,7 @@ def write_script(
     assert period is not None
     head: list[int] = []
     if reasoning:
-        n_think = rng.randint(*_REASONING_TOKENS)
+        n_think = rng.randint(*reasoning_tokens)
         nl = tokenizer.token_id("\n")
         nl2 = tokenizer.token_id("\n\n")
         assert nl is not None

@@ -161,6 +161,13 @@ def _faults(value: Any) -> tuple[Fault, ...]:
     return tuple(faults)
 
 
+def _token_range(value: tuple[int, int]) -> str | None:
+    low, high = value
+    if low > high:
+        return f"expected [min, max] with min <= max, got [{low}, {high}]"
+    return None
+
+
 @dataclass(frozen=True)
 class TwinSpec:
     """How the embedded twin behaves when it stands in for this deployment."""
@@ -199,6 +206,15 @@ class TwinSpec:
     warmup_min_prefill_tokens: int = key(1, gt=0, help="prefill tokens that make a step a long prefill")
     cold_prefill_factor: float = key(0.0, ge=0, help="extra prefill cost at start, fading to 0 ...")
     cold_prefill_tokens: int = key(0, ge=0, help="... over this many long-prefill tokens")
+    # A reasoning model's <think> block: its length is drawn from [min, max] per request, <think> and
+    # the fixed opening words counted (the usage's reasoning_tokens is one more: it leaves <think> out
+    # and counts the closing "." and newline); never shorter than the opening (pytest_gx10.fake.model).
+    reasoning_tokens: tuple[int, int] = key(
+        (24, 120),
+        ge=0,
+        check=_token_range,
+        help="[min, max] tokens of a reasoning model's <think> block, drawn per request",
+    )
     # The twin finds a needle only in prompts up to this many tokens, and answers a wrong code beyond
     # (as a small model loses track in a long context); None finds it at any length.
     needle_horizon_tokens: int | None = None
