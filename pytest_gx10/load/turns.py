@@ -50,7 +50,7 @@ def turn_rows(
         ok = [r for _, r in group if r.ok and r.ttft_s is not None]
         ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
         rates = [r.prompt_tokens / r.ttft_s for r in ok if r.prompt_tokens and r.ttft_s]
-        cached = [c for r in ok if (c := getattr(r, "cached_tokens", None)) is not None]
+        cached = [r.cached_tokens for r in ok if r.cached_tokens is not None]
         low, high = expected_hit_rates([f for f, _ in group])
         rows.append(
             {

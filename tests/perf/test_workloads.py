@@ -4,12 +4,14 @@ against the server's prefix cache, and the mistakes refused before a request is 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_gx10.profiles import BUNDLED_DIR
 from pytest_gx10.workload.dataset import write_sharegpt_sample
 
 pytestmark = pytest.mark.twin
@@ -106,3 +108,61 @@ def test_workload_mistakes_are_refused_before_any_request(
     result = pytester.runpytest_subprocess(str(PERF), *args, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert said in result.stderr.str()
+
+
+def _cached_profile(pytester: pytest.Pytester) -> Path:
+    """The CPU twin's profile with per-request cache hits in the usage (vLLM's
+    --enable-prompt-tokens-details)."""
+    text = (BUNDLED_DIR / "smollm2-cpu.toml").read_text()
+    text = text.replace("[deployment]\n", "[deployment]\nenable_prompt_tokens_details = true\n", 1)
+    path = pytester.path / "cached.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["burst", "concurrency", "rate"])
+def test_conversations_grow_turn_by_turn_in_every_mode(pytester: pytest.Pytester, mode: str) -> None:
+    """Four-turn conversations: every turn's prompt is the last one's, its answer and a new message;
+    the twin's prefix cache serves at least the earlier prompts, within what the history allows."""
+    profile = _cached_profile(pytester)
+    result, doc = _run(
+        pytester,
+        f"--gx10-profile={profile}",
+        "--gx10-workload=multi-turn",
+        "--gx10-turns=4",
+        "--gx10-input-len=120",
+        "--gx10-output-len=24",
+        f"--gx10-load-mode={mode}",
+        "--gx10-concurrency=2",
+        "--gx10-rate=2",
+        "--gx10-requests=8" if mode == "concurrency" else "--gx10-requests=2",
+        "--gx10-warmup=0",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert doc["workload"]["kind"] == "multi-turn"
+    assert doc["workload"]["turns"] == 4
+    (point,) = doc["sweep"] if mode == "burst" else doc["load"]
+    turns = point["turns"]
+    assert [t["turn"] for t in turns] == [1, 2, 3, 4]
+    assert all(t["requests"] == t["ok"] == 2 for t in turns), turns
+    assert all(t["mean_new_tokens"] == 120 for t in turns)
+    inputs = [t["mean_input_tokens"] for t in turns]
+    # Each turn adds the last answer (24 tokens), the new message and the template's few tokens.
+    assert all(120 + 24 < b - a < 120 + 24 + 16 for a, b in itertools.pairwise(inputs)), inputs
+    assert turns[0]["expected_hit_rate_max"] == 0
+    for t in turns[1:]:
+        low, high = t["expected_hit_rate_min"], t["expected_hit_rate_max"]
+        assert 0 < low <= high < 1, t
+        # The usage says what the cache served each request: at least the earlier prompt's blocks.
+        assert t["mean_cached_tokens"] >= low * t["mean_input_tokens"] - 1e-6, t
+        assert t["mean_cached_tokens"] <= high * t["mean_input_tokens"] + 1e-6, t
+    assert turns[0]["mean_cached_tokens"] < 16, turns[0]  # nothing but the template is shared
+    if mode == "burst":
+        # Each turn was a burst of its own: the server's hit rate over that turn alone.
+        for t in turns[1:]:
+            assert t["expected_hit_rate_min"] - 0.02 <= t["prefix_cache_hit_rate"], t
+            assert t["prefix_cache_hit_rate"] <= t["expected_hit_rate_max"] + 0.02, t
+    else:
+        assert all(t["prefix_cache_hit_rate"] is None for t in turns)
+        low, high = point["expected_prefix_hit_rate"], point["expected_prefix_hit_rate_max"]
+        assert low - 0.02 <= point["prefix_cache_hit_rate"] <= high + 0.02, point
