@@ -81,7 +81,7 @@ class TwinState:
             self.profile.twin.version, self.profile.deployment.served_model_name
         )
         self.engine = Engine(self.profile, self.tokenizer, time_scale=self.time_scale)
-        self.metrics = EngineMetrics(self.profile)
+        self.metrics = EngineMetrics(self.profile, kv_cache_tokens=self.engine.kv_cache_tokens)
         self.stat_log = StatLog(self.log)
         self.ground_truth = GroundTruth()
         self.engine.observers += [self.metrics, self.stat_log, self.ground_truth]

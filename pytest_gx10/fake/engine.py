@@ -17,8 +17,9 @@ draft token is only accepted after the one before it, so position i is tried wit
 rate rate[i] / rate[i - 1].
 
 KV cache: a pool of ``kv_cache_tokens`` (the argument, else the profile's ``twin.kv_cache_tokens``, else
-2.1 x max_model_len; never less than max_model_len, where vLLM would refuse to start) in 16-token
-blocks. A request holds ceil((computed context + outputs since) / 16) blocks. Each step, as vLLM V1's
+2.1 x max_model_len; never less than max_model_len, where vLLM would refuse to start) in blocks of
+the profile's ``twin.block_size`` tokens (vLLM's default 16; its CPU build's 128). A request holds
+ceil((computed context + outputs since) / block_size) blocks; the prefix cache keeps whole blocks only. Each step, as vLLM V1's
 scheduler does it (first come, first served): a running request takes the blocks its tokens of the
 step need (a decode step's 1 + k, a prefill chunk and its first output); when too few are free, the
 request last in the running list is preempted (itself, if it is the last: then no request after it
@@ -66,9 +67,10 @@ __all__ = [
     "RequestStream",
     "SamplingParams",
     "StepStats",
+    "kv_pool",
 ]
 
-BLOCK_SIZE = 16  # vLLM's default KV block size, in tokens
+BLOCK_SIZE = 16  # vLLM's default KV block size, in tokens (the profile's twin.block_size says otherwise)
 _MAX_PACE_DEBT_S = 0.05
 
 
@@ -235,10 +237,6 @@ class _Seq:
             return self.num_computed
         return self.num_computed + len(self.output_ids) - self.num_recomputed_outputs
 
-    @property
-    def num_blocks(self) -> int:
-        return -(-self.held_tokens // BLOCK_SIZE)
-
 
 @dataclass
 class _Plan:
@@ -286,15 +284,8 @@ class Engine:
             min(rate / prev, 1.0) if prev > 0 else 0.0
             for rate, prev in zip(self.acceptance, (1.0, *self.acceptance), strict=False)
         )
-        # The KV pool: the argument, else the profile's twin.kv_cache_tokens, else 2.1 x max_model_len
-        # (the reference cluster's ratio). vLLM refuses to start when one request of max_model_len does
-        # not fit; the twin serves at least that much instead.
-        if kv_cache_tokens is None:
-            kv_cache_tokens = profile.twin.kv_cache_tokens
-        if kv_cache_tokens is None:
-            kv_cache_tokens = int(dep.max_model_len * 2.1)
-        self.kv_cache_tokens = max(kv_cache_tokens, dep.max_model_len)
-        self.num_blocks = max(self.kv_cache_tokens // BLOCK_SIZE, -(-dep.max_model_len // BLOCK_SIZE))
+        self.block_size = profile.twin.block_size
+        self.kv_cache_tokens, self.num_blocks = kv_pool(profile, kv_cache_tokens)
         self.observers: list[EngineObserver] = []
         self._seed = seed
         self._waiting: deque[_Seq] = deque()
@@ -379,7 +370,7 @@ class Engine:
     @property
     def num_used_blocks(self) -> int:
         """KV blocks held by running requests (never more than ``num_blocks``)."""
-        return sum(s.num_blocks for s in self._running)
+        return sum(self._held_blocks(s) for s in self._running)
 
     def kv_cache_usage(self) -> float:
         """Fraction of KV blocks held by running requests (0..1)."""
@@ -593,6 +584,10 @@ class Engine:
     def _new_plan(self) -> _Plan:
         return _Plan(budget=self.max_num_batched_tokens, free_blocks=self.num_blocks - self.num_used_blocks)
 
+    def _held_blocks(self, seq: _Seq) -> int:
+        """KV blocks ``seq`` holds: its held tokens in whole blocks, the last one partly filled."""
+        return -(-seq.held_tokens // self.block_size)
+
     def _blocks_after(self, seq: _Seq, n: int) -> int:
         """Blocks ``seq`` holds after ``n`` more tokens are computed and its outputs of the step sampled.
 
@@ -600,7 +595,7 @@ class Engine:
         output. Capped at the whole cache, which one request of max_model_len always fits in.
         """
         tokens = seq.held_tokens + n + (1 if seq.prefilling and n >= seq.rest else 0)
-        return min(-(-tokens // BLOCK_SIZE), self.num_blocks)
+        return min(-(-tokens // self.block_size), self.num_blocks)
 
     def _reserve(self, seq: _Seq, n: int, plan: _Plan, stats: StepStats) -> bool:
         """Take the KV blocks a running ``seq`` needs for ``n`` tokens this step, preempting if it must.
@@ -609,7 +604,7 @@ class Engine:
         last in the running list is preempted; when that is ``seq`` itself, False.
         """
         while True:
-            need = self._blocks_after(seq, n) - seq.num_blocks
+            need = self._blocks_after(seq, n) - self._held_blocks(seq)
             if need <= plan.free_blocks:
                 plan.free_blocks -= need
                 plan.reserved[id(seq)] = plan.reserved.get(id(seq), 0) + need
@@ -625,7 +620,7 @@ class Engine:
         Its computed blocks stay in the prefix cache (vLLM frees them to the cached free list), so its
         recomputation can start from them. It takes back nothing from this step's plan.
         """
-        plan.free_blocks += seq.num_blocks + plan.reserved.pop(id(seq), 0)
+        plan.free_blocks += self._held_blocks(seq) + plan.reserved.pop(id(seq), 0)
         for entries in (plan.prefill, plan.decode):
             for entry in entries:
                 if entry[0] is seq:
@@ -636,7 +631,7 @@ class Engine:
         plan.victims.add(id(seq))
         plan.preempted = True
         tokens = [*seq.prompt_ids, *seq.output_ids][: seq.held_tokens]
-        self._cache_blocks(_block_hashes(tokens))
+        self._cache_blocks(_block_hashes(tokens, self.block_size))
         seq.num_recomputed_outputs = len(seq.output_ids)
         seq.num_computed = 0
         seq.num_preemptions += 1
@@ -660,19 +655,19 @@ class Engine:
 
         As vLLM V1's ``get_computed_blocks``: the hit may cover at most ``len(ids) - 1`` tokens (the
         last one is computed for its logits) in whole blocks, so a fully cached prompt of a multiple
-        of 16 tokens computes its last block again. A preempted request looks up its prompt and the
+        of the block size computes its last block again. A preempted request looks up its prompt and the
         outputs it recomputes; like vLLM, its lookups are not counted in the prefix cache's queries
         and hits, and its cached-token count stays.
         """
         ids = seq.context_ids()
-        seq.block_hashes = _block_hashes(ids)
+        seq.block_hashes = _block_hashes(ids, self.block_size)
         hit_blocks = 0
-        for h in seq.block_hashes[: (len(ids) - 1) // BLOCK_SIZE]:
+        for h in seq.block_hashes[: (len(ids) - 1) // self.block_size]:
             if h not in self._prefix_cache:
                 break
             self._prefix_cache.move_to_end(h)
             hit_blocks += 1
-        hits = hit_blocks * BLOCK_SIZE
+        hits = hit_blocks * self.block_size
         seq.num_computed = hits
         if seq.num_preemptions:
             return
@@ -818,12 +813,29 @@ class Engine:
         seq.stream._put(Output(new_ids, delta, reason, stop_reason))
 
 
-def _block_hashes(ids: Sequence[int]) -> list[int]:
+def kv_pool(profile: Profile, kv_cache_tokens: int | None = None) -> tuple[int, int]:
+    """The twin's KV pool for ``profile``: (tokens, blocks of ``twin.block_size`` tokens).
+
+    The tokens: ``kv_cache_tokens``, else the profile's ``twin.kv_cache_tokens``, else 2.1 x
+    max_model_len (the reference cluster's ratio). vLLM refuses to start when one request of
+    max_model_len does not fit; the twin serves at least that much instead, in as many blocks.
+    """
+    max_model_len = profile.deployment.max_model_len
+    block_size = profile.twin.block_size
+    if kv_cache_tokens is None:
+        kv_cache_tokens = profile.twin.kv_cache_tokens
+    if kv_cache_tokens is None:
+        kv_cache_tokens = int(max_model_len * 2.1)
+    tokens = max(kv_cache_tokens, max_model_len)
+    return tokens, max(tokens // block_size, -(-max_model_len // block_size))
+
+
+def _block_hashes(ids: Sequence[int], block_size: int) -> list[int]:
     """A chained hash per whole block of ``ids``: a block's hash stands for every token up to its end."""
     h = 0
     hashes: list[int] = []
-    for start in range(0, len(ids) - BLOCK_SIZE + 1, BLOCK_SIZE):
-        h = hash((h, tuple(ids[start : start + BLOCK_SIZE])))
+    for start in range(0, len(ids) - block_size + 1, block_size):
+        h = hash((h, tuple(ids[start : start + block_size])))
         hashes.append(h)
     return hashes
 

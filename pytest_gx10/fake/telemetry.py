@@ -17,10 +17,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from pytest_gx10.fake.engine import StepStats
+from pytest_gx10.fake.engine import StepStats, kv_pool
 from pytest_gx10.profiles import Profile
 
-__all__ = ["CONTENT_TYPE", "EngineMetrics"]
+__all__ = ["CONTENT_TYPE", "EngineMetrics", "cache_config_info"]
 
 CONTENT_TYPE = "text/plain; version=1.0.0; charset=utf-8"  # what vLLM 0.32 sends
 
@@ -106,10 +106,70 @@ def _1_2_5_buckets(max_value: int) -> list[float]:
         scale *= 10
 
 
-class EngineMetrics:
-    """Prometheus metrics for one engine (``engine="0"``); an :class:`EngineObserver`."""
+def cache_config_info(profile: Profile, kv_cache_tokens: int | None = None) -> dict[str, str]:
+    """The labels of ``vllm:cache_config_info`` for the twin of ``profile``, as vLLM 0.32 writes them.
 
-    def __init__(self, profile: Profile) -> None:
+    vLLM's ``log_metrics_info`` labels the gauge with ``CacheConfig.metrics_info()`` (every field of
+    the API server's cache config, as ``str()`` of its value, in field order) and ``engine``. The
+    API server learns the block size, the blocks and the pool's tokens and concurrency from the
+    engine core; the layout and hash block size stay in the engine core's process ("None" here).
+    The twin fills in its pool (``kv_pool``: the KV blocks are ``num_gpu_blocks``), the profile's
+    ``kv_cache_dtype`` and ``serve_args.gpu_memory_utilization`` (vLLM's 0.92 without it), prefix
+    caching on, and vLLM's defaults for the rest.
+    """
+    dep = profile.deployment
+    block_size = profile.twin.block_size
+    tokens, blocks = kv_pool(profile, kv_cache_tokens)
+    gmu = dep.serve_args.get("gpu_memory_utilization", 0.92)
+    return {
+        "block_size": str(block_size),
+        "user_specified_block_size": str("block_size" in dep.serve_args),
+        "kv_cache_layout": "None",
+        "prefix_match_unit": "None",
+        "gpu_memory_utilization": str(gmu),
+        "cache_dtype": dep.kv_cache_dtype,
+        "is_attention_free": "False",
+        "num_gpu_blocks_override": "None",
+        "sliding_window": "None",
+        "enable_prefix_caching": "True",
+        "prefix_caching_hash_algo": "sha256",
+        "prefix_cache_retention_interval": "0",
+        "kv_cache_dtype_skip_layers": "[]",
+        "mamba_page_size_padded": "None",
+        "skip_page_size_padded": "None",
+        "mamba_block_size": "None",
+        "mamba_cache_dtype": "auto",
+        "mamba_ssm_cache_dtype": "auto",
+        "mamba_cache_mode": "none",
+        "enable_mamba_shared_prefix_checkpoint": "False",
+        "replayssm_buffer_len": "16",
+        "use_replayssm": "False",
+        "use_kda_recoverssm": "False",
+        "num_gpu_blocks": str(blocks),
+        "num_cpu_blocks": "None",
+        "effective_attention_block_size": str(block_size),
+        "kv_cache_size_tokens": str(tokens),
+        "kv_cache_max_concurrency": str(tokens / dep.max_model_len),
+        "hash_block_size": "None",
+        "cache_hit_alignment_tokens": "None",
+        "kv_sharing_fast_prefill": "False",
+        "swa_bounded_replay": "True",
+        "kv_cache_memory_bytes": "None",
+        "kv_offloading_size": "None",
+        "kv_offloading_backend": "native",
+        "_block_size_resolved": "True",
+        "engine": "0",
+    }
+
+
+class EngineMetrics:
+    """Prometheus metrics for one engine (``engine="0"``); an :class:`EngineObserver`.
+
+    ``kv_cache_tokens`` is the engine's pool when it was given one apart from the profile (as
+    :class:`~pytest_gx10.fake.engine.Engine` takes it); ``vllm:cache_config_info`` says that pool.
+    """
+
+    def __init__(self, profile: Profile, *, kv_cache_tokens: int | None = None) -> None:
         dep = profile.deployment
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model_name", "engine")
@@ -208,6 +268,11 @@ class EngineMetrics:
                 counter("vllm:spec_decode_num_accepted_tokens", "Number of accepted tokens."),
                 [per_pos.labels(*values, str(i)) for i in range(dep.speculative.num_speculative_tokens)],
             )
+        # vLLM registers its info gauge once the engine is up, after every other family: last.
+        info = cache_config_info(profile, kv_cache_tokens)
+        Gauge(
+            "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", tuple(info), registry=reg
+        ).labels(**info).set(1)
 
     def on_step(self, stats: StepStats) -> None:
         """Fold one engine step into the metrics."""

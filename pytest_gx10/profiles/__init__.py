@@ -189,12 +189,16 @@ class TwinSpec:
     # Scheduler: at most this many prompts in chunked prefill at once, sharing the step's token budget
     # equally (a lone prompt takes it all); 0 keeps vLLM V1's plain first-come chunking.
     max_num_partial_prefills: int = key(0, ge=0)
-    # The KV cache pool, in tokens (16-token blocks): what vLLM's boot log reports as "KV cache size".
-    # When the running requests' next tokens do not fit, the last one admitted is preempted and
-    # computed again later, as vLLM V1 does. None: 2.1 x max_model_len; never less than max_model_len.
+    # The KV cache pool, in tokens: what vLLM's boot log reports as "KV cache size", in blocks of
+    # block_size tokens (kv_cache_tokens // block_size of them). When the running requests' next tokens
+    # do not fit, the last one admitted is preempted and computed again later, as vLLM V1 does. None:
+    # 2.1 x max_model_len; never less than max_model_len.
     kv_cache_tokens: int | None = key(
         None, gt=0, help='KV cache token slots, as the server\'s boot log says "KV cache size: N tokens"'
     )
+    # vLLM's KV block: 16 tokens on GPUs, 128 on its CPU build. The prefix cache keeps and serves whole
+    # blocks only; /metrics says it in vllm:cache_config_info.
+    block_size: int = key(16, gt=0, help="tokens per KV cache block, as vllm:cache_config_info says")
     # Calibrated step-time model (pytest_gx10.fake.steptime.CalibratedStepTime); without a
     # decode_step_s table the twin uses the linear model built from prefill_tps and decode_tps.
     decode_step_s: tuple[tuple[int, float], ...] = key(

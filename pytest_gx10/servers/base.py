@@ -153,6 +153,11 @@ class Server:
                 facts.update(self.metric_facts(self.client.metrics_text(), model))
         return {k: v for k, v in facts.items() if v is not None}
 
+    def block_size(self, model: str) -> int | None:
+        """Tokens per KV cache block, as the server says it (None when it does not): the prefix cache
+        keeps and serves whole blocks only. This never raises for a server that cannot say."""
+        return None
+
     def metric_facts(self, text: str, model: str | None = None) -> dict[str, Any]:
         """Deployment facts in one ``/metrics`` scrape: here, the draft positions the spec-decode
         counters have (an engine's adapter adds its info gauges)."""

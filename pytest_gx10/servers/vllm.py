@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pytest_gx10.client import EndpointError, VllmClient
-from pytest_gx10.observe.prometheus import number_or_text, samples
+from pytest_gx10.observe.prometheus import MetricsError, number_or_text, samples
 from pytest_gx10.observe.signatures import CRASH_SIGNATURES, FATAL_SIGNATURES
 from pytest_gx10.servers.base import MetricNames, Server
 
@@ -104,6 +104,15 @@ class VllmServer(Server):
                     facts[fact] = value
             break
         return facts
+
+    def block_size(self, model: str) -> int | None:
+        """``block_size`` of ``vllm:cache_config_info`` in one ``/metrics`` scrape; None when the gauge
+        or the label is missing or unreadable, or ``/metrics`` cannot be read."""
+        try:
+            value = self.metric_facts(self.client.metrics_text(), model).get("block_size")
+        except (EndpointError, MetricsError):
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     def tokenize_request(
         self,
