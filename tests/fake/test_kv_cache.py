@@ -23,12 +23,15 @@ CPU = load_profile("smollm2-cpu")
 REFERENCE = load_profile("qwen3.5-397b-fp8-mtp2-gx10x4")
 
 
-def small(profile: Profile, kv_cache_tokens: int, max_model_len: int = 512) -> Profile:
-    """``profile`` with a short context and a KV pool of ``kv_cache_tokens``."""
+def small(
+    profile: Profile, kv_cache_tokens: int, max_model_len: int = 512, block_size: int = BLOCK_SIZE
+) -> Profile:
+    """``profile`` with a short context and a KV pool of ``kv_cache_tokens`` in ``block_size``-token
+    blocks (16 unless told, whatever the profile says: these tests count 32 blocks in 512 tokens)."""
     return replace(
         profile,
         deployment=replace(profile.deployment, max_model_len=max_model_len),
-        twin=replace(profile.twin, kv_cache_tokens=kv_cache_tokens),
+        twin=replace(profile.twin, kv_cache_tokens=kv_cache_tokens, block_size=block_size),
     )
 
 
@@ -166,6 +169,30 @@ def test_resumed_requests_reuse_their_cached_blocks() -> None:
     assert sum(s.prefix_cache_queries for s in steps.stats) == 8 * 100
     prefill_tokens = sum(s.num_scheduled_tokens for s in steps.stats) - 8 * 300
     assert prefill_tokens < 8 * 100 + steps.preemptions * (100 + 300) / 2
+
+
+def test_a_small_pool_of_128_token_blocks_preempts_and_every_stream_stays_whole() -> None:
+    """8 requests of 100 + 300 tokens hold 4 blocks of 128 each at the end; a pool of 1 024 tokens is
+    8 such blocks: preemptions, and every stream the same as in an ample pool."""
+    tight, tight_steps, engine = asyncio.run(generate(small(CPU, 1024, 1024, block_size=128), PROMPTS, 300))
+    ample, ample_steps, _ = asyncio.run(generate(small(CPU, 100_000, 1024, block_size=128), PROMPTS, 300))
+    assert engine.num_blocks == 8
+    assert tight_steps.preemptions > 0
+    assert ample_steps.preemptions == 0
+    assert tight_steps.peak_kv_usage == 1.0
+    assert tight == ample
+    assert all(len(ids) == 300 and reason == "length" for ids, _, reason in tight)
+    assert sum(s.num_prompt_tokens for s in tight_steps.stats) == 8 * 100
+    assert sum(s.num_generation_tokens for s in tight_steps.stats) == 8 * 300
+
+
+def test_kv_usage_moves_in_whole_128_token_blocks() -> None:
+    """Usage is held blocks over the pool's: with 8 blocks every step's usage is a multiple of 1/8,
+    and a request's first 128 tokens take one block (100 prompt tokens and 28 outputs: 1/8)."""
+    _, steps, _ = asyncio.run(generate(small(CPU, 1024, 1024, block_size=128), PROMPTS[:1], 300))
+    usages = {round(s.kv_cache_usage * 8, 9) for s in steps.stats}
+    assert usages <= {0.0, 1.0, 2.0, 3.0, 4.0}, usages
+    assert {1.0, 2.0, 3.0, 4.0} <= usages  # 100 + 300 tokens end in a 4th block
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ import pytest
 
 from pytest_gx10.client import StreamResult, VllmClient, aio
 from pytest_gx10.fake import FakeServer
-from pytest_gx10.fake.engine import BLOCK_SIZE
 from pytest_gx10.fake.logs import LogEmitter
 from pytest_gx10.profiles import Profile, load_profile
 
 CPU = load_profile("smollm2-cpu")
+BLOCK = CPU.twin.block_size  # 128, as vLLM's CPU build
 FAST = 200.0
 PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 
@@ -28,7 +28,7 @@ def reporting(profile: Profile, on: bool = True) -> Profile:
 
 def whole_blocks_before_the_last_token(prompt_tokens: int) -> int:
     """vLLM V1's hit on a fully cached prompt: at most prompt_tokens - 1 tokens, in whole blocks."""
-    return (prompt_tokens - 1) // BLOCK_SIZE * BLOCK_SIZE
+    return (prompt_tokens - 1) // BLOCK * BLOCK
 
 
 def text(salt: str) -> str:
@@ -78,22 +78,23 @@ def test_a_repeated_prompt_answers_its_cached_blocks_whole(server: FakeServer, e
 
 
 def test_a_fully_cached_prompt_of_whole_blocks_computes_its_last_block_again(server: FakeServer) -> None:
-    """320 tokens are 20 whole blocks, but the last token is computed for its logits: 19 blocks hit."""
+    """384 tokens are 3 whole 128-token blocks, but the last token is computed for its logits: 2 hit."""
+    assert BLOCK == 128
     with VllmClient(server.url) as client:
-        ids = [client.post_json("/tokenize", {"prompt": "harbour"})["tokens"][0]] * 320
+        ids = [client.post_json("/tokenize", {"prompt": "harbour"})["tokens"][0]] * 384
         first, second = (client.stream(PATHS["completions"], body("completions", ids)) for _ in range(2))
-    assert (first.prompt_tokens, first.cached_tokens) == (320, 0)
-    assert (second.prompt_tokens, second.cached_tokens) == (320, 304)
+    assert (first.prompt_tokens, first.cached_tokens) == (384, 0)
+    assert (second.prompt_tokens, second.cached_tokens) == (384, 256)
 
 
 def test_a_shared_prefix_hits_up_to_where_the_prompts_part(server: FakeServer) -> None:
     with VllmClient(server.url) as client:
         tok = client.post_json("/tokenize", {"prompt": "lantern harbour"})["tokens"]
-        shared = (tok * 100)[:100]  # 6 whole blocks and 4 tokens
+        shared = (tok * 150)[:300]  # 2 whole 128-token blocks and 44 tokens
         first = client.stream(PATHS["completions"], body("completions", [*shared, *tok * 20]))
         second = client.stream(PATHS["completions"], body("completions", [*shared, *reversed(tok * 20)]))
     assert first.cached_tokens == 0
-    assert second.cached_tokens == 96
+    assert second.cached_tokens == 256
 
 
 def test_the_event_loop_client_reads_it_too(server: FakeServer) -> None:
