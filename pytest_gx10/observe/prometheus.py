@@ -60,7 +60,7 @@ def _only(text: str, names: Iterable[str]) -> str:
             if len(parts) >= 3 and parts[1] in ("HELP", "TYPE") and parts[2] not in keep:
                 continue
         else:
-            name = line.split("{", 1)[0].split(None, 1)[0] if line.strip() else ""
+            name = next(iter(line.split("{", 1)[0].split(None, 1)), "")
             if name not in keep:
                 continue
         lines.append(line)

@@ -40,6 +40,10 @@ def test_results_and_baseline_carry_deployment_and_client(pytester: pytest.Pytes
     assert dep["server_version"]["value"].startswith("0.22.1rc1.dev124")
     assert dep["torch"] == {"value": "2.11.0+cpu", "source": "image"}  # the image's word, not the profile's
     assert dep["speculative"]["value"] == "mtp k=2"
+    # The twin's vllm:cache_config_info: its 16-token blocks, its pool in them, the profile's cache dtype.
+    assert dep["block_size"] == {"value": 16, "source": "twin"}
+    assert dep["num_gpu_blocks"] == {"value": 551076 // 16, "source": "twin"}
+    assert dep["kv_cache_dtype"] == {"value": "fp8", "source": "twin"}
     assert "vllm" not in dep
     assert "driver" not in dep
     assert all(set(fact) == {"value", "source"} for fact in dep.values())

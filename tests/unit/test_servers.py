@@ -211,3 +211,45 @@ def test_each_engine_writes_its_own_command_line(tmp_path: Any) -> None:
     recipe.write_text(recipe.read_text().replace('server = "vllm"', 'server = "tgi"'))
     with pytest.raises(Exception, match=r"recipe\.server.*no server adapter named 'tgi'"):
         load_recipe(recipe)
+
+
+@pytest.mark.parametrize(("profile", "block_size", "blocks"), [("smollm2-cpu", 128, 364), (None, 16, 34442)])
+def test_the_block_size_is_the_twins(profile: str | None, block_size: int, blocks: int) -> None:
+    """vLLM's adapter reads it from vllm:cache_config_info; the deployment facts carry it and the blocks."""
+    name = profile or "qwen3.5-397b-fp8-mtp2-gx10x4"
+    with FakeServer(name, time_scale=50) as twin, VllmClient(twin.url) as client:
+        server = choose(client)
+        assert isinstance(server, VllmServer)
+        assert server.block_size(twin.served_model_name) == block_size
+        facts = server.deployment_facts(twin.served_model_name)
+    assert (facts["block_size"], facts["num_gpu_blocks"]) == (block_size, blocks)
+
+
+def test_without_the_cache_config_gauge_there_is_no_block_size(llama_url: str, openai_url: str) -> None:
+    """A /metrics without vllm:cache_config_info, none at all, or an adapter that cannot say: None."""
+    with VllmClient(llama_url) as client:
+        assert VllmServer(client).block_size("tiny") is None  # metrics, but not vLLM's gauge
+        assert LlamaCppServer(client).block_size("tiny") is None
+    with VllmClient(openai_url) as client:
+        assert VllmServer(client).block_size("tiny") is None  # /metrics answers 404
+        assert Server(client).block_size("tiny") is None
+
+    class Scrape:
+        """A client whose /metrics is ``text``."""
+
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def metrics_text(self) -> str:
+            return self.text
+
+    gauge = 'vllm:cache_config_info{block_size="%s",engine="0"} 1.0\n'
+    assert VllmServer(Scrape(gauge % "128")).block_size("m") == 128  # type: ignore[arg-type]
+    for text in (
+        gauge % "None",
+        gauge % "big",
+        gauge % "0",
+        "vllm:num_requests_running 0.0\n",
+        "{not prometheus",
+    ):
+        assert VllmServer(Scrape(text)).block_size("m") is None, text  # type: ignore[arg-type]
