@@ -112,9 +112,12 @@ def test_workload_mistakes_are_refused_before_any_request(
 
 def _cached_profile(pytester: pytest.Pytester) -> Path:
     """The CPU twin's profile with per-request cache hits in the usage (vLLM's
-    --enable-prompt-tokens-details)."""
+    --enable-prompt-tokens-details), in vLLM's default 16-token blocks: the conversation's cacheable
+    bounds count such blocks (the CPU build's 128 would cache nothing of a 120-token first turn)."""
     text = (BUNDLED_DIR / "smollm2-cpu.toml").read_text()
     text = text.replace("[deployment]\n", "[deployment]\nenable_prompt_tokens_details = true\n", 1)
+    assert "\nblock_size = 128\n" in text
+    text = text.replace("\nblock_size = 128\n", "\nblock_size = 16\n", 1)
     path = pytester.path / "cached.toml"
     path.write_text(text)
     return path
