@@ -267,6 +267,12 @@ class CrashSpec:
     duration_s: float = key(0.0, ge=0, help="... or, when positive, waves until this many seconds")
     input_tokens: int = key(256, gt=0)
     max_tokens: int = key(64, gt=0)
+    workload: str = key(
+        "filler",
+        choices=("filler", "dataset", "shared-prefix", "multi-turn"),
+        help="what the load's requests are (dataset: the run's --gx10-dataset or perf.dataset; "
+        "multi-turn: each wave is the next turn of the same conversations)",
+    )
     # The sentinel: /health and the log every poll_s; a request stream silent for stall_timeout_s
     # ends as a stall; generation tokens frozen for hung_after_s with requests running, and then a
     # canary unfinished after canary_timeout_s, make the engine hung. A long prefill generates no

@@ -11,6 +11,7 @@ log, and the greedy canary answering after the load exactly what it answered bef
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from pytest_gx10.load import run_concurrent
 from pytest_gx10.observe import LogSource, LogSourceError, SignatureHit, crash_hits, parse_lines
 from pytest_gx10.profiles import Profile
 from pytest_gx10.servers import Server
-from pytest_gx10.workload import CanaryResult, canary, sized_prompt
+from pytest_gx10.settings import Settings
+from pytest_gx10.workload import CanaryResult, PromptSizeError, canary, parse_length, sized_prompt
+from pytest_gx10.workload.conversation import Conversation
 
 from .figures import CRASH
+
+RUN_NONCE = uuid.uuid4().hex[:8]
 
 pytestmark = pytest.mark.gx10_load  # the load runs alone, never beside another
 
@@ -45,6 +50,7 @@ class LoadRun:
     health_error: str | None
     log_hits: list[SignatureHit] | None  # None: no log source (see log_skip)
     log_skip: str | None
+    workload: dict[str, Any]
 
     @property
     def outcomes(self) -> Counter[str]:
@@ -63,21 +69,67 @@ class LoadRun:
         return lines
 
 
-def _bodies(server: Server, profile: Profile, wave: int) -> list[dict[str, Any]]:
-    spec = profile.crash
+class _Waves:
+    """The load's requests, wave by wave, from the profile's ``crash.workload``: filler of
+    ``crash.input_tokens`` (the default, a header of its own per request), the run's dataset, shared
+    prefixes, or conversations (each wave the next turn of the same ``concurrency`` conversations, a
+    new one started where one ended). Sampled at temperature 0.7 with a seed per request."""
 
-    def count(text: str) -> int:
-        return server.count_tokens(messages=[{"role": "user", "content": text}])
+    def __init__(self, server: Server, settings: Settings) -> None:
+        spec = settings.profile.crash
+        self.server, self.spec = server, spec
+        self.workload = settings.workload_for(
+            "crash",
+            RUN_NONCE,
+            kind=spec.workload,
+            input_len=parse_length(str(spec.input_tokens)),
+            output_len=parse_length(str(spec.max_tokens)),
+        )
+        self.chats: list[Conversation | None] = [None] * spec.concurrency
+        self.started = 0
 
-    bodies = []
-    for i in range(spec.concurrency):
-        prompt = sized_prompt(
-            count, spec.input_tokens, seed=f"crash wave {wave} request {i}", header=f"Load {wave}.{i}.\n\n"
-        )
-        bodies.append(
-            {**prompt.body(), "max_tokens": spec.max_tokens, "temperature": 0.7, "seed": wave * 1000 + i}
-        )
-    return bodies
+    def bodies(self, wave: int) -> list[dict[str, Any]]:
+        """Wave ``wave``'s ``concurrency`` request bodies."""
+        n = self.spec.concurrency
+        bodies = []
+        for k in range(n):
+            if self.workload.kind == "multi-turn":
+                chat = self.chats[k]
+                if chat is None or chat.done:
+                    chat = self.chats[k] = self.workload.conversation(
+                        self.started,
+                        count=self.server.count_prompt,
+                        chat=True,
+                        point="",
+                        max_tokens_default=self.spec.max_tokens,
+                    )
+                    self.started += 1
+                body, _ = chat.next_body()
+            elif self.workload.kind == "filler":
+                # A header this short leaves room in the smallest prompts a load may ask for.
+                prompt = sized_prompt(
+                    lambda text: self.server.count_prompt([{"role": "user", "content": text}]),
+                    self.spec.input_tokens,
+                    seed=f"crash wave {wave} request {k}",
+                    header=f"Load {wave}.{k}.\n\n",
+                )
+                body = {**prompt.body(), "max_tokens": self.spec.max_tokens}
+            else:
+                body, _ = self.workload.body(
+                    wave * n + k,
+                    count=self.server.count_prompt,
+                    chat=True,
+                    point="",
+                    max_tokens_default=self.spec.max_tokens,
+                )
+            bodies.append({**body, "temperature": 0.7, "seed": wave * 1000 + k})
+        return bodies
+
+    def answered(self, results: list[StreamResult]) -> None:
+        """The wave's answers go into their conversations (a failed turn ends its conversation)."""
+        for chat, result in zip(self.chats, results, strict=False):
+            if chat is not None and not chat.done:
+                chat.answer(result.content if result.ok else None, result.completion_tokens)
 
 
 def _log_source(request: pytest.FixtureRequest) -> tuple[LogSource | None, int, str | None]:
@@ -97,9 +149,11 @@ def sustained(
     gx10_client: VllmClient,
     gx10_server: Server,
     gx10_profile: Profile,
+    gx10_settings: Settings,
 ) -> LoadRun:
     """Run the profile's sustained load once for the module, with the canary before and after."""
     spec = gx10_profile.crash
+    waves = _Waves(gx10_server, gx10_settings)
     logs, mark, log_skip = _log_source(request)
     try:
         before = canary(gx10_client)
@@ -115,12 +169,18 @@ def sustained(
         return len(results) < spec.requests
 
     while more():
-        results += run_concurrent(
-            gx10_client,
-            "/v1/chat/completions",
-            _bodies(gx10_server, gx10_profile, wave),
-            stall_timeout_s=spec.stall_timeout_s,
+        try:
+            bodies = waves.bodies(wave)
+        except PromptSizeError as exc:
+            pytest.fail(
+                f"the {spec.workload} load's prompts cannot be built: {exc}; raise crash.input_tokens",
+                pytrace=False,
+            )
+        wave_results = run_concurrent(
+            gx10_client, "/v1/chat/completions", bodies, stall_timeout_s=spec.stall_timeout_s
         )
+        waves.answered(wave_results)
+        results += wave_results
         wave += 1
     elapsed = time.perf_counter() - start
 
@@ -141,7 +201,8 @@ def sustained(
             hits = crash_hits(parse_lines(logs.text_since(mark)), gx10_server.crash_signatures)
         except LogSourceError as exc:
             log_skip = str(exc)
-    return LoadRun(results, elapsed, before, after, canary_error, health, health_error, hits, log_skip)
+    facts = waves.workload.facts()
+    return LoadRun(results, elapsed, before, after, canary_error, health, health_error, hits, log_skip, facts)
 
 
 @pytest.fixture
@@ -152,6 +213,7 @@ def record_load(sustained: LoadRun, gx10_record: Recorder) -> None:
         {
             "name": "sustained",
             "requests": len(sustained.results),
+            "workload": sustained.workload,
             "elapsed_s": sustained.elapsed_s,
             "outcomes": dict(sustained.outcomes),
             "statuses": dict(Counter(str(r.status) for r in sustained.results)),

@@ -64,3 +64,48 @@ def test_500s_and_empty_replies_fail_their_own_tests(pytester: pytest.Pytester) 
     )
     (load,) = doc["crash"]
     assert load["outcomes"] == {"ok": 6, "zero_tokens": 1, "http_error": 1}
+
+
+@pytest.mark.parametrize("workload", ["multi-turn", "dataset", "shared-prefix"])
+def test_the_profile_says_what_the_load_sends(pytester: pytest.Pytester, workload: str) -> None:
+    """crash.workload: conversations across the waves, the run's dataset file, or shared prefixes;
+    the load passes on a healthy twin and its entry names what it sent."""
+    from pytest_gx10.workload.dataset import write_sharegpt_sample
+
+    data = write_sharegpt_sample(pytester.path / "chats.json", 50, seed=2)
+    base = PROFILE.replace("input_tokens = 64", "input_tokens = 400")
+    profile = pytester.path / "faulty.toml"
+    profile.write_text(
+        base.replace("[crash]\n", f'[crash]\nworkload = "{workload}"\n') + f'[perf]\ndataset = "{data}"\n'
+        if workload == "dataset"
+        else base.replace("[crash]\n", f'[crash]\nworkload = "{workload}"\n')
+    )
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        str(CRASH),
+        f"--gx10-profile={profile}",
+        f"--gx10-json={out}",
+        "-p",
+        "no:cacheprovider",
+        "--gx10-turns=2",
+    )
+    result.assert_outcomes(passed=7)
+    (load,) = json.loads(out.read_text())["crash"]
+    assert load["requests"] == 8
+    assert load["outcomes"] == {"ok": 8}
+    assert load["workload"]["kind"] == workload
+    if workload == "dataset":
+        assert load["workload"]["dataset"]["file"] == "chats.json"
+    if workload == "multi-turn":
+        assert load["workload"]["turns"] == 2
+
+
+def test_a_dataset_load_without_a_file_is_refused(pytester: pytest.Pytester) -> None:
+    profile = pytester.path / "faulty.toml"
+    profile.write_text(PROFILE.replace("[crash]\n", '[crash]\nworkload = "dataset"\n'))
+    result = pytester.runpytest_subprocess(str(CRASH), f"--gx10-profile={profile}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "crash.workload is dataset, and the run gives no file; give --gx10-dataset=PATH"
+        in result.stderr.str()
+    )
