@@ -37,7 +37,7 @@ from pytest_gx10.profiles import Profile, ProfileError, load_profile, lookup, pr
 from pytest_gx10.workload.dataset import Dataset, load_dataset
 from pytest_gx10.workload.lengths import LengthSpec, parse_length
 from pytest_gx10.workload.plan import Workload
-from pytest_gx10.workload.shared import SharedPrefixPlan
+from pytest_gx10.workload.shared import BLOCK_SIZE, SharedPrefixPlan
 
 __all__ = [
     "SETTINGS",
@@ -128,12 +128,26 @@ class Settings:
     input_len: LengthSpec | None = None  # None: the profile's perf.input_tokens, fixed
     output_len: LengthSpec | None = None  # None: the profile's perf.max_tokens, fixed
 
-    def workload_for(self, point: str, edition: str) -> Workload:
+    def workload_for(
+        self,
+        point: str,
+        edition: str,
+        block_size: int = BLOCK_SIZE,
+        *,
+        kind: str | None = None,
+        input_len: LengthSpec | None = None,
+        output_len: LengthSpec | None = None,
+    ) -> Workload:
         """The requests of one load point: the workload asked for, its lengths, and for a shared prefix
-        group prompts of this point and run only (``edition``), so no point warms another's cache."""
+        group prompts of this point and run only (``edition``), so no point warms another's cache;
+        ``block_size`` is the server's KV block, what its prefix cache shares in.
+
+        ``kind``, ``input_len`` and ``output_len`` replace the perf suite's own (another suite's load
+        says its own: the crash suite's ``crash.workload``)."""
         perf = self.profile.perf
+        kind = kind or self.workload
         shared = None
-        if self.workload == "shared-prefix":
+        if kind == "shared-prefix":
             shared = SharedPrefixPlan(
                 groups=perf.shared_groups,
                 prefix_tokens=perf.shared_prefix_tokens,
@@ -141,14 +155,15 @@ class Settings:
                 seed=f"{edition} {point}",
             )
         return Workload(
-            kind=self.workload,
-            input_len=self.input_len or parse_length(perf.input_tokens),
-            output_len=self.output_len,
-            dataset=self.dataset,
+            kind=kind,
+            input_len=input_len or self.input_len or parse_length(perf.input_tokens),
+            output_len=output_len or self.output_len,
+            dataset=self.dataset if kind == "dataset" else None,
             shared=shared,
             seed=perf.seed,
             edition=edition,
             turns=self.turns,
+            block_size=block_size,
         )
 
     def workload_facts(self) -> dict[str, Any]:
@@ -351,6 +366,7 @@ def resolve_settings(
         reference_cell=values["reference_cell"],
         ceiling_launches=values["ceiling_launches"],
         ceiling_time_s=values["ceiling_time"],
+        turns=int(values["turns"]),
         **workload_parts,
     )
 
@@ -369,7 +385,13 @@ def _workload_parts(
                 f"{name} from {sources.get(name)}: {exc}; set it with --gx10-{name.replace('_', '-')}"
             )
     kind, path = values.get("workload", "filler"), values.get("dataset")
-    if path is not None and kind != "dataset":
+    crash_reads = profile.crash.workload == "dataset"  # the crash suite's load reads the run's file too
+    if crash_reads and path is None:
+        mistakes.append(
+            f"{profile.name}: crash.workload is dataset, and the run gives no file; give "
+            "--gx10-dataset=PATH (or perf.dataset)"
+        )
+    if path is not None and kind != "dataset" and not crash_reads:
         if sources.get("workload") == "default":
             kind = "dataset"  # a file given is a file to send
         else:
@@ -377,7 +399,7 @@ def _workload_parts(
                 f"dataset from {sources.get('dataset')}: a file for --gx10-workload=dataset, but the "
                 f"workload is {kind} (from {sources.get('workload')})"
             )
-    if kind == "dataset":
+    if kind == "dataset" or (crash_reads and path is not None):
         if path is None:
             mistakes.append(
                 f"workload dataset from {sources.get('workload')}: needs a file; give --gx10-dataset=PATH "

@@ -168,6 +168,13 @@ class Server:
 
     # --- tokens ----------------------------------------------------------------------------------
 
+    def count_prompt(self, prompt: str | list[dict[str, str]]) -> int:
+        """A prompt's tokens as the server counts them: a string as a completion prompt, a list of
+        messages as a chat with its template applied (a workload's ``PromptCounter``)."""
+        if isinstance(prompt, str):
+            return self.count_tokens(prompt)
+        return self.count_tokens(messages=list(prompt))
+
     def count_tokens(self, prompt: str | None = None, *, messages: list[dict[str, Any]] | None = None) -> int:
         """The server's own token count for a completion prompt or a chat (template applied).
 

@@ -64,6 +64,7 @@ class Workload:
     seed: int | str = 0
     edition: str = ""
     turns: int = 4
+    block_size: int = BLOCK_SIZE
     _draws: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -219,12 +220,12 @@ class Workload:
         text = entry.as_text()
         return {"prompt": text}, count(text)
 
-    def expected_hit_rate(self, block_size: int = BLOCK_SIZE) -> float | None:
+    def expected_hit_rate(self) -> float | None:
         """For a shared prefix, the prefix cache's expected hit rate over the plan's K * M requests."""
         if self.shared is None:
             return None
         lengths = [self.input_tokens(i) for i in range(self.shared.requests)]
-        return self.shared.expected_hit_rate(lengths, block_size)
+        return self.shared.expected_hit_rate(lengths, self.block_size)
 
     def facts(self) -> dict[str, Any]:
         """What results record: the kind, the lengths as written, the seed, the file, the sharing plan."""

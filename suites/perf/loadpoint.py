@@ -27,7 +27,7 @@ from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import RequestFacts
 from pytest_gx10.workload.conversation import Conversation
-from pytest_gx10.workload.plan import PromptCounter
+from pytest_gx10.workload.shared import BLOCK_SIZE
 
 __all__ = ["PointRun", "run_load_point"]
 
@@ -42,23 +42,19 @@ class PointRun:
     failures: list[str]
 
 
-def prompt_counter(server: Server) -> PromptCounter:
-    """A prompt's tokens as the server counts them: a string as a completion prompt, a list of
-    messages as a chat with its template applied."""
-
-    def count(prompt: str | list[dict[str, str]]) -> int:
-        if isinstance(prompt, str):
-            return server.count_tokens(prompt)
-        return server.count_tokens(messages=prompt)
-
-    return count
+def kv_block_size(server: Server, model: str | None) -> int:
+    """The server's KV block in tokens (vLLM's ``vllm:cache_config_info``), else vLLM's default, 16:
+    a prefix cache shares whole blocks only."""
+    return (server.block_size(model) if model else None) or BLOCK_SIZE
 
 
-def workload_figures(settings: Settings, requests: Sequence[RequestFacts]) -> dict[str, Any]:
+def workload_figures(
+    settings: Settings, requests: Sequence[RequestFacts], block_size: int = BLOCK_SIZE
+) -> dict[str, Any]:
     """What a point records of its workload: the kind, and for a shared prefix the hit rate its
     requests make possible (to set beside the server's own, ``prefix_cache_hit_rate``); for
     conversations the least and the most they make possible."""
-    figures: dict[str, Any] = {"workload": settings.workload}
+    figures: dict[str, Any] = {"workload": settings.workload, "kv_block_size": block_size}
     if settings.workload == "multi-turn" and requests:
         low, high = expected_hit_rates(requests)
         figures["expected_prefix_hit_rate"], figures["expected_prefix_hit_rate_max"] = low, high
@@ -66,7 +62,7 @@ def workload_figures(settings: Settings, requests: Sequence[RequestFacts]) -> di
         plan = settings.workload_for("", "").shared
         assert plan is not None
         lengths = [r.input_tokens for r in requests]
-        figures["expected_prefix_hit_rate"] = plan.expected_hit_rate(lengths)
+        figures["expected_prefix_hit_rate"] = plan.expected_hit_rate(lengths, block_size)
     return figures
 
 
@@ -79,10 +75,10 @@ class _Bodies:
     answers (:meth:`arrival`, then :meth:`follow`).
     """
 
-    def __init__(self, server: Server, settings: Settings, point: str) -> None:
+    def __init__(self, server: Server, settings: Settings, point: str, block_size: int) -> None:
         perf = settings.profile.perf
-        self.workload = settings.workload_for(point, RUN_NONCE)
-        self.count = prompt_counter(server)
+        self.workload = settings.workload_for(point, RUN_NONCE, block_size)
+        self.count = server.count_prompt
         self.chat = perf.endpoint == "chat"
         self.point, self.max_tokens, self.ignore_eos = point, perf.max_tokens, perf.ignore_eos
         self.facts: dict[int, RequestFacts] = {}
@@ -182,7 +178,8 @@ def run_load_point(
     point = point_name(mode, level)
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
     scale = client.time_scale()  # a twin's seconds run faster: durations are the target's
-    body = _Bodies(server, settings, point)
+    block_size = kv_block_size(server, client.model)
+    body = _Bodies(server, settings, point, block_size)
 
     def on_progress(p: LoadProgress) -> None:
         progress(f"{point}: {p.done} done, {p.completion_tokens} tokens, {p.elapsed_s:.1f} s")
@@ -237,7 +234,7 @@ def run_load_point(
         figures["ramp_up_s"] = s.ramp_up_s
     completion = sum(x.result.completion_tokens or 0 for x in sent)
     figures.update(telemetry_figures(sampler.series(), client_completion_tokens=completion))
-    figures.update(workload_figures(settings, body.all_facts()))
+    figures.update(workload_figures(settings, body.all_facts(), block_size))
     if body.conversations:
         figures["turns"] = turn_rows(body.pairs)
     lines = [f"request {i}: {x.result.describe()}" for i, x in enumerate(sent) if not x.result.ok]

@@ -31,7 +31,7 @@ from pytest_gx10.settings import Settings
 from pytest_gx10.workload import RequestFacts
 
 from .figures import SWEEP
-from .loadpoint import prompt_counter, workload_figures
+from .loadpoint import kv_block_size, workload_figures
 
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
@@ -40,7 +40,7 @@ RUN_NONCE = uuid.uuid4().hex[:8]
 
 
 def _requests(
-    server: Server, settings: Settings, profile: Profile, n: int, repeat: int = 0
+    server: Server, settings: Settings, profile: Profile, n: int, repeat: int, block_size: int
 ) -> list[tuple[dict[str, Any], RequestFacts]]:
     """The point's N request bodies and their facts, from the run's workload.
 
@@ -50,8 +50,8 @@ def _requests(
     """
     perf = profile.perf
     point = f"N={n}{_take(repeat)}"
-    workload = settings.workload_for(point, RUN_NONCE)
-    count = prompt_counter(server)
+    workload = settings.workload_for(point, RUN_NONCE, block_size)
+    count = server.count_prompt
     return [
         workload.body(
             i,
@@ -70,6 +70,7 @@ def _conversations(
     settings: Settings,
     n: int,
     repeat: int,
+    block_size: int,
     burst: Callable[[list[tuple[dict[str, Any], RequestFacts]]], tuple[list[StreamResult], dict[str, Any]]],
     progress: Callable[[str], None],
 ) -> tuple[list[RequestFacts], list[StreamResult], dict[str, Any]]:
@@ -80,8 +81,8 @@ def _conversations(
     """
     perf = settings.profile.perf
     point = f"N={n}{_take(repeat)}"
-    workload = settings.workload_for(point, RUN_NONCE)
-    count = prompt_counter(server)
+    workload = settings.workload_for(point, RUN_NONCE, block_size)
+    count = server.count_prompt
     chats = [
         workload.conversation(
             c,
@@ -138,6 +139,7 @@ def test_sweep_point(
     perf = gx10_profile.perf
     path = "/v1/chat/completions" if perf.endpoint == "chat" else "/v1/completions"
     taken: list[tuple[str, list[RequestFacts], list[StreamResult]]] = []
+    block_size = kv_block_size(gx10_server, gx10_client.model)
     repeats: list[dict[str, Any]] = []
     for repeat in range(k):
         where = f"repeat {repeat + 1}/{k}: " if k > 1 else ""
@@ -164,13 +166,13 @@ def test_sweep_point(
 
         if gx10_settings.workload == "multi-turn":
             prompts, results, measured = _conversations(
-                gx10_server, gx10_settings, n, repeat, burst, gx10_progress
+                gx10_server, gx10_settings, n, repeat, block_size, burst, gx10_progress
             )
         else:
-            planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat)
+            planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat, block_size)
             prompts = [facts for _, facts in planned]
             results, measured = burst(planned)
-        repeats.append({**measured, **workload_figures(gx10_settings, prompts)})
+        repeats.append({**measured, **workload_figures(gx10_settings, prompts, block_size)})
         taken.append((where, prompts, results))
         if any(not r.ok for r in results):
             break  # the point fails; a failing engine is not loaded again

@@ -110,30 +110,33 @@ def test_workload_mistakes_are_refused_before_any_request(
     assert said in result.stderr.str()
 
 
-def _cached_profile(pytester: pytest.Pytester) -> Path:
+def _cached_profile(pytester: pytest.Pytester, block_size: int) -> Path:
     """The CPU twin's profile with per-request cache hits in the usage (vLLM's
-    --enable-prompt-tokens-details), in vLLM's default 16-token blocks: the conversation's cacheable
-    bounds count such blocks (the CPU build's 128 would cache nothing of a 120-token first turn)."""
+    --enable-prompt-tokens-details) and KV blocks of ``block_size`` tokens (the CPU build's 128, or
+    vLLM's GPU default 16)."""
     text = (BUNDLED_DIR / "smollm2-cpu.toml").read_text()
     text = text.replace("[deployment]\n", "[deployment]\nenable_prompt_tokens_details = true\n", 1)
     assert "\nblock_size = 128\n" in text
-    text = text.replace("\nblock_size = 128\n", "\nblock_size = 16\n", 1)
+    text = text.replace("\nblock_size = 128\n", f"\nblock_size = {block_size}\n", 1)
     path = pytester.path / "cached.toml"
     path.write_text(text)
     return path
 
 
-@pytest.mark.parametrize("mode", ["burst", "concurrency", "rate"])
-def test_conversations_grow_turn_by_turn_in_every_mode(pytester: pytest.Pytester, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "block_size"), [("burst", 16), ("concurrency", 128), ("rate", 16)])
+def test_conversations_grow_turn_by_turn_in_every_mode(
+    pytester: pytest.Pytester, mode: str, block_size: int
+) -> None:
     """Four-turn conversations: every turn's prompt is the last one's, its answer and a new message;
-    the twin's prefix cache serves at least the earlier prompts, within what the history allows."""
-    profile = _cached_profile(pytester)
+    the twin's prefix cache serves at least the earlier prompts, within what the history allows in
+    the server's own KV blocks."""
+    profile = _cached_profile(pytester, block_size)
     result, doc = _run(
         pytester,
         f"--gx10-profile={profile}",
         "--gx10-workload=multi-turn",
         "--gx10-turns=4",
-        "--gx10-input-len=120",
+        "--gx10-input-len=150",
         "--gx10-output-len=24",
         f"--gx10-load-mode={mode}",
         "--gx10-concurrency=2",
@@ -145,17 +148,22 @@ def test_conversations_grow_turn_by_turn_in_every_mode(pytester: pytest.Pytester
     assert doc["workload"]["kind"] == "multi-turn"
     assert doc["workload"]["turns"] == 4
     (point,) = doc["sweep"] if mode == "burst" else doc["load"]
+    assert point["kv_block_size"] == block_size  # read from the twin's vllm:cache_config_info
     turns = point["turns"]
     assert [t["turn"] for t in turns] == [1, 2, 3, 4]
     assert all(t["requests"] == t["ok"] == 2 for t in turns), turns
-    assert all(t["mean_new_tokens"] == 120 for t in turns)
+    assert all(t["mean_new_tokens"] == 150 for t in turns)
     inputs = [t["mean_input_tokens"] for t in turns]
     # Each turn adds the last answer (24 tokens), the new message and the template's few tokens.
-    assert all(120 + 24 < b - a < 120 + 24 + 16 for a, b in itertools.pairwise(inputs)), inputs
+    assert all(150 + 24 < b - a < 150 + 24 + 16 for a, b in itertools.pairwise(inputs)), inputs
     assert turns[0]["expected_hit_rate_max"] == 0
     for t in turns[1:]:
         low, high = t["expected_hit_rate_min"], t["expected_hit_rate_max"]
         assert 0 < low <= high < 1, t
+        # Whole blocks: the least the cache can serve is a multiple of the block size.
+        assert low * t["mean_input_tokens"] / block_size == pytest.approx(
+            round(low * t["mean_input_tokens"] / block_size), abs=1e-6
+        ), t
         # The usage says what the cache served each request: at least the earlier prompt's blocks.
         assert t["mean_cached_tokens"] >= low * t["mean_input_tokens"] - 1e-6, t
         assert t["mean_cached_tokens"] <= high * t["mean_input_tokens"] + 1e-6, t

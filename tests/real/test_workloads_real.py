@@ -85,3 +85,40 @@ def test_a_sharegpt_file_runs_on_the_real_server(
     assert point["workload"] == "dataset"
     assert len(point["requests"]) == (4 if mode == "burst" else 8)
     assert all(r["completion_tokens"] == 16 for r in point["requests"])
+
+
+@pytest.mark.parametrize("mode", ["burst", "concurrency"])
+def test_conversations_meet_the_real_prefix_cache_turn_by_turn(
+    pytester: pytest.Pytester, real_vllm: str, mode: str
+) -> None:
+    """Two four-turn conversations: vLLM's prefix cache serves each turn's history, within ten points
+    of what it makes possible, and so a late turn's prompt is prefilled faster per token than the
+    first's (both measured in this run)."""
+    result, doc = _run(
+        pytester,
+        real_vllm,
+        OUT / f"real-multi-turn-{mode}.json",
+        "--gx10-workload=multi-turn",
+        "--gx10-turns=4",
+        "--gx10-input-len=200",
+        "--gx10-output-len=32",
+        f"--gx10-load-mode={mode}",
+        "--gx10-concurrency=2",
+        "--gx10-requests=8",
+        "--gx10-warmup=0",
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    (point,) = doc["sweep"] if mode == "burst" else doc["load"]
+    turns = point["turns"]
+    assert [(t["turn"], t["ok"]) for t in turns] == [(1, 2), (2, 2), (3, 2), (4, 2)], turns
+    first, last = turns[0], turns[-1]
+    assert last["mean_input_tokens"] > 3 * first["mean_input_tokens"], turns
+    assert last["expected_hit_rate_min"] > 0.5, turns
+    if mode == "burst":  # each turn a burst of its own: the server's hit rate per turn
+        for t in turns[1:]:
+            low, high = t["expected_hit_rate_min"], t["expected_hit_rate_max"]
+            assert low - 0.10 <= t["prefix_cache_hit_rate"] <= high + 0.10, t
+    else:
+        low, high = point["expected_prefix_hit_rate"], point["expected_prefix_hit_rate_max"]
+        assert low - 0.10 <= point["prefix_cache_hit_rate"] <= high + 0.10, point
+    assert last["median_prefill_tps"] > first["median_prefill_tps"], turns

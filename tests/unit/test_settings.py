@@ -88,6 +88,16 @@ def test_concurrency_override_and_validation() -> None:
         _resolve({"concurrency": "0"})
 
 
+def test_turns_reach_the_multi_turn_workload() -> None:
+    """--gx10-turns sets each conversation's turns; the workload built for a point has them."""
+    settings = _resolve({"workload": "multi-turn", "turns": "3"})
+    assert settings.turns == 3
+    assert settings.workload_for("N=1", "e").turns == 3
+    assert _resolve({"workload": "multi-turn"}).workload_for("N=1", "e").turns == 4
+    with pytest.raises(SettingsError, match="turns = '0' from --gx10-turns: must be a positive"):
+        _resolve({"turns": "0"})
+
+
 @pytest.mark.parametrize(
     ("cli", "env", "ini", "value", "source"),
     [
