@@ -30,7 +30,7 @@ from pytest_gx10.config import parse_tolerance, parse_tolerances
 from pytest_gx10.figures import HIGHER, LOWER, TRUE, Figure, Section, declared, sections_in
 from pytest_gx10.load.repeats import Spread, beyond_noise, noise_words
 from pytest_gx10.profiles import Profile, ProfileError
-from pytest_gx10.report.greedy import GreedyMatch, GreedyOutputs, match_greedy
+from pytest_gx10.report.greedy import ANSWER, LEGACY, GreedyMatch, GreedyOutputs, match_greedy
 from pytest_gx10.report.provenance import (
     BUILD_FACTS,
     SETUP_FACTS,
@@ -359,6 +359,7 @@ class GateResult:
                 "matched": self.greedy.matched,
                 "compared": self.greedy.compared,
                 "minimum": self.greedy_min,
+                "judged": self.greedy.judged,
             },
         }
 
@@ -504,10 +505,21 @@ def compare(
                 f"greedy outputs: {match.matched}/{match.compared} exact matches ({match.rate:.0%}), "
                 f"minimum {greedy_min:.0%}"
             )
-            sides = [
-                f"  prompt {prompt!r}: baseline {_short(expected)} | this run {_short(got)}"
-                for prompt, expected, got in match.differing
-            ]
+            if match.judged == LEGACY:
+                line += (
+                    " (reasoning+answer compared, as the baseline was saved before greedy answers were "
+                    "judged on their own; save a new baseline to judge the answers)"
+                )
+            sides: list[str] = []
+            for diff in match.differing:
+                sides.append(
+                    f"  prompt {diff.prompt!r}: baseline {_short(diff.expected)} | this run {_short(diff.got)}"
+                )
+                if match.judged == ANSWER and (diff.expected_reasoning or diff.got_reasoning):
+                    sides.append(
+                        f"    reasoning (not compared): baseline {_short(diff.expected_reasoning or '')} "
+                        f"| this run {_short(diff.got_reasoning or '')}"
+                    )
             target = result.regressions if match.rate < greedy_min else result.notes
             target += [line, *sides]
     facts_now = {**software_facts(document)}

@@ -32,7 +32,13 @@ from pytest_gx10.report.baseline import (
     profile_gate,
     save_baseline,
 )
-from pytest_gx10.report.greedy import GREEDY_MAX_TOKENS, GREEDY_PROMPTS, GreedyOutputs, collect_greedy
+from pytest_gx10.report.greedy import (
+    ANSWER,
+    GREEDY_MAX_TOKENS,
+    GREEDY_PROMPTS,
+    GreedyOutputs,
+    collect_greedy,
+)
 from pytest_gx10.report.history import append_run
 from pytest_gx10.report.html import report_title
 from pytest_gx10.report.markdown import write_markdown, write_plots_beside
@@ -82,7 +88,8 @@ class Gx10Reporting:
         self.saved: Path | None = None
         self.history_entry: Path | None = None
         self.saved_after_failures = 0
-        self.greedy: GreedyOutputs | None = None
+        self.greedy: GreedyOutputs | None = None  # the gate's
+        self.saved_greedy: GreedyOutputs | None = None  # the saved baseline's (answers judged)
         self.baseline: Baseline | None = None
         self.matrix: MatrixReport | None = None
         try:
@@ -129,9 +136,16 @@ class Gx10Reporting:
             self.matrix = matrix_report(document, self.state.matrix, self.tolerances)
         gating = settings.baseline is not None or settings.save_baseline is not None
         if gating and session.testscollected:
-            self.greedy = self._collect_greedy()
+            # Held to a baseline saved before answers were judged, the run asks as that baseline's
+            # run asked (reasoning+answer); a baseline saved now judges the answers.
+            held = self.baseline.greedy if self.baseline is not None else None
+            judged = ANSWER if held is None else held.judged
+            self.greedy = self._collect_greedy(judged)
+            self.saved_greedy = self.greedy
+            if settings.save_baseline is not None and judged != ANSWER and self.greedy.error is None:
+                self.saved_greedy = self._collect_greedy(ANSWER)
         if settings.save_baseline is not None:
-            save_baseline(settings.save_baseline, document, self.greedy, self.redactor)
+            save_baseline(settings.save_baseline, document, self.saved_greedy, self.redactor)
             self.saved = settings.save_baseline
             self.saved_after_failures = session.testsfailed
         if self.baseline is not None:
@@ -185,7 +199,7 @@ class Gx10Reporting:
             )
             hook.pytest_runtest_logreport(report=report)
 
-    def _collect_greedy(self) -> GreedyOutputs:
+    def _collect_greedy(self, judged: str = ANSWER) -> GreedyOutputs:
         settings = self.state.settings
         sentinel = self.state.sentinel
         if sentinel is not None and not sentinel.verdict.alive:
@@ -209,7 +223,7 @@ class Gx10Reporting:
         )
         try:
             client.served_model()
-            return collect_greedy(lambda body: client.complete(body, chat=True))
+            return collect_greedy(lambda body: client.complete(body, chat=True), judged=judged)
         except EndpointError as exc:
             return GreedyOutputs(GREEDY_PROMPTS, GREEDY_MAX_TOKENS, error=str(exc))
         finally:
@@ -341,11 +355,12 @@ class Gx10Reporting:
                 write(self.gate.headline, green=True)
         if self.saved is not None:
             extra = ""
-            if self.greedy is not None:
+            saved = self.saved_greedy
+            if saved is not None:
                 extra = (
-                    f" (greedy outputs not collected: {self.greedy.error})"
-                    if self.greedy.error
-                    else f" with {len(self.greedy.outputs)} greedy outputs"
+                    f" (greedy outputs not collected: {saved.error})"
+                    if saved.error
+                    else f" with {len(saved.outputs)} greedy outputs"
                 )
             if self.saved_after_failures:
                 extra += (

@@ -190,7 +190,8 @@ def test_collect_greedy_records_failures() -> None:
         return {"choices": [{"message": {"reasoning_content": "think ", "content": "answer"}}]}
 
     out = collect_greedy(chat, prompts=("p1", "p2"), max_tokens=4)
-    assert out.outputs == ("think answer", None)
+    assert out.outputs == ("answer", None)
+    assert out.reasoning == ("think ", None)
     assert out.errors == (None, "reset")
     assert all(b["temperature"] == 0 and b["max_tokens"] == 4 for b in seen)
 
