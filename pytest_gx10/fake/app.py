@@ -556,7 +556,9 @@ async def chat_completions(request: Request) -> Response:
         last = outs[-1]
         text = "".join(o.text for o in outs)
         token_ids = [t for o in outs for t in o.token_ids]
-        reasoning, content = split_reasoning(text) if parse_reasoning else (None, text)
+        reasoning, content = (
+            split_reasoning(text, thinking=parsed.enable_thinking) if parse_reasoning else (None, text)
+        )
         body = wire.chat_response(
             request_id,
             created,
@@ -573,7 +575,11 @@ async def chat_completions(request: Request) -> Response:
         )
         return JSONResponse(body)
 
-    splitter = ReasoningSplitter(tok.think_start_id, tok.think_end_id) if parse_reasoning else None
+    splitter = (
+        ReasoningSplitter(tok.think_start_id, tok.think_end_id, thinking=parsed.enable_thinking)
+        if parse_reasoning
+        else None
+    )
     generated_ids: list[int] = []
 
     def chunk(out: Output, first: bool, finishing_fingerprint: str | None) -> dict[str, Any] | None:

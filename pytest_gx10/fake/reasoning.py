@@ -18,9 +18,10 @@ __all__ = ["ReasoningSplitter", "split_reasoning"]
 class ReasoningSplitter:
     """Turns streamed (token ids, text) deltas into ``delta`` objects; one per request."""
 
-    def __init__(self, think_start_id: int, think_end_id: int) -> None:
+    def __init__(self, think_start_id: int, think_end_id: int, *, thinking: bool = True) -> None:
         self._ids = (think_start_id, think_end_id)
-        self._ended = False
+        # Thinking turned off: the prompt already closed the think block, so every delta is content.
+        self._ended = not thinking
 
     def delta(self, token_ids: Sequence[int], text: str) -> dict[str, Any] | None:
         """The chunk's ``delta``, or None when vLLM sends no chunk for these tokens."""
@@ -38,8 +39,14 @@ class ReasoningSplitter:
         return {"reasoning": text}
 
 
-def split_reasoning(text: str) -> tuple[str | None, str | None]:
-    """(reasoning, content) of a whole answer; content is None when empty."""
+def split_reasoning(text: str, *, thinking: bool = True) -> tuple[str | None, str | None]:
+    """(reasoning, content) of a whole answer; content is None when empty.
+
+    Without ``</think>`` the text is reasoning cut short, unless thinking was turned off
+    (``enable_thinking`` false): then it is all content, as vLLM's qwen3 parser has it.
+    """
+    if THINK_END not in text and not thinking:
+        return None, text or None
     if THINK_END not in text:
         return (text.replace(THINK_START, "") or None), None
     reasoning, _, content = text.partition(THINK_END)
