@@ -137,6 +137,72 @@ def test_twin_loses_the_needle_beyond_its_horizon(pytester: pytest.Pytester) -> 
     )
 
 
+THINKER = (
+    TINY.replace("max_model_len = 4096\n", 'max_model_len = 4096\nreasoning_parser = "qwen3"\n')
+    .replace("needle_horizon_tokens = 600\n", "needle_horizon_tokens = 600\nreasoning_tokens = [12, 16]\n")
+    .replace("max_tokens = 32", "max_tokens = 64")  # the thinking, then the code
+)
+
+# Loaded into the suite's run: the model "sees" the code while thinking on every needle request,
+# whatever it then answers (the twin's own reasoning is filler words, never the code).
+CODE_IN_REASONING = """
+import re
+
+from pytest_gx10.client import VllmClient
+
+NEEDLE = re.compile(r"secret access code for Project Aurora is ([A-Z]+-[A-Z]+-[0-9]{4})")
+_chat_stream = VllmClient.chat_stream
+
+
+def chat_stream(self, body, **kwargs):
+    result = _chat_stream(self, body, **kwargs)
+    found = NEEDLE.search(body["messages"][0]["content"])
+    if found is not None:
+        result.reasoning = f"The note says the code is {found.group(1)}. " + result.reasoning
+    return result
+
+
+VllmClient.chat_stream = chat_stream
+"""
+
+
+def test_a_code_only_in_the_reasoning_is_not_retrieved(pytester: pytest.Pytester) -> None:
+    """With a reasoning profile the suite judges the answer: beyond the twin's horizon the reasoning
+    holds the right code and the answer a wrong one, and the needle is not retrieved."""
+    assert "reasoning_parser" in THINKER
+    assert "reasoning_tokens = [12, 16]" in THINKER
+    profile = pytester.path / "thinker.toml"
+    profile.write_text(THINKER)
+    pytester.makepyfile(code_in_reasoning=CODE_IN_REASONING)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        str(NEEDLE_SUITE),
+        f"--gx10-profile={profile}",
+        f"--gx10-json={out}",
+        "--gx10-needle-seed=3",
+        "-p",
+        "code_in_reasoning",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    rows = {r["case"]: r for r in json.loads(out.read_text())["needle"]}
+    for row in rows.values():
+        code = row["code"]
+        assert row["reasoning_head"].startswith(f"The note says the code is {code}. ")
+        assert "Thinking Process" in row["reasoning_head"]  # the twin's own thinking follows
+        assert retrieved(row["reasoning_head"], code)
+    assert rows["400@0.50"]["retrieved"] is True
+    assert rows["400@0.50"]["answer"].strip() == rows["400@0.50"]["code"]
+    missed = rows["900@0.50"]
+    assert missed["retrieved"] is False
+    assert missed["answer"].strip() == wrong_code(missed["code"])
+    assert not retrieved(missed["answer"], missed["code"])
+    result.stdout.fnmatch_lines(
+        [f"*900@0.50: needle not retrieved: expected '{missed['code']}' in the answer*reasoning head: *"]
+    )
+
+
 def test_lengths_beyond_max_model_len_are_skipped(pytester: pytest.Pytester) -> None:
     """A haystack the served context cannot hold is not applicable: skipped, naming max_model_len."""
     profile = pytester.path / "tiny.toml"
