@@ -172,7 +172,10 @@ def test_sweep_point(
             planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat, block_size)
             prompts = [facts for _, facts in planned]
             results, measured = burst(planned)
-        repeats.append({**measured, **workload_figures(gx10_settings, prompts, block_size)})
+        # The point's own figures are its last burst's: a conversation's last turn, or the whole point.
+        last_turn = max((f.turn for f in prompts if f.turn is not None), default=None)
+        headline = [f for f in prompts if f.turn == last_turn]
+        repeats.append({**measured, **workload_figures(gx10_settings, headline, block_size)})
         taken.append((where, prompts, results))
         if any(not r.ok for r in results):
             break  # the point fails; a failing engine is not loaded again

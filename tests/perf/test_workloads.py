@@ -173,6 +173,10 @@ def test_conversations_grow_turn_by_turn_in_every_mode(
         for t in turns[1:]:
             assert t["expected_hit_rate_min"] - 0.02 <= t["prefix_cache_hit_rate"], t
             assert t["prefix_cache_hit_rate"] <= t["expected_hit_rate_max"] + 0.02, t
+        # The point's own figures are its last burst's, the last turn, bounds and server alike.
+        assert point["expected_prefix_hit_rate"] == pytest.approx(turns[-1]["expected_hit_rate_min"])
+        assert point["expected_prefix_hit_rate_max"] == pytest.approx(turns[-1]["expected_hit_rate_max"])
+        assert point["prefix_cache_hit_rate"] == pytest.approx(turns[-1]["prefix_cache_hit_rate"])
     else:
         assert all(t["prefix_cache_hit_rate"] is None for t in turns)
         low, high = point["expected_prefix_hit_rate"], point["expected_prefix_hit_rate_max"]
