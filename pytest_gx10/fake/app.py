@@ -36,6 +36,7 @@ from pytest_gx10.fake.faults import (
     StreamFault,
     engine_dead_body,
 )
+from pytest_gx10.fake.logprobs import LogprobWriter
 from pytest_gx10.fake.logs import LogEmitter, StatLog
 from pytest_gx10.fake.model import Script, write_script
 from pytest_gx10.fake.protocol import (
@@ -165,6 +166,22 @@ def _sampling(state: TwinState, common: CommonParams, num_prompt_tokens: int) ->
         stop_token_ids=common.stop_token_ids,
         include_stop_str_in_output=common.include_stop_str_in_output,
     )
+
+
+def _truncate(state: TwinState, common: CommonParams, prompt_ids: list[int]) -> list[int]:
+    """``truncate_prompt_tokens`` (-1: the context) keeps that many tokens, the last by default."""
+    keep = common.truncate_prompt_tokens
+    if keep is None:
+        return prompt_ids
+    keep = state.max_model_len if keep == -1 else keep
+    if len(prompt_ids) <= keep:
+        return prompt_ids
+    return prompt_ids[:keep] if common.truncation_side == "right" else prompt_ids[len(prompt_ids) - keep :]
+
+
+def _writer(state: TwinState, common: CommonParams, prompt_ids: list[int]) -> LogprobWriter:
+    key = b"".join(t.to_bytes(4, "big") for t in prompt_ids) + f"|{common.seed}".encode()
+    return LogprobWriter(state.tokenizer, key, common.as_token_ids)
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -302,12 +319,14 @@ def _submit(
     script: Script,
     params: SamplingParams,
     fault: Fault | None,
+    given_id: str | None = None,
 ) -> RequestStream:
-    """Hand a request to the engine under a new id (``cmpl-...``); its outputs arrive on the stream.
+    """Hand a request to the engine under a new id (``cmpl-...``, or the request's own ``request_id``
+    after the prefix, as vLLM names it); its outputs arrive on the stream.
 
     A fault that ends the request early (``zero_tokens``, ``abort``) is the engine's to apply.
     """
-    request_id = wire.new_request_id(id_prefix)
+    request_id = wire.new_request_id(id_prefix) if given_id is None else f"{id_prefix}-{given_id}"
     return state.engine.add_request(
         request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
     )
@@ -321,11 +340,11 @@ def _sse_response(
     kind: str,
     chunk: Callable[[Output, bool, str | None], dict[str, Any] | None],
     usage: Callable[[int], dict[str, Any]] | None,
-    opening: dict[str, Any] | None = None,
+    opening: Sequence[dict[str, Any]] = (),
 ) -> StreamingResponse:
     """A request's outputs as vLLM streams them (``kind``: ``completion`` or ``chat``).
 
-    ``opening`` goes out when the first output arrives; then each output's
+    ``opening`` (chunks) goes out when the first output arrives; then each output's
     ``chunk(out, first, fingerprint)`` (None: nothing to send for it; ``fingerprint`` is set on the
     finishing chunk of a stream without usage), the ``usage(tokens out)`` chunk when asked, and
     ``[DONE]``. A fault that acts on the stream (``cut``, ``stall``) may end or hold it after any
@@ -342,8 +361,9 @@ def _sse_response(
             if gate is not None and await gate.cut(0):
                 return
             async for out in stream:
-                if first and opening is not None:
-                    yield wire.sse(opening)
+                if first:
+                    for opening_chunk in opening:
+                        yield wire.sse(opening_chunk)
                 n_out += len(out.token_ids)
                 finishing = out.finish_reason is not None
                 body = chunk(out, first, fingerprint if finishing and usage is None else None)
@@ -385,6 +405,22 @@ async def _collect(
             await watcher
 
 
+def _check_suffix(body: Mapping[str, Any]) -> None:
+    """vLLM's renderer refuses a ``suffix`` (fill-in-the-middle) for a model without FIM rendering,
+    as SmolLM2 and the twin's models are; its sentences carry no ``(parameter=...)`` suffix."""
+    if body.get("suffix") is None:
+        return
+    if body.get("echo") is True:
+        message = "Echo is unsupported with suffix."
+    elif body.get("truncate_prompt_tokens") is not None:
+        message = "suffix is not supported with truncate_prompt_tokens"
+    elif isinstance(body.get("prompt"), str):
+        message = "suffix is only supported for models with FIM completion rendering"
+    else:
+        message = "suffix requires text prompt input for FIM completion rendering"
+    raise ApiError(HTTPStatus.BAD_REQUEST, message, "BadRequestError", "suffix")
+
+
 async def completions(request: Request) -> Response:
     """``POST /v1/completions``."""
     state = _state(request)
@@ -397,6 +433,7 @@ async def completions(request: Request) -> Response:
         common = dataclasses.replace(common, max_tokens=1)
     _check_model(state, common.model)
     _check_max_tokens(state, common)
+    _check_suffix(raw_body)
     tok = state.tokenizer
     if isinstance(parsed.prompt, str):
         prompt_text = parsed.prompt
@@ -409,20 +446,26 @@ async def completions(request: Request) -> Response:
             raise bad_request(f"Token id {bad} is out of vocabulary", "prompt", bad)
         prompt_ids = list(parsed.prompt)
         prompt_text = tok.decode(prompt_ids) if parsed.echo else ""
+    prompt_ids = _truncate(state, common, prompt_ids)
     params = _sampling(state, common, len(prompt_ids))
     fault, replaced = await _request_fault(state, request)
     if replaced is not None:
         return replaced
     script = write_script(tok, prompt_ids, prompt_text, kind="completion", reasoning=False, seed=common.seed)
-    stream = _submit(state, "cmpl", prompt_ids, script, params, fault)
+    stream = _submit(state, "cmpl", prompt_ids, script, params, fault, common.request_id)
     request_id = stream.request_id
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     echo = prompt_text if parsed.echo else ""
+    writer = _writer(state, common, prompt_ids)
+    echoed_ids = prompt_ids if parsed.echo else []
+    ids_back = common.return_token_ids
 
     if not common.stream:
         outs = await _collect(request, stream, stream.abort)
         last = outs[-1]
+        token_ids = [t for o in outs for t in o.token_ids]
+        shown_ids = [] if echo_only else token_ids
         body = wire.completion_response(
             request_id,
             created,
@@ -431,14 +474,35 @@ async def completions(request: Request) -> Response:
             finish_reason=last.finish_reason or "abort",
             stop_reason=last.stop_reason,
             prompt_tokens=n_prompt,
-            completion_tokens=sum(len(o.token_ids) for o in outs),
+            completion_tokens=len(token_ids),
             fingerprint=fingerprint,
             cached_tokens=state.cached_tokens(stream),
+            logprobs=None
+            if common.logprobs is None
+            else writer.completion(shown_ids, 0, common.logprobs, prompt=echoed_ids),
+            token_ids=token_ids if ids_back else None,
+            prompt_logprobs=None
+            if common.prompt_logprobs is None
+            else writer.prompt(prompt_ids, common.prompt_logprobs),
+            prompt_token_ids=prompt_ids if ids_back else None,
         )
         return JSONResponse(body)
 
+    progress = {"tokens": 0, "offset": 0}
+
     def chunk(out: Output, first: bool, finishing_fingerprint: str | None) -> dict[str, Any]:
         text = "" if echo_only else out.text
+        ids = list(out.token_ids)
+        logprobs = None
+        if common.logprobs is not None:
+            shown = [] if echo_only else ids
+            prompt_part = echoed_ids if first else []
+            logprobs = writer.completion(
+                shown, progress["tokens"], common.logprobs, progress["offset"], prompt=prompt_part
+            )
+            if logprobs["tokens"]:
+                progress["offset"] = logprobs["text_offset"][-1] + len(logprobs["tokens"][-1])
+        progress["tokens"] += len(ids)
         return wire.completion_chunk(
             request_id,
             created,
@@ -447,6 +511,13 @@ async def completions(request: Request) -> Response:
             finish_reason=out.finish_reason,
             stop_reason=out.stop_reason,
             fingerprint=finishing_fingerprint,
+            logprobs=logprobs,
+            token_ids=ids if ids_back else None,
+            # vLLM sends the prompt's ids once, first, when it echoes or returns token ids.
+            prompt_token_ids=prompt_ids if first and (parsed.echo or ids_back) else None,
+            usage=wire.running_usage(n_prompt, progress["tokens"], chat=False)
+            if common.continuous_usage
+            else None,
         )
 
     def usage(n_out: int) -> dict[str, Any]:
@@ -530,7 +601,7 @@ async def chat_completions(request: Request) -> Response:
     )
     check_text(prompt_text)
     check_prompt_chars(prompt_text, state.max_model_len, max_chars_per_token(tok))
-    prompt_ids = tok.encode(prompt_text, add_special_tokens=False)
+    prompt_ids = _truncate(state, common, tok.encode(prompt_text, add_special_tokens=False))
     params = _sampling(state, common, len(prompt_ids))
     script = write_script(
         tok,
@@ -545,11 +616,31 @@ async def chat_completions(request: Request) -> Response:
     fault, replaced = await _request_fault(state, request)
     if replaced is not None:
         return replaced
-    stream = _submit(state, "chatcmpl", prompt_ids, script, params, fault)
+    stream = _submit(state, "chatcmpl", prompt_ids, script, params, fault, common.request_id)
     request_id = stream.request_id
     model, created, n_prompt = state.served_model_name, wire.now_s(), len(prompt_ids)
     fingerprint = state.fingerprint
     parse_reasoning = state.reasoning  # the parser runs whenever the server has one configured
+    # Without a generation prompt vLLM answers in the last message's role, and echo repeats that
+    # message's text when its role is the answer's.
+    role = "assistant"
+    if not parsed.add_generation_prompt and parsed.messages:
+        role = str(parsed.messages[-1].get("role", role))
+    echo = ""
+    if common.echo and parsed.messages and parsed.messages[-1].get("role") == role:
+        last_content = parsed.messages[-1].get("content") or ""
+        if isinstance(last_content, list):
+            last_content = "\n".join(str(part.get("text", "")) for part in last_content)
+        echo = str(last_content)
+    writer = _writer(state, common, prompt_ids)
+    # Hidden reasoning must not leak through per-token metadata: vLLM then drops logprobs and ids.
+    metadata = not (parse_reasoning and not parsed.include_reasoning)
+    logprobs_n = common.logprobs if metadata else None
+    ids_back = common.return_token_ids and metadata
+    prompt_logprobs = (
+        None if common.prompt_logprobs is None else writer.prompt(prompt_ids, common.prompt_logprobs)
+    )
+    shown_prompt = prompt_text if parsed.return_prompt_text else None
 
     if not common.stream:
         outs = await _collect(request, stream, stream.abort)
@@ -563,7 +654,7 @@ async def chat_completions(request: Request) -> Response:
             request_id,
             created,
             model,
-            content=content,
+            content=echo + (content or "") if echo else content,
             reasoning=reasoning if parsed.include_reasoning else None,
             finish_reason=last.finish_reason or "abort",
             stop_reason=last.stop_reason,
@@ -572,6 +663,12 @@ async def chat_completions(request: Request) -> Response:
             fingerprint=fingerprint,
             reasoning_tokens=_reasoning_tokens(tok, token_ids) if parse_reasoning else None,
             cached_tokens=state.cached_tokens(stream),
+            logprobs=None if logprobs_n is None else writer.chat(token_ids, 0, logprobs_n),
+            token_ids=token_ids if ids_back else None,
+            prompt_logprobs=prompt_logprobs,
+            prompt_token_ids=prompt_ids if common.return_token_ids else None,
+            prompt_text=shown_prompt,
+            role=role,
         )
         return JSONResponse(body)
 
@@ -582,15 +679,23 @@ async def chat_completions(request: Request) -> Response:
     )
     generated_ids: list[int] = []
 
+    def running_usage() -> dict[str, Any] | None:
+        return (
+            wire.running_usage(n_prompt, len(generated_ids), chat=True) if common.continuous_usage else None
+        )
+
     def chunk(out: Output, first: bool, finishing_fingerprint: str | None) -> dict[str, Any] | None:
+        start = len(generated_ids)
         generated_ids.extend(out.token_ids)
         delta = splitter.delta(out.token_ids, out.text) if splitter else {"content": out.text}
         if delta is not None and not parsed.include_reasoning:
             delta.pop("reasoning", None)
             if not delta:
                 delta = None
+        logprobs = None if logprobs_n is None else writer.chat(out.token_ids, start, logprobs_n)
         if delta is None:
-            if out.finish_reason is None:
+            # vLLM still sends a chunk that carries logprobs or token ids, with an empty delta.
+            if out.finish_reason is None and logprobs is None and not ids_back:
                 return None
             delta = {}
         return wire.chat_chunk(
@@ -601,6 +706,9 @@ async def chat_completions(request: Request) -> Response:
             finish_reason=out.finish_reason,
             stop_reason=out.stop_reason,
             fingerprint=finishing_fingerprint,
+            logprobs=logprobs,
+            token_ids=list(out.token_ids) if ids_back else None,
+            usage=running_usage(),
         )
 
     def usage(n_out: int) -> dict[str, Any]:
@@ -618,7 +726,22 @@ async def chat_completions(request: Request) -> Response:
         )
 
     # vLLM sends the role chunk when the first output arrives, not on accept.
-    role = wire.chat_chunk(request_id, created, model, {"role": "assistant", "content": ""}, first=True)
+    opening = [
+        wire.chat_chunk(
+            request_id,
+            created,
+            model,
+            {"role": role, "content": ""},
+            first=True,
+            usage=running_usage(),
+            prompt_token_ids=prompt_ids if common.return_token_ids else None,
+            prompt_text=shown_prompt,
+        )
+    ]
+    if echo:
+        opening.append(
+            wire.chat_chunk(request_id, created, model, {"content": echo}, echo=True, usage=running_usage())
+        )
     return _sse_response(
         state,
         stream,
@@ -626,7 +749,7 @@ async def chat_completions(request: Request) -> Response:
         kind="chat",
         chunk=chunk,
         usage=usage if common.include_usage else None,
-        opening=role,
+        opening=opening,
     )
 
 

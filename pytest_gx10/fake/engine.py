@@ -117,6 +117,8 @@ class FinishedRequest:
     num_generation_tokens: int
     max_tokens: int
     request_id: str = ""
+    num_preemptions: int = 0
+    num_cached_tokens: int = 0  # prompt tokens the prefix cache served at its first scheduling
 
 
 @dataclass
@@ -808,6 +810,8 @@ class Engine:
                 num_generation_tokens=len(seq.output_ids),
                 max_tokens=seq.params.max_tokens,
                 request_id=seq.request_id,
+                num_preemptions=seq.num_preemptions,
+                num_cached_tokens=seq.stream.num_cached_tokens,
             )
         )
         seq.stream._put(Output(new_ids, delta, reason, stop_reason))

@@ -7,6 +7,7 @@ errors) and then checks sampling parameters itself (a 400 ``BadRequestError`` wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -183,6 +184,15 @@ class CommonParams:
     stop: tuple[str, ...]
     stop_token_ids: tuple[int, ...]
     include_stop_str_in_output: bool
+    logprobs: int | None = None  # top logprobs per generated token; None: no logprobs
+    prompt_logprobs: int | None = None  # top logprobs per prompt token; None: none
+    return_token_ids: bool = False
+    as_token_ids: bool = False  # return_tokens_as_token_ids
+    continuous_usage: bool = False  # stream_options.continuous_usage_stats (with include_usage)
+    truncate_prompt_tokens: int | None = None
+    truncation_side: str = "left"
+    request_id: str | None = None
+    echo: bool = False
 
 
 def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> CommonParams:
@@ -190,7 +200,7 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
     if model is not None and not isinstance(model, str):
         raise _err("string_type", "model", "Input should be a valid string", model)
     stream_options = body.get("stream_options")
-    include_usage = False
+    include_usage = continuous_usage = False
     if stream_options and not body.get("stream"):
         # vLLM checks this in a model validator that raises its own error: a BadRequestError, not a list.
         raise bad_request("Stream options can only be defined when `stream=True`.", "stream_options")
@@ -198,6 +208,7 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
         if not isinstance(stream_options, dict):
             raise _err("model_type", "stream_options", "Input should be a valid dictionary", stream_options)
         include_usage = _bool(stream_options, "include_usage", False)
+        continuous_usage = include_usage and _bool(stream_options, "continuous_usage_stats", False)
     stream = _bool(body, "stream", False)
     max_tokens = None
     max_tokens_param = max_tokens_fields[-1]
@@ -222,8 +233,29 @@ def _common(body: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> Comm
         stop=_stop(body),
         stop_token_ids=_int_list(body, "stop_token_ids"),
         include_stop_str_in_output=_bool(body, "include_stop_str_in_output", False),
+        continuous_usage=continuous_usage,
+        return_token_ids=_bool(body, "return_token_ids", False),
+        as_token_ids=_bool(body, "return_tokens_as_token_ids", False),
+        truncate_prompt_tokens=_opt_int(body, "truncate_prompt_tokens"),
+        truncation_side=body.get("truncation_side") or "left",
+        echo=_bool(body, "echo", False),
     )
-    return params
+    request_id = body.get("request_id")
+    chat = len(max_tokens_fields) > 1
+    if chat:
+        logprobs = (_opt_int(body, "top_logprobs") or 0) if _bool(body, "logprobs", False) else None
+    else:
+        logprobs = _opt_int(body, "logprobs")
+    prompt_logprobs = _opt_int(body, "prompt_logprobs")
+    if prompt_logprobs is None and params.echo:
+        # vLLM asks for the prompt's logprobs to echo them: top_logprobs (chat), logprobs (completions).
+        prompt_logprobs = (_opt_int(body, "top_logprobs") or 0) if chat else logprobs
+    return dataclasses.replace(
+        params,
+        logprobs=logprobs,
+        prompt_logprobs=prompt_logprobs,
+        request_id=request_id if isinstance(request_id, str) else None,
+    )
 
 
 def check_sampling(p: CommonParams) -> None:
@@ -283,7 +315,8 @@ def parse_completion(body: Mapping[str, Any]) -> CompletionRequest:
         raise _err("string_type", "prompt", "Input should be a valid string", prompt)
     elif prompt == "":
         raise bad_request(no_prompt, "prompt")
-    return CompletionRequest(_common(body, ("max_tokens",)), prompt, _bool(body, "echo", False))
+    common = _common(body, ("max_tokens",))
+    return CompletionRequest(common, prompt, common.echo)
 
 
 @dataclass(frozen=True)
@@ -296,6 +329,7 @@ class ChatRequest:
     continue_final_message: bool
     enable_thinking: bool
     include_reasoning: bool
+    return_prompt_text: bool = False
 
 
 def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
@@ -322,4 +356,5 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
         continue_final_message=_bool(body, "continue_final_message", False),
         enable_thinking=thinking is not False,
         include_reasoning=_bool(body, "include_reasoning", True),
+        return_prompt_text=_bool(body, "return_prompt_text", False),
     )

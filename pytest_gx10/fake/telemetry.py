@@ -6,6 +6,8 @@ Built on prometheus_client with a private registry, which is what vLLM uses too,
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -92,7 +94,15 @@ _REQUEST_LATENCY_BUCKETS = (
     1920.0,
     7680.0,
 )
+_ITERATION_TOKENS_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+_REQUEST_PARAMS_N_BUCKETS = (1, 2, 5, 10, 20)
+_REQUEST_NUM_PREEMPTIONS_BUCKETS = (1, 2, 3, 4, 5, 10, 20)
 _FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")
+_WAITING_REASONS = ("capacity", "deferred")
+_SLEEP_STATES = {"awake": 1, "weights_offloaded": 0, "discard_all": 0}  # an engine that never slept
+_PROMPT_SOURCES = ("local_compute", "local_cache_hit", "external_kv_transfer")
+_CACHE_HIT_SOURCES = ("device", "host", "p2p", "disk", "external_unspecified")
+_ADMISSION_REASONS = ("max_num_queued_reqs", "max_num_queued_tokens")
 
 
 def _1_2_5_buckets(max_value: int) -> list[float]:
@@ -189,8 +199,41 @@ class EngineMetrics:
         def histogram(name: str, doc: str, buckets: tuple[float, ...] | list[float]) -> Histogram:
             return Histogram(name, doc, labels, registry=reg, buckets=buckets).labels(*values)
 
+        def by(
+            kind: type[Gauge] | type[Counter], name: str, doc: str, label: str, keys: tuple[str, ...]
+        ) -> dict[str, Any]:
+            family = kind(name, doc, (*labels, label), registry=reg)
+            return {key: family.labels(*values, key) for key in keys}
+
+        # vLLM's estimated-performance counters (PerfMetricsProm) come first; the twin estimates
+        # nothing, so they stay at 0 as on a CPU build that cannot estimate either.
+        for name, doc in (
+            ("flops", "Estimated number of floating point operations per GPU"),
+            ("read_bytes", "Estimated number of bytes read from memory per GPU"),
+            ("write_bytes", "Estimated number of bytes written to memory per GPU"),
+        ):
+            counter(f"vllm:estimated_{name}_per_gpu", f"{doc} (for Model Flops Utilization calculations).")
         self.running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.")
         self.waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.")
+        self.waiting_by_reason = by(
+            Gauge,
+            "vllm:num_requests_waiting_by_reason",
+            "Number of waiting requests by reason. Reason labels: 'capacity' = waiting for scheduling "
+            "capacity; 'deferred' = deferred by transient constraints (LoRA budget, KV transfer, blocked "
+            "status). Sum of all reasons equals vllm:num_requests_waiting.",
+            "reason",
+            _WAITING_REASONS,
+        )
+        sleep = by(
+            Gauge,
+            "vllm:engine_sleep_state",
+            "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; "
+            "weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.",
+            "sleep_state",
+            tuple(_SLEEP_STATES),
+        )
+        for state, value in _SLEEP_STATES.items():
+            sleep[state].set(value)
         self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
         self.prefix_queries = counter(
             "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens."
@@ -198,8 +241,41 @@ class EngineMetrics:
         self.prefix_hits = counter(
             "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens."
         )
+        # No KV connector and no multimodal input: these stay at 0, as on the real CPU server.
+        counter(
+            "vllm:external_prefix_cache_queries",
+            "External prefix cache queries from KV connector cross-instance cache sharing, in terms of "
+            "number of queried tokens.",
+        )
+        counter(
+            "vllm:external_prefix_cache_hits",
+            "External prefix cache hits from KV connector cross-instance cache sharing, in terms of "
+            "number of cached tokens.",
+        )
+        counter("vllm:mm_cache_queries", "Multi-modal cache queries, in terms of number of queried items.")
+        counter("vllm:mm_cache_hits", "Multi-modal cache hits, in terms of number of cached items.")
         self.preemptions = counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.")
         self.prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
+        self.prompt_by_source = by(
+            Counter,
+            "vllm:prompt_tokens_by_source",
+            "Number of prompt tokens by source.",
+            "source",
+            _PROMPT_SOURCES,
+        )
+        self.prompt_cached = counter(
+            "vllm:prompt_tokens_cached", "Number of cached prompt tokens (local + external)."
+        )
+        self.cached_by_source = by(
+            Counter,
+            "vllm:prompt_tokens_cached_by_source",
+            "Prefix-cache hit tokens by the cache tier that supplied them: device (local HBM), host "
+            "(offloaded to DRAM), disk, p2p (transferred from another vLLM instance) or "
+            "external_unspecified. Counted at admission; sums to vllm:prefix_cache_hits + "
+            "vllm:external_prefix_cache_hits.",
+            "source",
+            _CACHE_HIT_SOURCES,
+        )
         self.generation_tokens = counter("vllm:generation_tokens", "Number of generation tokens processed.")
         success = Counter(
             "vllm:request_success",
@@ -208,12 +284,33 @@ class EngineMetrics:
             registry=reg,
         )
         self.success = {reason: success.labels(*values, reason) for reason in _FINISH_REASONS}
+        rejections = Counter(
+            "vllm:admission_rejections",
+            "Number of admission attempts rejected by a queue limit, by reason.",
+            ("model_name", "reason"),
+            registry=reg,
+        )
+        for reason in _ADMISSION_REASONS:  # the twin sets no queue limit: never rejects
+            rejections.labels(dep.served_model_name, reason)
         lengths = _1_2_5_buckets(dep.max_model_len)
         self.req_prompt_tokens = histogram(
             "vllm:request_prompt_tokens", "Number of prefill tokens processed.", lengths
         )
         self.req_generation_tokens = histogram(
             "vllm:request_generation_tokens", "Number of generation tokens processed.", lengths
+        )
+        self.iteration_tokens = histogram(
+            "vllm:iteration_tokens_total",
+            "Histogram of number of tokens per engine_step.",
+            _ITERATION_TOKENS_BUCKETS,
+        )
+        self.req_max_generation = histogram(
+            "vllm:request_max_num_generation_tokens",
+            "Histogram of maximum number of requested generation tokens.",
+            lengths,
+        )
+        self.req_n = histogram(
+            "vllm:request_params_n", "Histogram of the n request parameter.", _REQUEST_PARAMS_N_BUCKETS
         )
         self.req_max_tokens = histogram(
             "vllm:request_params_max_tokens", "Histogram of the max_tokens request parameter.", lengths
@@ -254,6 +351,16 @@ class EngineMetrics:
             "Histogram of time_per_output_token_seconds per request.",
             _ITL_BUCKETS,
         )
+        self.req_preemptions = histogram(
+            "vllm:request_num_preemptions",
+            "Histogram of the number of times a request was preempted.",
+            _REQUEST_NUM_PREEMPTIONS_BUCKETS,
+        )
+        self.req_prefill_computed = histogram(
+            "vllm:request_prefill_kv_computed_tokens",
+            "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
+            lengths,
+        )
         self.spec: tuple[Counter, Counter, Counter, list[Counter]] | None = None
         if dep.speculative is not None:
             per_pos = Counter(
@@ -278,11 +385,19 @@ class EngineMetrics:
         """Fold one engine step into the metrics."""
         self.running.set(stats.num_running)
         self.waiting.set(stats.num_waiting)
+        self.waiting_by_reason["capacity"].set(stats.num_waiting)  # the twin defers nothing
         self.kv_usage.set(stats.kv_cache_usage)
         self.prefix_queries.inc(stats.prefix_cache_queries)
         self.prefix_hits.inc(stats.prefix_cache_hits)
         self.preemptions.inc(stats.num_preemptions)
         self.prompt_tokens.inc(stats.num_prompt_tokens)
+        # Hits count at scheduling, prompt tokens when a prefill completes: the sums agree over a run.
+        self.prompt_cached.inc(stats.prefix_cache_hits)
+        self.cached_by_source["device"].inc(stats.prefix_cache_hits)
+        self.prompt_by_source["local_cache_hit"].inc(stats.prefix_cache_hits)
+        self.prompt_by_source["local_compute"].inc(max(stats.num_prompt_tokens - stats.prefix_cache_hits, 0))
+        if stats.num_scheduled_tokens:
+            self.iteration_tokens.observe(stats.num_scheduled_tokens)
         self.generation_tokens.inc(stats.num_generation_tokens)
         for ttft in stats.ttfts_s:
             self.ttft.observe(ttft)
@@ -300,6 +415,10 @@ class EngineMetrics:
             self.req_prompt_tokens.observe(done.num_prompt_tokens)
             self.req_generation_tokens.observe(done.num_generation_tokens)
             self.req_max_tokens.observe(done.max_tokens)
+            self.req_max_generation.observe(done.max_tokens)
+            self.req_n.observe(1)
+            self.req_preemptions.observe(done.num_preemptions)
+            self.req_prefill_computed.observe(max(done.num_prompt_tokens - done.num_cached_tokens, 0))
         if self.spec is not None and stats.num_drafts:
             drafts, draft_tokens, accepted, per_pos = self.spec
             drafts.inc(stats.num_drafts)

@@ -23,6 +23,7 @@ __all__ = [
     "dumps",
     "model_card_list",
     "new_request_id",
+    "running_usage",
     "sse",
     "system_fingerprint",
     "usage",
@@ -138,13 +139,25 @@ def chat_chunk(
     stop_reason: int | str | None = None,
     first: bool = False,
     fingerprint: str | None = None,
+    logprobs: dict[str, Any] | None = None,
+    token_ids: list[int] | None = None,
+    usage: dict[str, Any] | None = None,
+    prompt_token_ids: list[int] | None = None,
+    prompt_text: str | None = None,
+    echo: bool = False,
 ) -> dict[str, Any]:
-    """One ``chat.completion.chunk``; the role chunk (``first``) carries the prompt fields instead."""
-    choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    """One ``chat.completion.chunk``; the role chunk (``first``) carries the prompt fields instead,
+    and an ``echo`` chunk (the final message echoed) neither. ``usage`` is continuous_usage_stats'."""
+    choice: dict[str, Any] = {
+        "index": 0,
+        "delta": delta,
+        "logprobs": logprobs,
+        "finish_reason": finish_reason,
+    }
     if finish_reason is not None:
         choice["stop_reason"] = stop_reason
-    if not first:
-        choice["token_ids"] = None
+    if not first and not echo:
+        choice["token_ids"] = token_ids
     chunk: dict[str, Any] = {
         "id": request_id,
         "object": "chat.completion.chunk",
@@ -152,12 +165,26 @@ def chat_chunk(
         "model": model,
         "choices": [choice],
     }
-    if first:
-        chunk["prompt_token_ids"] = None
-        chunk["prompt_text"] = None
+    if usage is not None:
+        chunk["usage"] = usage
     if fingerprint is not None:
         chunk["system_fingerprint"] = fingerprint
+    if first:
+        chunk["prompt_token_ids"] = prompt_token_ids
+        chunk["prompt_text"] = prompt_text
     return chunk
+
+
+def running_usage(prompt_tokens: int, completion_tokens: int, chat: bool) -> dict[str, Any]:
+    """A chunk's usage under ``continuous_usage_stats`` (chat sets the completion details, null)."""
+    body: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+    }
+    if chat:
+        body["completion_tokens_details"] = None
+    return body
 
 
 def chat_response(
@@ -174,10 +201,16 @@ def chat_response(
     fingerprint: str,
     reasoning_tokens: int | None = None,
     cached_tokens: int | None = None,
+    logprobs: dict[str, Any] | None = None,
+    token_ids: list[int] | None = None,
+    prompt_logprobs: list[Any] | None = None,
+    prompt_token_ids: list[int] | None = None,
+    prompt_text: str | None = None,
+    role: str = "assistant",
 ) -> dict[str, Any]:
     """A whole ``chat.completion`` (no ``tool_calls`` key when there are none, as vLLM 0.32 sends it)."""
     message = {
-        "role": "assistant",
+        "role": role,
         "content": content,
         "refusal": None,
         "annotations": None,
@@ -188,10 +221,10 @@ def chat_response(
     choice = {
         "index": 0,
         "message": message,
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": finish_reason,
         "stop_reason": stop_reason,
-        "token_ids": None,
+        "token_ids": token_ids,
         "routed_experts": None,
     }
     return {
@@ -203,9 +236,9 @@ def chat_response(
         "service_tier": None,
         "system_fingerprint": fingerprint,
         "usage": usage(prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens),
-        "prompt_logprobs": None,
-        "prompt_token_ids": None,
-        "prompt_text": None,
+        "prompt_logprobs": prompt_logprobs,
+        "prompt_token_ids": prompt_token_ids,
+        "prompt_text": prompt_text,
         "kv_transfer_params": None,
         "ec_transfer_params": None,
         "metrics": None,
@@ -224,8 +257,12 @@ def completion_chunk(
     finish_reason: str | None = None,
     stop_reason: int | str | None = None,
     fingerprint: str | None = None,
+    logprobs: dict[str, Any] | None = None,
+    token_ids: list[int] | None = None,
+    prompt_token_ids: list[int] | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One streamed ``text_completion`` chunk."""
+    """One streamed ``text_completion`` chunk (``usage``: continuous_usage_stats')."""
     chunk: dict[str, Any] = {
         "id": request_id,
         "object": "text_completion",
@@ -235,14 +272,16 @@ def completion_chunk(
             {
                 "index": 0,
                 "text": text,
-                "logprobs": None,
+                "logprobs": logprobs,
                 "finish_reason": finish_reason,
                 "stop_reason": stop_reason,
-                "prompt_token_ids": None,
-                "token_ids": None,
+                "prompt_token_ids": prompt_token_ids,
+                "token_ids": token_ids,
             }
         ],
     }
+    if usage is not None:
+        chunk["usage"] = usage
     if fingerprint is not None:
         chunk["system_fingerprint"] = fingerprint
     return chunk
@@ -260,17 +299,21 @@ def completion_response(
     completion_tokens: int,
     fingerprint: str,
     cached_tokens: int | None = None,
+    logprobs: dict[str, Any] | None = None,
+    token_ids: list[int] | None = None,
+    prompt_logprobs: list[Any] | None = None,
+    prompt_token_ids: list[int] | None = None,
 ) -> dict[str, Any]:
     """A whole ``text_completion``."""
     choice = {
         "index": 0,
         "text": text,
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": finish_reason,
         "stop_reason": stop_reason,
-        "token_ids": None,
-        "prompt_logprobs": None,
-        "prompt_token_ids": None,
+        "token_ids": token_ids,
+        "prompt_logprobs": prompt_logprobs,
+        "prompt_token_ids": prompt_token_ids,
         "routed_experts": None,
     }
     return {

@@ -39,6 +39,9 @@ JSON = "application/json"
 EXACT_KEYS = frozenset(
     {"object", "model", "owned_by", "max_model_len", "role", "index", "version", "server_load"}
 )
+# Lists whose items are maps keyed by model output: completions' top_logprobs (token -> logprob) and
+# prompt_logprobs (token id -> {logprob, rank, decoded_token}).
+MAP_LISTS = frozenset({"top_logprobs", "prompt_logprobs"})
 # Keys whose values must be equal once their random or config-dependent part is masked.
 MASKED_KEYS: dict[str, tuple[re.Pattern[str], str]] = {
     "id": (re.compile(r"^(cmpl|chatcmpl|modelperm)-[0-9a-f]{16}$"), r"\1-<hex16>"),
@@ -377,6 +380,189 @@ CASES = [
 ]
 
 
+# --- one case or more per request field (tests/helpers/conformance_fields.py lists them) -------------
+
+ECHO_MESSAGES = [
+    {"role": "user", "content": "Name a colour."},
+    {"role": "assistant", "content": "The colour is"},
+]
+CONTINUE = {"messages": ECHO_MESSAGES, "add_generation_prompt": False, "continue_final_message": True}
+CONTINUOUS = {"stream": True, "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+REQUEST_ID = "0123456789abcdef"  # the id vLLM then answers with: chatcmpl-/cmpl- and this
+
+# Fields that change sampling only: each alone, with a valid value, the answer's shape unchanged.
+SAMPLING_FIELDS: dict[str, Any] = {
+    "n": 1,
+    "frequency_penalty": 0.5,
+    "presence_penalty": 0.5,
+    "repetition_penalty": 1.2,
+    "top_p": 0.9,
+    "top_k": 5,
+    "min_p": 0.1,
+    "length_penalty": 1.0,
+    "logit_bias": {"28": 1.5},
+    "allowed_token_ids": [28, 905, 17, 2],
+    "bad_words": ["Paris"],
+    "stop_token_ids": [28],
+    "skip_special_tokens": False,
+    "spaces_between_special_tokens": False,
+    "user": "conformance",
+    "priority": 0,
+    "session_id": "conformance-session",
+    "cache_salt": "conformance-salt",
+    "add_special_tokens": True,
+    "response_format": {"type": "json_object"},
+    "structured_outputs": {"choice": ["yes", "no"]},
+}
+
+
+def _field_cases() -> list[Case]:
+    cases: list[Case] = []
+    for name, value in SAMPLING_FIELDS.items():
+        slug = name.replace("_", "-")
+        cases.append(Case(f"chat-{slug}", "POST", "/v1/chat/completions", _chat(**{name: value})))
+        cases.append(Case(f"completion-{slug}", "POST", "/v1/completions", _completion(**{name: value})))
+    for kind, path, body in (
+        ("chat", "/v1/chat/completions", _chat),
+        ("completion", "/v1/completions", _completion),
+    ):
+        cases += [
+            Case(f"{kind}-seed", "POST", path, body(seed=1234, temperature=0.7)),
+            Case(f"{kind}-response-format-text", "POST", path, body(response_format={"type": "text"})),
+            Case(
+                f"{kind}-min-tokens",
+                "POST",
+                path,
+                body(min_tokens=3),
+            ),
+            Case(
+                f"{kind}-include-stop-str",
+                "POST",
+                path,
+                body(stop=[" "], include_stop_str_in_output=True, max_tokens=8),
+                exact=(
+                    "choices.0.finish_reason",
+                    "choices.0.stop_reason",
+                )
+                + (("choices.0.text",) if kind == "completion" else ()),
+            ),
+            Case(
+                f"{kind}-include-stop-str-stream",
+                "POST",
+                path,
+                body(stop=[" "], include_stop_str_in_output=True, max_tokens=8, stream=True),
+                exact=("finish_reason", "stop_reason") + (("text",) if kind == "completion" else ()),
+            ),
+            Case(
+                f"{kind}-truncate-prompt-tokens",
+                "POST",
+                path,
+                body(truncate_prompt_tokens=3),
+                exact=("usage.prompt_tokens",),
+            ),
+            Case(
+                f"{kind}-truncation-side-right",
+                "POST",
+                path,
+                body(truncate_prompt_tokens=3, truncation_side="right"),
+                exact=("usage.prompt_tokens",),
+            ),
+            Case(f"{kind}-prompt-logprobs", "POST", path, body(prompt_logprobs=2)),
+            Case(f"{kind}-return-token-ids", "POST", path, body(return_token_ids=True)),
+            Case(f"{kind}-return-token-ids-stream", "POST", path, body(return_token_ids=True, **USAGE)),
+            Case(
+                f"{kind}-request-id",
+                "POST",
+                path,
+                body(request_id=REQUEST_ID),
+                exact=("id",),
+            ),
+            Case(
+                f"{kind}-stream-continuous-usage",
+                "POST",
+                path,
+                body(ignore_eos=True, **CONTINUOUS),
+                exact=("finish_reason", "completion_tokens"),
+            ),
+            Case(f"{kind}-stream-interval", "POST", path, body(ignore_eos=True, stream_interval=2, **USAGE)),
+        ]
+    cases += [
+        # chat logprobs: content[] of token, logprob, bytes, top_logprobs[]
+        Case("chat-logprobs", "POST", "/v1/chat/completions", _chat(logprobs=True)),
+        Case("chat-top-logprobs", "POST", "/v1/chat/completions", _chat(logprobs=True, top_logprobs=3)),
+        Case(
+            "chat-top-logprobs-stream",
+            "POST",
+            "/v1/chat/completions",
+            _chat(logprobs=True, top_logprobs=3, ignore_eos=True, **USAGE),
+        ),
+        Case(
+            "chat-logprobs-as-token-ids",
+            "POST",
+            "/v1/chat/completions",
+            _chat(logprobs=True, top_logprobs=2, return_tokens_as_token_ids=True),
+        ),
+        Case(
+            "chat-max-tokens-and-completion-tokens",
+            "POST",
+            "/v1/chat/completions",
+            _chat(max_tokens=9, max_completion_tokens=3, ignore_eos=True),
+            exact=("usage.completion_tokens",),
+        ),
+        Case("chat-echo", "POST", "/v1/chat/completions", _chat(echo=True, **CONTINUE)),
+        Case("chat-echo-stream", "POST", "/v1/chat/completions", _chat(echo=True, **CONTINUE, **USAGE)),
+        Case(
+            "chat-no-generation-prompt",
+            "POST",
+            "/v1/chat/completions",
+            _chat(add_generation_prompt=False),
+        ),
+        Case(
+            "chat-template-kwargs",
+            "POST",
+            "/v1/chat/completions",
+            _chat(chat_template_kwargs={"enable_thinking": False}),
+        ),
+        Case("chat-include-reasoning-false", "POST", "/v1/chat/completions", _chat(include_reasoning=False)),
+        Case("chat-return-prompt-text", "POST", "/v1/chat/completions", _chat(return_prompt_text=True)),
+        Case(
+            "chat-return-prompt-text-stream",
+            "POST",
+            "/v1/chat/completions",
+            _chat(return_prompt_text=True, **USAGE),
+        ),
+        Case(
+            "chat-documents",
+            "POST",
+            "/v1/chat/completions",
+            _chat(documents=[{"title": "Colours", "text": "The sky is blue."}]),
+        ),
+        # completions logprobs: tokens, token_logprobs, top_logprobs{}, text_offset
+        Case("completion-logprobs-0", "POST", "/v1/completions", _completion(logprobs=0)),
+        Case("completion-logprobs", "POST", "/v1/completions", _completion(logprobs=3)),
+        Case(
+            "completion-logprobs-stream",
+            "POST",
+            "/v1/completions",
+            _completion(logprobs=3, ignore_eos=True, **USAGE),
+        ),
+        Case(
+            "completion-logprobs-as-token-ids",
+            "POST",
+            "/v1/completions",
+            _completion(logprobs=2, return_tokens_as_token_ids=True),
+        ),
+        Case("completion-echo", "POST", "/v1/completions", _completion(echo=True)),
+        Case("completion-echo-stream", "POST", "/v1/completions", _completion(echo=True, **USAGE)),
+        Case("completion-echo-logprobs", "POST", "/v1/completions", _completion(echo=True, logprobs=2)),
+        Case("completion-suffix", "POST", "/v1/completions", _completion(suffix="!"), status=400),
+    ]
+    return cases
+
+
+CASES += _field_cases()
+
+
 # --- fixtures and transport ----------------------------------------------------------------------------
 
 
@@ -445,8 +631,34 @@ def _compare(real: Any, twin: Any, path: str, problems: list[str]) -> None:
     elif isinstance(real, list):
         if bool(real) != bool(twin):
             problems.append(f"{path}: real has {len(real)} items, twin {len(twin)}")
-        elif real:
-            _compare(real[0], twin[0], f"{path}[0]", problems)
+            return
+        # Items have one shape: each of the twin's has the shape of the real server's first non-null.
+        model = next((item for item in real if item is not None), None)
+        if model is None:
+            return
+        keyed = path.rsplit(".", 1)[-1] in MAP_LISTS and isinstance(model, dict) and not _is_record(model)
+        for i, item in enumerate(twin):
+            if item is None:
+                continue
+            if keyed:
+                _compare_map(model, item, f"{path}[{i}]", problems)
+            else:
+                _compare(model, item, f"{path}[{i}]", problems)
+
+
+def _is_record(obj: dict[str, Any]) -> bool:
+    """A chat top_logprobs entry (fixed keys), as opposed to a map keyed by tokens or token ids."""
+    return "token" in obj and "logprob" in obj
+
+
+def _compare_map(real: dict[str, Any], twin: dict[str, Any], path: str, problems: list[str]) -> None:
+    """A map keyed by model output (a token, a token id): its values must have the real values' shape."""
+    if not twin:
+        problems.append(f"{path}: real has {len(real)} entries, twin none")
+        return
+    model = next(iter(real.values()))
+    for key, value in twin.items():
+        _compare(model, value, f"{path}[{key!r}]", problems)
 
 
 def _assert_same_shape(real: Any, twin: Any, what: str) -> None:
@@ -484,7 +696,7 @@ def _max_tokens(case: Case) -> Any:
 
 
 def _stream(
-    reply: Reply, chat: bool, include_usage: bool, who: str
+    reply: Reply, chat: bool, include_usage: bool, who: str, continuous: bool = False
 ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Check one stream's framing; return its chunks by kind (role, delta, finish, usage) and a summary."""
     assert reply.content_type == "text/event-stream; charset=utf-8", (who, reply.headers)
@@ -525,7 +737,12 @@ def _stream(
     assert re.match(expected, ",".join(order)), f"{who}: chunk order {order}, expected {expected}"
     with_usage = [c for c in chunks if "usage" in c]
     with_fingerprint = [c for c in chunks if "system_fingerprint" in c]
-    if include_usage:
+    if continuous:
+        # continuous_usage_stats: every chunk carries the usage so far, the last one the total.
+        assert with_usage == chunks, f"{who}: a chunk without usage under continuous_usage_stats"
+        assert with_fingerprint == kinds["usage"], f"{who}: the fingerprint goes on the usage chunk"
+        with_usage = kinds["usage"]
+    elif include_usage:
         assert len(with_usage) == 1, f"{who}: exactly one usage chunk"
         assert with_usage == kinds["usage"], f"{who}: the usage chunk has choices []"
         assert with_fingerprint == with_usage, f"{who}: the fingerprint goes on the usage chunk"
@@ -555,15 +772,19 @@ def _stream(
 def _compare_streams(case: Case, real: Reply, twin: Reply) -> None:
     body = case.body
     chat = case.path.endswith("/chat/completions")
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    real_kinds, real_summary = _stream(real, chat, include_usage, "real server")
-    twin_kinds, twin_summary = _stream(twin, chat, include_usage, "twin")
+    options = body.get("stream_options") or {}
+    include_usage = bool(options.get("include_usage"))
+    continuous = include_usage and bool(options.get("continuous_usage_stats"))
+    real_kinds, real_summary = _stream(real, chat, include_usage, "real server", continuous)
+    twin_kinds, twin_summary = _stream(twin, chat, include_usage, "twin", continuous)
     for kind, real_chunks in real_kinds.items():
         assert bool(real_chunks) == bool(twin_kinds[kind]), (
             f"{kind} chunks: real {len(real_chunks)}, twin {len(twin_kinds[kind])}"
         )
+        # The i-th chunk of a kind has the shape of the real server's i-th (its last, past its count):
+        # an echo chunk, say, comes first among the deltas on both.
         for i, chunk in enumerate(twin_kinds[kind]):
-            _assert_same_shape(real_chunks[0], chunk, f"{kind} chunk {i}")
+            _assert_same_shape(real_chunks[min(i, len(real_chunks) - 1)], chunk, f"{kind} chunk {i}")
     _check_exact(case, real_summary, twin_summary)
 
 
@@ -683,9 +904,40 @@ def test_twin_metrics_exist_on_real_vllm(real_vllm: str, twin: str) -> None:
         if fam.type != real[name].type:
             problems.append(f"{name}: twin {fam.type}, real {real[name].type}")
         if not fam.series <= real[name].series:
-            problems.append(f"{name}: series only on the twin {sorted(fam.series - real[name].series)}")
+            problems.append(
+                f"{name}: series only on the twin {sorted(fam.series - real[name].series)}, "
+                f"the real server's {sorted(real[name].series - fam.series)}"
+            )
         if fam.buckets != real[name].buckets:
             problems.append(
                 f"{name}: buckets twin {sorted(fam.buckets, key=float)}, real {sorted(real[name].buckets, key=float)}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def _label_names(family: Family) -> set[str]:
+    return {name for series in family.series for name, _ in series}
+
+
+def test_twin_has_every_metric_family_of_real_vllm(real_vllm: str, twin: str) -> None:
+    """After both served the table, the twin's vllm: families are the real server's: names, types, labels.
+
+    Runs after the table (pytest keeps file order), so every family a request touches has samples.
+    """
+    real = _families(requests.get(real_vllm + "/metrics", timeout=TIMEOUT_S).text)
+    mine = _families(requests.get(twin + "/metrics", timeout=TIMEOUT_S).text)
+    assert len(real) > 20, sorted(real)
+    problems = [
+        f"{name} ({real[name].type}) is only on the real server" for name in sorted(real.keys() - mine.keys())
+    ]
+    problems += [
+        f"{name} ({mine[name].type}) is only on the twin" for name in sorted(mine.keys() - real.keys())
+    ]
+    for name in sorted(real.keys() & mine.keys()):
+        if real[name].type != mine[name].type:
+            problems.append(f"{name}: real {real[name].type}, twin {mine[name].type}")
+        if _label_names(real[name]) != _label_names(mine[name]):
+            problems.append(
+                f"{name}: labels real {sorted(_label_names(real[name]))}, twin {sorted(_label_names(mine[name]))}"
             )
     assert not problems, "\n".join(problems)
