@@ -125,12 +125,15 @@ def cache_config_info(profile: Profile, kv_cache_tokens: int | None = None) -> d
     engine core; the layout and hash block size stay in the engine core's process ("None" here).
     The twin fills in its pool (``kv_pool``: the KV blocks are ``num_gpu_blocks``), the profile's
     ``kv_cache_dtype`` and ``serve_args.gpu_memory_utilization`` (vLLM's 0.92 without it), prefix
-    caching on, and vLLM's defaults for the rest.
+    caching on, and vLLM's defaults for the rest; a profile of the CPU build
+    (``twin.cpu_kv_cache_space_gib``) gets what vLLM's CPU platform sets: the KV cache's bytes and
+    a float32 SSM cache dtype.
     """
     dep = profile.deployment
     block_size = profile.twin.block_size
     tokens, blocks = kv_pool(profile, kv_cache_tokens)
     gmu = dep.serve_args.get("gpu_memory_utilization", 0.92)
+    cpu_gib = profile.twin.cpu_kv_cache_space_gib
     return {
         "block_size": str(block_size),
         "user_specified_block_size": str("block_size" in dep.serve_args),
@@ -149,7 +152,7 @@ def cache_config_info(profile: Profile, kv_cache_tokens: int | None = None) -> d
         "skip_page_size_padded": "None",
         "mamba_block_size": "None",
         "mamba_cache_dtype": "auto",
-        "mamba_ssm_cache_dtype": "auto",
+        "mamba_ssm_cache_dtype": "auto" if cpu_gib is None else "float32",
         "mamba_cache_mode": "none",
         "enable_mamba_shared_prefix_checkpoint": "False",
         "replayssm_buffer_len": "16",
@@ -164,7 +167,7 @@ def cache_config_info(profile: Profile, kv_cache_tokens: int | None = None) -> d
         "cache_hit_alignment_tokens": "None",
         "kv_sharing_fast_prefill": "False",
         "swa_bounded_replay": "True",
-        "kv_cache_memory_bytes": "None",
+        "kv_cache_memory_bytes": "None" if cpu_gib is None else str(int(cpu_gib * 2**30)),
         "kv_offloading_size": "None",
         "kv_offloading_backend": "native",
         "_block_size_resolved": "True",

@@ -199,6 +199,11 @@ class TwinSpec:
     # vLLM's KV block: 16 tokens on GPUs, 128 on its CPU build. The prefix cache keeps and serves whole
     # blocks only; /metrics says it in vllm:cache_config_info.
     block_size: int = key(16, gt=0, help="tokens per KV cache block, as vllm:cache_config_info says")
+    # vLLM's CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE (GiB) and then reports the bytes in
+    # vllm:cache_config_info (kv_cache_memory_bytes), with the SSM cache dtype forced to float32.
+    cpu_kv_cache_space_gib: float | None = key(
+        None, gt=0, help="the twin plays vLLM's CPU build with VLLM_CPU_KVCACHE_SPACE of this many GiB"
+    )
     # Calibrated step-time model (pytest_gx10.fake.steptime.CalibratedStepTime); without a
     # decode_step_s table the twin uses the linear model built from prefill_tps and decode_tps.
     decode_step_s: tuple[tuple[int, float], ...] = key(
