@@ -1,0 +1,210 @@
+"""What a fit reads from a results file (``--gx10-json``): the sweep's requests and the deployment.
+
+Only the burst sweep (``sweep``: N requests released together) is read: its schedule is set by token
+counts alone, so the twin's scheduler can replay it. The load points keep requests in flight or send
+them on a clock, and their schedule depends on the very timings being fitted; they are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FitError", "MeasuredPoint", "MeasuredRequest", "Run", "read_run"]
+
+# Requests whose first token came within this of the point's first one were in the engine's first step.
+FIRST_GROUP_S = 0.005
+FIRST_GROUP_SHARE = 0.01
+
+
+class FitError(Exception):
+    """Input a fit cannot use; the message names the file."""
+
+
+@dataclass(frozen=True)
+class MeasuredRequest:
+    """One request of a sweep point, as the client measured it (the target's seconds)."""
+
+    ttft_s: float
+    duration_s: float
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def decode_tps(self) -> float:
+        """Completion tokens over the time after the first token (the post's per-request decode)."""
+        return self.completion_tokens / max(self.duration_s - self.ttft_s, 1e-9)
+
+
+@dataclass(frozen=True)
+class MeasuredPoint:
+    """N requests released together; ``requests`` sorted by TTFT."""
+
+    concurrency: int
+    requests: tuple[MeasuredRequest, ...]
+
+    @property
+    def first_group(self) -> int:
+        """Requests whose first token came with the first one: they were all in the engine's first step."""
+        first = self.requests[0].ttft_s
+        return sum(1 for r in self.requests if r.ttft_s - first <= FIRST_GROUP_S + FIRST_GROUP_SHARE * first)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One results file: its points in the order they ran, and the deployment facts it recorded."""
+
+    path: Path
+    points: tuple[MeasuredPoint, ...]
+    facts: Mapping[str, Any] = field(default_factory=dict)  # the deployment block's values, model etc.
+    acceptance_per_position: tuple[float, ...] | None = None  # measured, when speculative decoding ran
+    speculative_tokens: int = 0
+    speculative_method: str | None = None
+    reasoning: bool = False  # the model streamed reasoning (its first token is a <think>)
+    time_scale: float = 1.0
+    profile: str | None = None  # the profile the run was made with
+    skipped: tuple[str, ...] = ()  # points left out, and why
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _request(row: Any) -> MeasuredRequest | None:
+    if not isinstance(row, Mapping) or row.get("outcome", "ok") != "ok":
+        return None
+    ttft, duration = _number(row.get("ttft_s")), _number(row.get("duration_s"))
+    prompt, completion = _number(row.get("prompt_tokens")), _number(row.get("completion_tokens"))
+    if ttft is None or duration is None or prompt is None or completion is None:
+        return None
+    if ttft <= 0 or duration < ttft or prompt < 1 or completion < 1:
+        return None
+    return MeasuredRequest(ttft, duration, int(prompt), int(completion))
+
+
+def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
+    if not isinstance(sweep, list):
+        raise FitError(f"{path}: 'sweep' is {type(sweep).__name__}, expected a list of points")
+    points: list[MeasuredPoint] = []
+    skipped: list[str] = []
+    for i, entry in enumerate(sweep):
+        n = entry.get("concurrency") if isinstance(entry, Mapping) else None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise FitError(f"{path}: sweep[{i}] has no concurrency (expected a point of the perf sweep)")
+        rows = entry.get("requests")
+        if not isinstance(rows, list) or not rows:
+            skipped.append(f"N={n}: no per-request rows")
+            continue
+        requests = [_request(r) for r in rows]
+        usable = [r for r in requests if r is not None]
+        if len(usable) != len(rows):
+            # A failed request still took its place in the schedule; the point cannot be replayed.
+            skipped.append(f"N={n}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
+            continue
+        points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
+    return points, skipped
+
+
+def _values(block: Any) -> dict[str, Any]:
+    if not isinstance(block, Mapping):
+        return {}
+    return {k: v.get("value") if isinstance(v, Mapping) and "value" in v else v for k, v in block.items()}
+
+
+def _acceptance(data: Mapping[str, Any]) -> tuple[float, ...] | None:
+    """Per-position acceptance: the spec-decode window's, else shared out from the sweep's counters."""
+    for entry in reversed(data.get("mtp") or []):
+        if isinstance(entry, Mapping) and entry.get("name") == "window":
+            rates = [_number(r) for r in entry.get("per_position") or []]
+            if rates and all(r is not None for r in rates):
+                return tuple(float(r) for r in rates if r is not None)
+    return None
+
+
+def _mean_accepted(points: Sequence[Any]) -> float | None:
+    """Accepted draft tokens per draft, over the sweep's telemetry counters (None without any)."""
+    drafts = accepted = 0.0
+    for point in points:
+        tel = point.get("telemetry") if isinstance(point, Mapping) else None
+        if not isinstance(tel, Mapping):
+            continue
+        for name, acc in (("spec_drafts", "d"), ("spec_accepted_tokens", "a")):
+            column = [v for v in tel.get(name) or [] if _number(v) is not None]
+            if len(column) >= 2:
+                rise = float(column[-1]) - float(column[0])
+                if acc == "d":
+                    drafts += rise
+                else:
+                    accepted += rise
+    return accepted / drafts if drafts > 0 else None
+
+
+def geometric_rates(mean_accepted: float, k: int) -> tuple[float, ...]:
+    """``k`` unconditional per-position rates a, a^2, ... summing to ``mean_accepted`` (capped at k)."""
+    target = min(max(mean_accepted, 0.0), k * 0.999)
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if sum(mid ** (i + 1) for i in range(k)) < target:
+            low = mid
+        else:
+            high = mid
+    return tuple(round(low ** (i + 1), 4) for i in range(k))
+
+
+def read_run(path: Path) -> Run:
+    """Read one results file; raises :class:`FitError` naming the file when it cannot be fitted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FitError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise FitError(f"{path}: not a JSON results file: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise FitError(f"{path}: not a results file (expected a JSON object from --gx10-json)")
+    if "sweep" not in data:
+        raise FitError(
+            f"{path}: no 'sweep' points: a fit needs a results file of the perf suite's burst sweep "
+            "(pytest suites/perf --gx10-json=...)"
+        )
+    points, skipped = _points(path, data["sweep"])
+    if not points:
+        why = "; ".join(skipped) or "the sweep is empty"
+        raise FitError(f"{path}: no sweep point with usable per-request rows ({why})")
+    facts = _values(data.get("deployment"))
+    for key in ("model", "server_version"):
+        if data.get(key) is not None:
+            facts.setdefault(key, data[key])
+    method, k = None, 0
+    spec = facts.get("speculative")
+    if isinstance(spec, str) and spec:
+        method = spec.split()[0]
+        found = re.search(r"k=(\d+)", spec)
+        k = int(found.group(1)) if found else 0
+    rates = _acceptance(data)
+    if rates is not None:
+        k = len(rates)
+    elif k or facts.get("speculative_tokens"):
+        k = k or int(facts["speculative_tokens"])
+        mean = _mean_accepted(data["sweep"])
+        rates = geometric_rates(mean, k) if mean is not None else None
+        if rates is None:
+            skipped.append(f"speculative decoding k={k} but no acceptance measured: drafts taken as rejected")
+            rates = (0.0,) * k
+    reasoning = any(
+        isinstance(r, Mapping) and (_number(r.get("reasoning_tokens")) or 0) > 0
+        for p in data["sweep"]
+        if isinstance(p, Mapping)
+        for r in p.get("requests") or []
+    )
+    scale = _number(data.get("time_scale")) or 1.0
+    profile = data.get("profile") if isinstance(data.get("profile"), str) else None
+    return Run(
+        path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped)
+    )

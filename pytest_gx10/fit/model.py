@@ -1,0 +1,498 @@
+"""Fit a twin's calibrated step-time model to measured sweeps, and write it as a profile.
+
+The unknowns are :class:`pytest_gx10.fake.steptime.CalibratedStepTime`'s constants: the decode step
+by batch size (one entry per measured concurrency), the warm prefill cost per token and per
+token-position, the one-time warm-up and the cold surcharge on early prefill tokens; and the
+scheduler's ``max_num_partial_prefills``, which decides how the first tokens of a burst group. Each
+candidate schedule is replayed (:mod:`pytest_gx10.fit.schedule`), the constants solved by least
+squares (:mod:`pytest_gx10.fit.solve`), and the schedule and surcharge with the lowest AIC kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_gx10.fake.steptime import StepWork, mean_tokens_per_decode_step
+from pytest_gx10.fit.inputs import FitError, MeasuredPoint, MeasuredRequest, Run
+from pytest_gx10.fit.schedule import Replay, replay
+from pytest_gx10.fit.solve import interp_weights, solve_least_squares
+from pytest_gx10.profiles import Profile, ProfileError, load_profile, profile_from_data
+from pytest_gx10.tomlfile import dumps
+
+__all__ = ["FIGURES", "FitOptions", "FitResult", "StepFit", "fit_runs", "point_figures"]
+
+PARTIAL_PREFILL_CANDIDATES = (0, 2, 3, 4, 5, 6, 8)
+COLD_FACTORS = tuple(0.25 * i for i in range(1, 17))  # 0.25 .. 4
+COLD_SPANS = tuple(0.1 * i for i in range(1, 16))  # share of the first run's long-prefill tokens
+WARMUP_MIN_PREFILL_TOKENS = 1024  # the reference profile's: a health check's prompt is far shorter
+GROWTHS = ("linear", "log")
+# The figures each point is judged by (the post's aggregate table).
+FIGURES = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
+_DEPLOYMENT_INTS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size")
+_DEPLOYMENT_CLAIMS = ("gpu", "gpu_memory", "driver", "cuda", "torch", "image", "gpu_count", "nodes")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What the fit may choose, and what it is told."""
+
+    partial_prefills: int | None = None  # None: chosen from the data
+    prefill_context_s: float | None = None  # fixed; None: fitted when prompt lengths differ, else 0
+    decode_growth: str = "linear"  # how decode_step_s grows past the largest measured batch
+    cold: bool = True  # search a cold prefill surcharge
+    time_scale: float | None = None  # the fitted twin's; None: the run's when it was a twin, else 1
+    like: str | None = None  # a profile to take what results do not say from (reasoning parser, GPU)
+
+
+@dataclass(frozen=True)
+class StepFit:
+    """The fitted constants, and how well they fit."""
+
+    sizes: tuple[int, ...]
+    decode_s: tuple[float, ...]
+    prefill_token_s: float
+    prefill_context_s: float
+    warmup_s: float
+    warmup_min_prefill_tokens: int
+    cold_prefill_factor: float
+    cold_prefill_tokens: int
+    partial_prefills: int
+    sse: float
+    equations: int
+    aic: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fit: the profile it makes, and the fitted figures beside the measured ones."""
+
+    runs: tuple[Run, ...]
+    fit: StepFit
+    table: tuple[tuple[int, float], ...]  # decode_step_s as written, extended to max_num_seqs
+    profile_data: Mapping[str, Any]
+    figures: tuple[tuple[str, int, str, float, float], ...]  # (run label, N, figure, measured, fitted)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def toml(self) -> str:
+        """The profile as TOML, the fit's summary in its opening comment."""
+        header = [
+            "Fitted by python -m pytest_gx10 fit from " + ", ".join(str(r.path) for r in self.runs),
+            "(docs/twin-calibration.md). Each figure fitted beside the measured one:",
+            *self.figure_lines(),
+            *self.notes,
+        ]
+        return dumps(self.profile_data, header="\n".join(header))
+
+    def figure_lines(self) -> list[str]:
+        """One line per point and figure: measured, fitted, residual."""
+        lines = [f"{'run':<14} {'N':>3} {'figure':<18} {'measured':>10} {'fitted':>10} {'resid':>7}"]
+        for label, n, name, measured, fitted in self.figures:
+            resid = fitted / measured - 1 if measured else math.nan
+            lines.append(f"{label:<14} {n:>3} {name:<18} {measured:>10.2f} {fitted:>10.2f} {resid:>+7.1%}")
+        return lines
+
+    def text(self) -> str:
+        """What the command prints: the constants, then each figure fitted beside the measured one."""
+        f = self.fit
+        lines = [
+            f"fitted on {sum(len(r.points) for r in self.runs)} point(s) of {len(self.runs)} file(s), "
+            f"{f.equations} equations (each request's TTFT and decode time), rms residual "
+            f"{math.sqrt(f.sse / max(f.equations, 1)):.1%}",
+            f"  max_num_partial_prefills  {f.partial_prefills}",
+            "  decode_step_s             "
+            + ", ".join(f"{n}: {s:.5f}" for n, s in self.table)
+            + f"  (measured batches {', '.join(map(str, f.sizes))})",
+            f"  prefill_token_s           {f.prefill_token_s:.4g}  ({1 / f.prefill_token_s:,.0f} tok/s warm)",
+            f"  prefill_context_s         {f.prefill_context_s:.4g}",
+            f"  warmup_s                  {f.warmup_s:.3f}  (steps of >= {f.warmup_min_prefill_tokens} prompt tokens)",
+            f"  cold_prefill_factor       {f.cold_prefill_factor:g} over {f.cold_prefill_tokens} tokens",
+            "",
+            *self.figure_lines(),
+        ]
+        notes = [*f.notes, *self.notes]
+        if notes:
+            lines += ["", *(f"note: {n}" for n in notes)]
+        return "\n".join(lines) + "\n"
+
+
+# --- the equations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Equation:
+    run: int
+    start: int  # first step of the span
+    end: int  # last step of the span (inclusive)
+    measured: float
+
+
+def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation]:
+    out: list[_Equation] = []
+    for r, (rep, run) in enumerate(zip(replays, runs, strict=True)):
+        for point, done in zip(run.points, rep.requests, strict=True):
+            for measured, req in zip(point.requests, done, strict=True):
+                out.append(_Equation(r, req.first_step, req.ttft_step, measured.ttft_s))
+                if req.last_step > req.ttft_step and measured.duration_s > measured.ttft_s:
+                    out.append(_Equation(r, req.ttft_step + 1, req.last_step, measured.duration_s - measured.ttft_s))
+    return out
+
+
+def _prefix_columns(
+    steps: Sequence[StepWork], sizes: Sequence[int], factor: float, span: float, min_long: int
+) -> list[list[float]]:
+    """Running sums over the steps of [table weights..., cold x tokens, cold x token-positions, warm-up]."""
+    width = len(sizes) + 3
+    sums = [[0.0] * width]
+    seen = 0
+    warmed = False
+    for work in steps:
+        row = [*interp_weights(work.decode_seqs, sizes), 0.0, 0.0, 0.0]
+        if work.prefill_tokens > 0:
+            cold = 1.0
+            if work.prefill_tokens >= min_long:
+                if span > 0:
+                    cold += factor * max(0.0, 1.0 - seen / span)
+                seen += work.prefill_tokens
+                if not warmed:
+                    row[-1] = 1.0
+                    warmed = True
+            row[-3] = cold * work.prefill_tokens
+            row[-2] = cold * work.prefill_context
+        last = sums[-1]
+        sums.append([a + b for a, b in zip(last, row, strict=True)])
+    return sums
+
+
+@dataclass(frozen=True)
+class _Solved:
+    x: list[float]  # table entries, prefill_token_s, prefill_context_s, warmup_s
+    sse: float
+    free: int  # constants fitted
+
+
+def _solve(
+    equations: Sequence[_Equation],
+    prefix: Sequence[Sequence[Sequence[float]]],
+    m: int,
+    *,
+    context_fixed: float | None,
+    fit_context: bool,
+) -> _Solved:
+    rows, targets, weights = [], [], []
+    for eq in equations:
+        hi, lo = prefix[eq.run][eq.end + 1], prefix[eq.run][eq.start]
+        rows.append([a - b for a, b in zip(hi, lo, strict=True)])
+        targets.append(eq.measured)
+        weights.append(1.0 / eq.measured)
+    if context_fixed:
+        targets = [t - context_fixed * row[m + 1] for t, row in zip(targets, rows, strict=True)]
+    best: _Solved | None = None
+    # The constants that must not go negative are tried free, then held at 0 (a small exhaustive NNLS).
+    optional = [m + 1] if fit_context and not context_fixed else []
+    optional.append(m + 2)
+    for mask in range(1 << len(optional)):
+        held = {j for b, j in enumerate(optional) if mask >> b & 1}
+        if not fit_context or context_fixed:
+            held.add(m + 1)
+        trial = [[0.0 if j in held else v for j, v in enumerate(row)] for row in rows]
+        try:
+            x, sse = solve_least_squares(trial, targets, weights)
+        except ValueError:
+            continue
+        if any(v < 0 for v in x[m:]) or any(v <= 0 for v in x[:m]):
+            continue
+        free = sum(1 for j in range(m + 3) if j not in held and any(r[j] for r in trial))
+        if best is None or sse < best.sse:
+            best = _Solved(x, sse, free)
+    if best is None:
+        raise FitError(
+            "no step-time constants fit these points with positive decode steps and prefill cost; "
+            "the points are too few or too noisy"
+        )
+    if context_fixed:
+        best.x[m + 1] = context_fixed
+    return best
+
+
+def _aic(sse: float, n: int, k: int) -> float:
+    return n * math.log(max(sse, 1e-300) / n) + 2 * k
+
+
+def _fit_schedule(
+    runs: Sequence[Run], replays: Sequence[Replay], partial: int, options: FitOptions, min_long: int
+) -> StepFit:
+    sizes = sorted({p.concurrency for run in runs for p in run.points})
+    m = len(sizes)
+    equations = _equations(replays, runs)
+    prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
+    fit_context = options.prefill_context_s is None and max(prompts) >= 2 * min(prompts)
+    notes: list[str] = []
+    if options.prefill_context_s is None and not fit_context:
+        notes.append(
+            "prompt lengths differ by less than 2x: a cost per token-position cannot be told from a flat "
+            "one, prefill_context_s = 0 (pass --prefill-context-s from a long-prompt run to split it)"
+        )
+    first_long = sum(w.prefill_tokens for w in replays[0].steps if w.prefill_tokens >= min_long)
+    grid: list[tuple[float, float]] = [(0.0, 0.0)]
+    if options.cold and first_long:
+        grid += [(f, s * first_long) for f in COLD_FACTORS for s in COLD_SPANS]
+    best: tuple[float, float, float, _Solved] | None = None
+    for factor, span in grid:
+        prefix = [_prefix_columns(rep.steps, sizes, factor, span, min_long) for rep in replays]
+        solved = _solve(
+            equations, prefix, m, context_fixed=options.prefill_context_s, fit_context=fit_context
+        )
+        k = solved.free + (2 if factor else 0)
+        aic = _aic(solved.sse, len(equations), k)
+        if best is None or aic < best[0]:
+            best = (aic, factor, span, solved)
+    assert best is not None
+    aic, factor, span, solved = best
+    x = solved.x
+    return StepFit(
+        sizes=tuple(sizes),
+        decode_s=tuple(x[:m]),
+        prefill_token_s=x[m],
+        prefill_context_s=x[m + 1],
+        warmup_s=x[m + 2],
+        warmup_min_prefill_tokens=min_long,
+        cold_prefill_factor=factor,
+        cold_prefill_tokens=round(span),
+        partial_prefills=partial,
+        sse=solved.sse,
+        equations=len(equations),
+        aic=aic,
+        notes=tuple(notes),
+    )
+
+
+# --- predictions ------------------------------------------------------------------------------------
+
+
+def point_figures(requests: Sequence[MeasuredRequest]) -> dict[str, float]:
+    """The post's five figures of a point from its requests (pytest_gx10.load.points' definitions)."""
+    ttfts = [r.ttft_s for r in requests]
+    wall = max(r.duration_s for r in requests)
+    return {
+        "wall_s": wall,
+        "agg_prefill_tps": sum(r.prompt_tokens for r in requests) / max(ttfts),
+        "agg_decode_tps": sum(r.completion_tokens for r in requests) / max(wall - min(ttfts), 1e-9),
+        "median_ttft_s": statistics.median(ttfts),
+        "median_decode_tps": statistics.median(r.decode_tps for r in requests),
+    }
+
+
+def _step_seconds(fit: StepFit, steps: Sequence[StepWork]) -> list[float]:
+    """Each step's seconds under the fitted model (the twin's CalibratedStepTime, fresh)."""
+    from pytest_gx10.fake.steptime import CalibratedStepTime
+
+    model = CalibratedStepTime(
+        decode_step_s=list(zip(fit.sizes, fit.decode_s, strict=True)),
+        prefill_token_s=fit.prefill_token_s,
+        prefill_context_s=fit.prefill_context_s,
+        warmup_s=fit.warmup_s,
+        warmup_min_prefill_tokens=fit.warmup_min_prefill_tokens,
+        cold_prefill_factor=fit.cold_prefill_factor,
+        cold_prefill_tokens=fit.cold_prefill_tokens,
+    )
+    return [model.step_s(w) for w in steps]
+
+
+def _fitted_points(fit: StepFit, run: Run, rep: Replay) -> list[tuple[MeasuredPoint, list[MeasuredRequest]]]:
+    seconds = _step_seconds(fit, rep.steps)
+    clock = [0.0]
+    for s in seconds:
+        clock.append(clock[-1] + s)
+    out = []
+    for point, done in zip(run.points, rep.requests, strict=True):
+        fitted = []
+        for measured, req in zip(point.requests, done, strict=True):
+            t0 = clock[req.first_step]
+            fitted.append(
+                MeasuredRequest(
+                    clock[req.ttft_step + 1] - t0,
+                    clock[req.last_step + 1] - t0,
+                    measured.prompt_tokens,
+                    measured.completion_tokens,
+                )
+            )
+        out.append((point, fitted))
+    return out
+
+
+def extended_table(fit: StepFit, max_num_seqs: int, growth: str) -> tuple[tuple[int, float], ...]:
+    """The fitted decode steps, continued to ``max_num_seqs`` by a least-squares line in N or log2 N.
+
+    The twin's model would carry on the line through the last two entries; a line through all of them
+    is steadier. ``log``: a step that grows ever more slowly with the batch, as a memory-bound MoE
+    step does once most experts are read anyway.
+    """
+    table = list(zip(fit.sizes, fit.decode_s, strict=True))
+    if len(table) < 2:
+        return tuple(table)
+    xs = [math.log2(n) if growth == "log" else float(n) for n, _ in table]
+    ys = [s for _, s in table]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = max(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 0.0) if sxx else 0.0
+    n = table[-1][0]
+    while n < max_num_seqs:
+        n = min(2 * n, max_num_seqs)
+        x = math.log2(n) if growth == "log" else float(n)
+        table.append((n, round(max(my + slope * (x - mx), table[-1][1]), 6)))
+    return tuple(table)
+
+
+# --- the profile ------------------------------------------------------------------------------------
+
+
+def _base_profile(runs: Sequence[Run], like: str | None) -> Profile | None:
+    name = like or runs[0].profile
+    if name is None:
+        return None
+    try:
+        base = load_profile(name)
+    except ProfileError as exc:
+        if like is not None:
+            raise FitError(str(exc)) from None
+        return None
+    model = runs[0].facts.get("model")
+    if like is None and model is not None and base.deployment.served_model_name != model:
+        return None
+    return base
+
+
+def _deployment(run: Run, base: Profile | None) -> dict[str, Any]:
+    facts = run.facts
+    dep: dict[str, Any] = {}
+    if base is not None:
+        dep = {k: v for k, v in (base.raw.get("deployment") or {}).items() if k not in ("speculative",)}
+    if isinstance(facts.get("model"), str):
+        dep["served_model_name"] = facts["model"]
+    for key in _DEPLOYMENT_INTS:
+        if isinstance(facts.get(key), int) and not isinstance(facts.get(key), bool):
+            dep[key] = facts[key]
+    for key in ("kv_cache_dtype", *_DEPLOYMENT_CLAIMS):
+        if isinstance(facts.get(key), str | int) and not isinstance(facts.get(key), bool):
+            dep[key] = facts[key]
+    version = facts.get("server_version")
+    if isinstance(version, str) and version:
+        dep["server_version"] = re.escape(version)
+    for key in ("served_model_name", "max_model_len"):
+        if key not in dep:
+            raise FitError(
+                f"{run.path}: the results do not say the deployment's {key}; pass --like PROFILE "
+                "to take it from a profile"
+            )
+    if run.acceptance_per_position is not None and run.speculative_tokens:
+        method = run.speculative_method
+        if method is None and base is not None and base.deployment.speculative is not None:
+            method = base.deployment.speculative.method
+        dep["speculative"] = {
+            "method": method or "mtp",
+            "num_speculative_tokens": run.speculative_tokens,
+            "acceptance_per_position": [round(r, 4) for r in run.acceptance_per_position],
+        }
+    if run.reasoning and not dep.get("reasoning_parser"):
+        dep["reasoning_parser"] = "qwen3"  # the one the twin speaks
+    return dep
+
+
+def _twin(run: Run, base: Profile | None, partial: int) -> dict[str, Any]:
+    twin: dict[str, Any] = {}
+    if base is not None:
+        raw = base.raw.get("twin") or {}
+        twin = {k: raw[k] for k in ("version", "reasoning_tokens", "needle_horizon_tokens") if k in raw}
+    version = run.facts.get("server_version")
+    if isinstance(version, str) and version:
+        twin["version"] = version
+    block, blocks = run.facts.get("block_size"), run.facts.get("num_gpu_blocks")
+    if isinstance(block, int) and block > 0:
+        twin["block_size"] = block
+        if isinstance(blocks, int) and blocks > 0:
+            twin["kv_cache_tokens"] = block * blocks
+    elif base is not None and "kv_cache_tokens" in (base.raw.get("twin") or {}):
+        twin["kv_cache_tokens"] = base.raw["twin"]["kv_cache_tokens"]
+    twin["max_num_partial_prefills"] = partial
+    return twin
+
+
+def _data(run: Run, base: Profile | None, partial: int, name: str) -> dict[str, Any]:
+    return {
+        "profile": {"name": name, "description": f"fitted to {run.path.name}"},
+        "deployment": _deployment(run, base),
+        "twin": {**_twin(run, base, partial), "decode_step_s": [[1, 0.05]]},
+    }
+
+
+def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: str = "fitted") -> FitResult:
+    """Fit the step-time model to the runs' sweeps; raises :class:`FitError` on unusable input."""
+    options = options or FitOptions()
+    if not runs:
+        raise FitError("no results files given")
+    if options.decode_growth not in GROWTHS:
+        raise FitError(f"decode growth {options.decode_growth!r}: expected one of {', '.join(GROWTHS)}")
+    base = _base_profile(runs, options.like)
+    prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
+    min_long = max(1, min(WARMUP_MIN_PREFILL_TOKENS, min(prompts)))
+    candidates = (
+        (options.partial_prefills,) if options.partial_prefills is not None else PARTIAL_PREFILL_CANDIDATES
+    )
+    best: tuple[StepFit, list[Replay], Profile] | None = None
+    for partial in candidates:
+        try:
+            sim = profile_from_data(f"{runs[0].path} (fit)", _data(runs[0], base, partial, name))
+        except ProfileError as exc:
+            raise FitError(f"{runs[0].path}: its facts do not make a profile: {exc}") from None
+        replays = [replay(sim, run.points, reasoning=run.reasoning) for run in runs]
+        fitted = _fit_schedule(runs, replays, partial, options, min_long)
+        # A schedule must earn its place: ties (within 1 % of the error) keep the plainer one.
+        if best is None or fitted.sse < best[0].sse * 0.99:
+            best = (fitted, replays, sim)
+    assert best is not None
+    fit, replays, sim = best
+    table = extended_table(fit, sim.deployment.max_num_seqs, options.decode_growth)
+    rates = sim.deployment.speculative.acceptance_per_position if sim.deployment.speculative else ()
+    data = _data(runs[0], base, fit.partial_prefills, name)
+    time_scale = options.time_scale
+    if time_scale is None:
+        time_scale = runs[0].time_scale if runs[0].facts.get("twin") else 1.0
+    data["twin"].update(
+        {
+            "time_scale": time_scale,
+            "prefill_tps": round(1.0 / fit.prefill_token_s, 1),
+            "decode_tps": round(mean_tokens_per_decode_step(rates) / table[0][1], 2),
+            "decode_step_s": [[n, round(s, 6)] for n, s in table],
+            "prefill_token_s": float(f"{fit.prefill_token_s:.4g}"),
+            "prefill_context_s": float(f"{fit.prefill_context_s:.4g}"),
+            "warmup_s": round(fit.warmup_s, 4),
+            "warmup_min_prefill_tokens": fit.warmup_min_prefill_tokens,
+            "cold_prefill_factor": fit.cold_prefill_factor,
+            "cold_prefill_tokens": fit.cold_prefill_tokens,
+        }
+    )
+    data["perf"] = {
+        "concurrency": list(fit.sizes),
+        "input_tokens": round(statistics.median(prompts)),
+        "max_tokens": round(statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)),
+    }
+    figures = []
+    for run, rep in zip(runs, replays, strict=True):
+        for point, fitted in _fitted_points(fit, run, rep):
+            measured_f, fitted_f = point_figures(point.requests), point_figures(fitted)
+            figures += [(run.path.name[:14], point.concurrency, f, measured_f[f], fitted_f[f]) for f in FIGURES]
+    notes = [f"{run.path}: {why}" for run in runs for why in run.skipped]
+    if len(fit.sizes) < 2:
+        notes.append("one batch size measured: the decode step does not grow with the batch")
+    elif table[-1][0] > fit.sizes[-1]:
+        notes.append(
+            f"decode_step_s past batch {fit.sizes[-1]} is extrapolated ({options.decode_growth} in the "
+            "batch size), not measured"
+        )
+    return FitResult(tuple(runs), fit, table, data, tuple(figures), tuple(notes))
