@@ -3,6 +3,9 @@
 ``compare`` holds results and baseline files to the first one by the release gate's rules, or shows
 a history folder's trends (:mod:`pytest_gx10.report.compare`). Exit codes: 0 nothing regressed, 1 a
 regression, 2 unusable input (a usage error, or a file that cannot be read as a run).
+
+``fit`` fits the twin's step-time model to results files of the perf sweep and writes a profile
+(:mod:`pytest_gx10.fit`). Exit codes: 0 written, 2 unusable input.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_gx10.config import parse_tolerances
+from pytest_gx10.fit.inputs import FitError
 from pytest_gx10.profiles import ProfileError, load_profile
 from pytest_gx10.report.baseline import DEFAULT_GREEDY_MATCH_MIN, Tolerances, profile_gate
 from pytest_gx10.report.compare import (
@@ -76,7 +80,70 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a different model, profile, target kind or time scale is a regression, as --gx10-gate-facts",
     )
+    fit = commands.add_parser(
+        "fit",
+        help="fit a twin to results files of the perf sweep and write it as a profile",
+        description=(
+            "Fit the twin's calibrated step-time model (decode step by batch size, prefill cost per token "
+            "and per token-position, warm-up, cold surcharge, partial prefills) to the sweep points of "
+            "results files (--gx10-json), print each fitted figure beside the measured one, and write a "
+            "profile whose twin serves at the fitted speed. Exit code 0: written; 2: unusable input."
+        ),
+    )
+    fit.set_defaults(command_parser=fit)
+    fit.add_argument("files", nargs="+", type=Path, metavar="RESULTS.json", help="results files, in run order")
+    fit.add_argument("-o", "--output", type=Path, required=True, metavar="PROFILE.toml", help="the profile to write")
+    fit.add_argument(
+        "--like",
+        metavar="NAME|PATH",
+        help="a profile to take what results do not record from (reasoning parser, GPU claims); default: "
+        "the run's own profile when it serves the same model",
+    )
+    fit.add_argument(
+        "--partial-prefills",
+        type=int,
+        metavar="P",
+        help="the twin's max_num_partial_prefills (default: the one whose schedule fits best)",
+    )
+    fit.add_argument(
+        "--prefill-context-s",
+        type=float,
+        metavar="S",
+        help="hold the cost per token-position at S (default: fitted when prompt lengths differ 2x, else 0)",
+    )
+    fit.add_argument(
+        "--decode-growth",
+        choices=("linear", "log"),
+        default="linear",
+        help="how the decode step grows past the largest measured batch: a line in N (default) or in log2 N",
+    )
+    fit.add_argument("--no-cold", action="store_true", help="fit no cold prefill surcharge")
+    fit.add_argument(
+        "--time-scale", type=float, metavar="X", help="the fitted twin's time scale (default: the run's, else 1)"
+    )
     return parser
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from pytest_gx10.fit import FitOptions, fit_runs, read_run
+
+    runs = [read_run(path) for path in args.files]
+    options = FitOptions(
+        partial_prefills=args.partial_prefills,
+        prefill_context_s=args.prefill_context_s,
+        decode_growth=args.decode_growth,
+        cold=not args.no_cold,
+        time_scale=args.time_scale,
+        like=args.like,
+    )
+    result = fit_runs(runs, options, name=args.output.stem)
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(result.toml(), encoding="utf-8")
+    except OSError as exc:
+        raise CompareError(f"{args.output}: cannot write it: {exc.strerror or exc}") from None
+    sys.stdout.write(result.text() + f"gx10 fit: profile written to {args.output}\n")
+    return 0
 
 
 def _compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -125,7 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compare":
             return _compare(args, args.command_parser)
-    except CompareError as exc:
+        if args.command == "fit":
+            return _fit(args)
+    except (CompareError, FitError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse refuses it first

@@ -441,16 +441,19 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     base = _base_profile(runs, options.like)
     prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
     min_long = max(1, min(WARMUP_MIN_PREFILL_TOKENS, min(prompts)))
-    candidates = (
+    partials = (
         (options.partial_prefills,) if options.partial_prefills is not None else PARTIAL_PREFILL_CANDIDATES
     )
+    # Arrivals matter to plain chunking only: with partial prefills the engine takes one request out
+    # of idle whatever else has arrived.
+    candidates = [(p, split) for p in partials for split in ((False, True) if p == 0 else (False,))]
     best: tuple[StepFit, list[Replay], Profile] | None = None
-    for partial in candidates:
+    for partial, split in candidates:
         try:
             sim = profile_from_data(f"{runs[0].path} (fit)", _data(runs[0], base, partial, name))
         except ProfileError as exc:
             raise FitError(f"{runs[0].path}: its facts do not make a profile: {exc}") from None
-        replays = [replay(sim, run.points, reasoning=run.reasoning) for run in runs]
+        replays = [replay(sim, run.points, reasoning=run.reasoning, split=split) for run in runs]
         fitted = _fit_schedule(runs, replays, partial, options, min_long)
         # A schedule must earn its place: ties (within 1 % of the error) keep the plainer one.
         if best is None or fitted.sse < best[0].sse * 0.99:

@@ -7,9 +7,10 @@ what each step computes; each request's TTFT and decode time are then sums over 
 those sums are linear in the step-time constants (:mod:`pytest_gx10.fit.solve`).
 
 The engine is the twin's, on a time scale high enough to take no time. Each point starts from an
-idle engine, the requests that the measurement shows in the first step (the first TTFT group)
-arriving before that step, the others during it: the engine starts a step as soon as a request
-lands, and the rest of a burst lands while it runs.
+idle engine with its requests arriving together, or (``split``) with only those the measurement
+shows in the first step (the first TTFT group) arriving before that step and the others during it:
+an engine starts a step as soon as a request lands, and the rest of a burst may land while it runs.
+With ``twin.max_num_partial_prefills`` the engine takes only the first request out of idle anyway.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _prompt(tok: Tokenizer, n: int, salt: int) -> list[int]:
     return [rng.choice(words) for _ in range(n)]
 
 
-async def _replay(profile: Profile, points: Sequence[MeasuredPoint], reasoning: bool) -> Replay:
+async def _replay(profile: Profile, points: Sequence[MeasuredPoint], reasoning: bool, split: bool) -> Replay:
     tok = Tokenizer()
     recorder = _Recorder()
     engine = Engine(profile, tok, time_scale=_TIME_SCALE, step_time=recorder)
@@ -102,7 +103,7 @@ async def _replay(profile: Profile, points: Sequence[MeasuredPoint], reasoning: 
             first = len(recorder.works)
             tasks = []
             for i, request in enumerate(point.requests):
-                if i == point.first_group:
+                if split and i == point.first_group:
                     # The rest of the burst lands while the first step runs.
                     while len(recorder.works) == first:
                         await asyncio.sleep(0)
@@ -117,6 +118,8 @@ async def _replay(profile: Profile, points: Sequence[MeasuredPoint], reasoning: 
     return Replay(tuple(recorder.works), tuple(replayed))
 
 
-def replay(profile: Profile, points: Sequence[MeasuredPoint], *, reasoning: bool) -> Replay:
+def replay(
+    profile: Profile, points: Sequence[MeasuredPoint], *, reasoning: bool, split: bool = False
+) -> Replay:
     """Run the points, in order, through a fresh engine of ``profile``; record every step."""
-    return asyncio.run(_replay(profile, points, reasoning))
+    return asyncio.run(_replay(profile, points, reasoning, split))

@@ -1,0 +1,188 @@
+"""A twin fitted to some points of a sweep, judged on the points it was not fitted on.
+
+Two halves:
+
+- ``post`` (default): a results file built from the reference post's tables
+  (``pytest_gx10/profiles/reference_post.py``) for N = 1, 2, 4 only is fitted with
+  ``python -m pytest_gx10 fit``; the fitted twin then runs the post's sweep in the post's order
+  (N = 1, 2, 4, 8, 16, the perf suite in a pytest subprocess) and its N = 8 and 16 are printed beside
+  the post's. Targets: aggregate decode and wall within 10 %, median TTFT and aggregate prefill within
+  25 %.
+- ``results RESULTS.json``: a real run's results file; the points ``--fit`` (default 1,2) are fitted,
+  the fitted twin runs the run's workload at the points ``--predict`` (default 4,8) after the fitted
+  ones, and the predictions are printed beside what the run measured.
+
+    python benchmarks/twin_fit.py post [--decode-growth log]
+    python benchmarks/twin_fit.py results RUN.json [--fit 1,2] [--predict 4,8]
+
+Exit code 1 when a figure misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_gx10.fit import FIGURES, point_figures, read_run
+from pytest_gx10.profiles import DEFAULT_PROFILE, load_profile
+from pytest_gx10.profiles.reference_post import INPUT_TOKENS, OUTPUT_TOKENS, PER_REQUEST
+
+TARGETS = {"wall_s": 0.10, "agg_decode_tps": 0.10, "median_ttft_s": 0.25, "agg_prefill_tps": 0.25}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def post_results(points: list[int]) -> dict[str, Any]:
+    """A results document (as --gx10-json writes) holding the post's per-request rows at ``points``."""
+    profile = load_profile(DEFAULT_PROFILE)
+    dep = profile.deployment
+    spec = dep.speculative
+    assert spec is not None
+    facts = {
+        "model": dep.served_model_name,
+        "max_model_len": dep.max_model_len,
+        "max_num_seqs": dep.max_num_seqs,
+        "max_num_batched_tokens": dep.max_num_batched_tokens,
+        "tensor_parallel_size": dep.tensor_parallel_size,
+        "kv_cache_dtype": dep.kv_cache_dtype,
+        "speculative": f"{spec.method} k={spec.num_speculative_tokens}",
+    }
+    sweep = []
+    for n in points:
+        rows = [
+            {
+                "ttft_s": ttft,
+                "duration_s": duration,
+                "prompt_tokens": INPUT_TOKENS,
+                "completion_tokens": OUTPUT_TOKENS,
+                "decode_tps": decode,
+                "outcome": "ok",
+            }
+            for ttft, duration, _prefill, decode in PER_REQUEST[n]
+        ]
+        sweep.append({"concurrency": n, "requests": rows})
+    return {
+        "schema_version": 1,
+        "model": dep.served_model_name,
+        "profile": profile.name,
+        "time_scale": 1.0,
+        "deployment": {k: {"value": v, "source": "post"} for k, v in facts.items()},
+        "sweep": sweep,
+        "mtp": [{"name": "window", "per_position": list(spec.acceptance_per_position)}],
+    }
+
+
+def run_fit(results: Path, profile: Path, extra: list[str]) -> None:
+    """``python -m pytest_gx10 fit``; its table goes to our stdout."""
+    command = [sys.executable, "-m", "pytest_gx10", "fit", str(results), "-o", str(profile), *extra]
+    subprocess.run(command, check=True, cwd=ROOT, env=_env())
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def run_twin(profile: Path, points: list[int], workload: list[str], out: Path) -> dict[int, dict[str, float]]:
+    """The perf suite's sweep against the fitted twin; each point's five figures."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "suites" / "perf" / "test_sweep.py"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--gx10-profile={profile}",
+        f"--gx10-concurrency={','.join(map(str, points))}",
+        f"--gx10-json={out}",
+        "--gx10-no-summary",
+        *workload,
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    if not out.exists():
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"the fitted twin's sweep wrote no results (exit {done.returncode})")
+    run = read_run(out)
+    return {p.concurrency: point_figures(p.requests) for p in run.points}
+
+
+def table(predicted: dict[int, dict[str, float]], measured: dict[int, dict[str, float]], judged: list[int]) -> int:
+    """Print predicted against measured; the number of misses among the judged points."""
+    misses = 0
+    print(f"{'N':>3} {'figure':<18} {'predicted':>10} {'measured':>10} {'error':>8} {'target':>7}  result")
+    for n in sorted(measured):
+        if n not in predicted:
+            continue
+        for name in FIGURES:
+            p, m = predicted[n][name], measured[n][name]
+            error = p / m - 1
+            target = TARGETS.get(name)
+            verdict = ""
+            if n in judged and target is not None:
+                ok = abs(error) <= target
+                misses += not ok
+                verdict = "PASS" if ok else "MISS"
+            elif n not in judged:
+                verdict = "(fitted)"
+            tol = f"{target:.0%}" if target is not None and n in judged else ""
+            print(f"{n:>3} {name:<18} {p:>10.2f} {m:>10.2f} {error:>+8.1%} {tol:>7}  {verdict}")
+    print(f"{misses} miss(es) on the points not fitted ({', '.join(map(str, judged))})")
+    return misses
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="half")
+    sub.add_parser("post", help="the reference post: fit 1,2,4, predict 8,16")
+    real = sub.add_parser("results", help="a run's results file: fit some points, predict others")
+    real.add_argument("results", type=Path)
+    real.add_argument("--fit", default="1,2")
+    real.add_argument("--predict", default="4,8")
+    for p in (parser, *sub.choices.values()):
+        p.add_argument("--decode-growth", choices=("linear", "log"), default=None)
+        p.add_argument("--keep", type=Path, help="a folder to keep the fitted profile and results in")
+    args = parser.parse_args()
+    half = args.half or "post"
+    extra = ["--decode-growth", args.decode_growth] if args.decode_growth else []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        fit_input, profile, twin_out = folder / "fit-input.json", folder / "fitted.toml", folder / "twin.json"
+        if half == "post":
+            fitted, judged = [1, 2, 4], [8, 16]
+            fit_input.write_text(json.dumps(post_results(fitted)), encoding="utf-8")
+            everything = read_run_doc(post_results([*fitted, *judged]), folder / "post.json")
+            run_fit(fit_input, profile, [*extra, "--time-scale", "15"])
+            workload: list[str] = []
+        else:
+            fitted = [int(n) for n in args.fit.split(",")]
+            judged = [int(n) for n in args.predict.split(",")]
+            doc = json.loads(args.results.read_text(encoding="utf-8"))
+            doc["sweep"] = [p for p in doc["sweep"] if p.get("concurrency") in fitted]
+            fit_input.write_text(json.dumps(doc), encoding="utf-8")
+            everything = {p.concurrency: point_figures(p.requests) for p in read_run(args.results).points}
+            run_fit(fit_input, profile, extra)
+            prompts = [r.prompt_tokens for p in read_run(args.results).points for r in p.requests]
+            outputs = [r.completion_tokens for p in read_run(args.results).points for r in p.requests]
+            # The prompt the suite builds has the asked length (chat template included).
+            workload = [f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
+                        f"--gx10-output-len={max(set(outputs), key=outputs.count)}"]
+        print()
+        predicted = run_twin(profile, [*fitted, *judged], workload, twin_out)
+        print(f"the fitted twin ({profile.name}) against the measured run, fitted on {fitted}:")
+        return 1 if table(predicted, everything, judged) else 0
+
+
+def read_run_doc(doc: dict[str, Any], path: Path) -> dict[int, dict[str, float]]:
+    """Each point's figures of a results document (written to ``path`` to be read as a file is)."""
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return {p.concurrency: point_figures(p.requests) for p in read_run(path).points}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
