@@ -111,7 +111,9 @@ def run_twin(profile: Path, points: list[int], workload: list[str], out: Path) -
     return {p.concurrency: point_figures(p.requests) for p in run.points}
 
 
-def table(predicted: dict[int, dict[str, float]], measured: dict[int, dict[str, float]], judged: list[int]) -> int:
+def table(
+    predicted: dict[int, dict[str, float]], measured: dict[int, dict[str, float]], judged: list[int]
+) -> int:
     """Print predicted against measured; the number of misses among the judged points."""
     misses = 0
     print(f"{'N':>3} {'figure':<18} {'predicted':>10} {'measured':>10} {'error':>8} {'target':>7}  result")
@@ -170,8 +172,10 @@ def main() -> int:
             prompts = [r.prompt_tokens for p in read_run(args.results).points for r in p.requests]
             outputs = [r.completion_tokens for p in read_run(args.results).points for r in p.requests]
             # The prompt the suite builds has the asked length (chat template included).
-            workload = [f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
-                        f"--gx10-output-len={max(set(outputs), key=outputs.count)}"]
+            workload = [
+                f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
+                f"--gx10-output-len={max(set(outputs), key=outputs.count)}",
+            ]
         print()
         predicted = run_twin(profile, [*fitted, *judged], workload, twin_out)
         print(f"the fitted twin ({profile.name}) against the measured run, fitted on {fitted}:")

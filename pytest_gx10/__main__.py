@@ -91,8 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     fit.set_defaults(command_parser=fit)
-    fit.add_argument("files", nargs="+", type=Path, metavar="RESULTS.json", help="results files, in run order")
-    fit.add_argument("-o", "--output", type=Path, required=True, metavar="PROFILE.toml", help="the profile to write")
+    fit.add_argument(
+        "files", nargs="+", type=Path, metavar="RESULTS.json", help="results files, in run order"
+    )
+    fit.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="PROFILE.toml", help="the profile to write"
+    )
     fit.add_argument(
         "--like",
         metavar="NAME|PATH",
@@ -119,7 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--no-cold", action="store_true", help="fit no cold prefill surcharge")
     fit.add_argument(
-        "--time-scale", type=float, metavar="X", help="the fitted twin's time scale (default: the run's, else 1)"
+        "--time-scale",
+        type=float,
+        metavar="X",
+        help="the fitted twin's time scale (default: the run's, else 1)",
     )
     return parser
 

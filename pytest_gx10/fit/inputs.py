@@ -205,6 +205,4 @@ def read_run(path: Path) -> Run:
     )
     scale = _number(data.get("time_scale")) or 1.0
     profile = data.get("profile") if isinstance(data.get("profile"), str) else None
-    return Run(
-        path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped)
-    )
+    return Run(path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped))

@@ -139,7 +139,9 @@ def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation
             for measured, req in zip(point.requests, done, strict=True):
                 out.append(_Equation(r, req.first_step, req.ttft_step, measured.ttft_s))
                 if req.last_step > req.ttft_step and measured.duration_s > measured.ttft_s:
-                    out.append(_Equation(r, req.ttft_step + 1, req.last_step, measured.duration_s - measured.ttft_s))
+                    out.append(
+                        _Equation(r, req.ttft_step + 1, req.last_step, measured.duration_s - measured.ttft_s)
+                    )
     return out
 
 
@@ -483,13 +485,17 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     data["perf"] = {
         "concurrency": list(fit.sizes),
         "input_tokens": round(statistics.median(prompts)),
-        "max_tokens": round(statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)),
+        "max_tokens": round(
+            statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)
+        ),
     }
     figures = []
     for run, rep in zip(runs, replays, strict=True):
-        for point, fitted in _fitted_points(fit, run, rep):
-            measured_f, fitted_f = point_figures(point.requests), point_figures(fitted)
-            figures += [(run.path.name[:14], point.concurrency, f, measured_f[f], fitted_f[f]) for f in FIGURES]
+        for point, predicted in _fitted_points(fit, run, rep):
+            measured_f, fitted_f = point_figures(point.requests), point_figures(predicted)
+            figures += [
+                (run.path.name[:14], point.concurrency, f, measured_f[f], fitted_f[f]) for f in FIGURES
+            ]
     notes = [f"{run.path}: {why}" for run in runs for why in run.skipped]
     if len(fit.sizes) < 2:
         notes.append("one batch size measured: the decode step does not grow with the batch")

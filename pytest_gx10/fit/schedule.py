@@ -27,7 +27,7 @@ from pytest_gx10.fake.tokenizer import Tokenizer
 from pytest_gx10.fit.inputs import MeasuredPoint
 from pytest_gx10.profiles import Profile
 
-__all__ = ["ReplayedRequest", "Replay", "replay"]
+__all__ = ["Replay", "ReplayedRequest", "replay"]
 
 _NOMINAL_STEP_S = 1e-3
 _TIME_SCALE = 1e9

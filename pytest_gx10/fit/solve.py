@@ -77,5 +77,7 @@ def solve_least_squares(
     x = [0.0] * m
     for idx, j in enumerate(live):
         x[j] = y[idx] / norms[j]
-    sse = sum((sum(v * xj for v, xj in zip(row, x, strict=True)) - t) ** 2 for row, t in zip(a, b, strict=True))
+    sse = sum(
+        (sum(v * xj for v, xj in zip(row, x, strict=True)) - t) ** 2 for row, t in zip(a, b, strict=True)
+    )
     return x, sse

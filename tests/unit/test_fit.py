@@ -79,7 +79,9 @@ async def _measure() -> list[dict[str, Any]]:
         ids = [rng.choice(TOK.word_ids) for _ in range(n_prompt)]
         script = write_script(TOK, ids, "", kind="chat", reasoning=False)
         ttft = None
-        async for _ in engine.add_request(name, ids, script, SamplingParams(max_tokens=n_out, ignore_eos=True)):
+        async for _ in engine.add_request(
+            name, ids, script, SamplingParams(max_tokens=n_out, ignore_eos=True)
+        ):
             ttft = clock.elapsed_s - t0 if ttft is None else ttft
         assert ttft is not None
         return {
@@ -195,7 +197,9 @@ def test_the_command_writes_a_profile_that_loads_and_serves(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "fitted.toml"
-    assert main(["fit", str(_results(tmp_path, synthetic_sweep())), "-o", str(out), "--time-scale", "50"]) == 0
+    assert (
+        main(["fit", str(_results(tmp_path, synthetic_sweep())), "-o", str(out), "--time-scale", "50"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "prefill_token_s" in printed
     assert "median_ttft_s" in printed
