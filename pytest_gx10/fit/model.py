@@ -32,6 +32,7 @@ COLD_SPANS = tuple(0.1 * i for i in range(1, 16))  # share of the first run's lo
 WARMUP_MIN_PREFILL_TOKENS = 1024  # the reference profile's: a health check's prompt is far shorter
 GROWTHS = ("linear", "log")
 LOG_ITERATIONS = 4  # Gauss-Newton steps from relative to logarithmic residuals
+SPLIT_ROUNDS = 2  # rounds of decode table from decode times, prefill constants from TTFTs
 # The figures each point is judged by (the post's aggregate table).
 FIGURES = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
 _DEPLOYMENT_INTS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size")
@@ -131,6 +132,7 @@ class _Equation:
     start: int  # first step of the span
     end: int  # last step of the span (inclusive)
     measured: float
+    decode: bool = False  # a decode time (duration minus TTFT), else a TTFT
 
 
 def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation]:
@@ -141,7 +143,9 @@ def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation
                 out.append(_Equation(r, req.first_step, req.ttft_step, measured.ttft_s))
                 if req.last_step > req.ttft_step and measured.duration_s > measured.ttft_s:
                     out.append(
-                        _Equation(r, req.ttft_step + 1, req.last_step, measured.duration_s - measured.ttft_s)
+                        _Equation(
+                            r, req.ttft_step + 1, req.last_step, measured.duration_s - measured.ttft_s, True
+                        )
                     )
     return out
 
@@ -188,14 +192,15 @@ def _solve(
     context_fixed: float | None,
     fit_context: bool,
 ) -> _Solved:
-    rows, targets, weights = [], [], []
+    rows, measured = [], []
     for eq in equations:
         hi, lo = prefix[eq.run][eq.end + 1], prefix[eq.run][eq.start]
         rows.append([a - b for a, b in zip(hi, lo, strict=True)])
-        targets.append(eq.measured)
-        weights.append(1.0 / eq.measured)
-    if context_fixed:
-        targets = [t - context_fixed * row[m + 1] for t, row in zip(targets, rows, strict=True)]
+        measured.append(eq.measured)
+    # A fixed cost per token-position is a known part of each duration.
+    offsets = [(context_fixed or 0.0) * row[m + 1] for row in rows]
+    targets = [t - o for t, o in zip(measured, offsets, strict=True)]
+    weights = [1.0 / t for t in measured]
     best: _Solved | None = None
     # The constants that must not go negative are tried free, then held at 0 (a small exhaustive NNLS).
     optional = [m + 1] if fit_context and not context_fixed else []
@@ -219,48 +224,78 @@ def _solve(
             "no step-time constants fit these points with positive decode steps and prefill cost; "
             "the points are too few or too noisy"
         )
-    best = _log_refine(rows, targets, best, LOG_ITERATIONS)
+    live = {j for j in range(m + 3) if j not in best.held}
+    trial = [[0.0 if j in best.held else v for j, v in enumerate(row)] for row in rows]
+    x = _log_refine(trial, measured, offsets, best.x, live, m)
+    # Then each kind of duration fits the constants of the steps it is made of: the decode times
+    # (nearly all decode steps) the decode table, the TTFTs (nearly all prefill) the prefill constants.
+    # Fitted jointly, the TTFTs, which the model fits worse (shapes of the post's N = 2 and 4 the
+    # scheduler does not make), bend the table through the decode-step base of each prefill step.
+    table, prefill = set(range(m)), live - set(range(m))
+    for _ in range(SPLIT_ROUNDS):
+        for cols, kind in ((table, True), (prefill, False)):
+            use = [i for i, eq in enumerate(equations) if eq.decode is kind]
+            if use and cols:
+                pick = [trial[i] for i in use]
+                x = _log_refine(pick, [measured[i] for i in use], [offsets[i] for i in use], x, cols, m)
+    best = _Solved(x, _log_sse(_fitted(trial, offsets, x), measured), best.free, best.held)
     if context_fixed:
         best.x[m + 1] = context_fixed
     return best
 
 
 def _log_refine(
-    rows: Sequence[Sequence[float]], targets: Sequence[float], start: _Solved, iterations: int
-) -> _Solved:
-    """Gauss-Newton steps from the relative fit towards the least squares of log(fitted / measured).
+    rows: Sequence[Sequence[float]],
+    measured: Sequence[float],
+    offsets: Sequence[float],
+    x0: Sequence[float],
+    free: set[int],
+    m: int,
+    iterations: int = LOG_ITERATIONS,
+) -> list[float]:
+    """Gauss-Newton steps towards the least squares of log(fitted / measured), over columns ``free``.
 
     Relative errors weigh an over-prediction of a short TTFT more than an under-prediction of a long
-    one (+50 % against -50 % is 1.72 s fitted 2.6 s against 4.19 s fitted 2.1 s); logarithms weigh
-    a factor alike either way, as a ratio of figures is judged. Linearised at the current fit f0,
-    log f - log m ~ (f - f0 (1 - log(f0 / m))) / f0: a weighted least squares again.
+    one (1.72 s fitted as 2.6 s is +51 %, 4.19 s fitted as 2.1 s is -50 %, a factor of 2); logarithms
+    weigh a factor alike either way, as the figures are judged (by their ratio to the measured ones).
+    Linearised at the current fit f0 (``offsets``: a known part of each duration; the columns not in
+    ``free`` stay at ``x0``'s values), log f - log m ~ (f - f0 (1 - log(f0 / m))) / f0: a weighted
+    least squares again. A step that breaks a sign or does not improve ends it.
     """
-    trial = [[0.0 if j in start.held else v for j, v in enumerate(row)] for row in rows]
-    best = _Solved(start.x, _log_sse(trial, targets, start.x), start.free, start.held)
+    sub = [[v if j in free else 0.0 for j, v in enumerate(row)] for row in rows]
+    x = list(x0)
+    current = _fitted(rows, offsets, x)
+    sse = _log_sse(current, measured)
     for _ in range(iterations):
-        fitted = [sum(v * xj for v, xj in zip(row, best.x, strict=True)) for row in trial]
-        if any(f <= 0 for f in fitted):
+        if math.isinf(sse):
             break
-        shifted = [f * (1 - math.log(f / t)) for f, t in zip(fitted, targets, strict=True)]
+        fixed = [
+            f - sum(v * xj for v, xj in zip(r, x, strict=True)) for f, r in zip(current, sub, strict=True)
+        ]
+        targets = [f * (1 - math.log(f / t)) - c for f, t, c in zip(current, measured, fixed, strict=True)]
         try:
-            x, _ = solve_least_squares(trial, shifted, [1 / f for f in fitted])
+            step, _ = solve_least_squares(sub, targets, [1 / f for f in current])
         except ValueError:
             break
-        if any(v < 0 for v in x[len(x) - 3 :]) or any(v <= 0 for v in x[: len(x) - 3]):
+        trial = [step[j] if j in free else x[j] for j in range(len(x))]
+        if any(v < 0 for v in trial[m:]) or any(v <= 0 for v in trial[:m]):
             break
-        sse = _log_sse(trial, targets, x)
-        if sse >= best.sse:
+        values = _fitted(rows, offsets, trial)
+        new = _log_sse(values, measured)
+        if new >= sse:
             break
-        best = _Solved(x, sse, best.free, best.held)
-    return best
+        x, current, sse = trial, values, new
+    return x
 
 
-def _log_sse(rows: Sequence[Sequence[float]], targets: Sequence[float], x: Sequence[float]) -> float:
-    total = 0.0
-    for row, t in zip(rows, targets, strict=True):
-        f = sum(v * xj for v, xj in zip(row, x, strict=True))
-        total += math.log(f / t) ** 2 if f > 0 else math.inf
-    return total
+def _fitted(rows: Sequence[Sequence[float]], offsets: Sequence[float], x: Sequence[float]) -> list[float]:
+    return [sum(v * xj for v, xj in zip(r, x, strict=True)) + o for r, o in zip(rows, offsets, strict=True)]
+
+
+def _log_sse(values: Sequence[float], measured: Sequence[float]) -> float:
+    if any(f <= 0 for f in values):
+        return math.inf
+    return sum(math.log(f / t) ** 2 for f, t in zip(values, measured, strict=True))
 
 
 def _aic(sse: float, n: int, k: int) -> float:
@@ -286,32 +321,35 @@ def _fit_schedule(
     if options.cold and first_long:
         grid += [(f, s * first_long) for f in COLD_FACTORS for s in COLD_SPANS]
     best: tuple[float, float, float, _Solved] | None = None
-    for factor, span in grid:
+    failed: FitError | None = None
+
+    def consider(factor: float, span: float) -> None:
+        nonlocal best, failed
         prefix = [_prefix_columns(rep.steps, sizes, factor, span, min_long) for rep in replays]
-        solved = _solve(
-            equations, prefix, m, context_fixed=options.prefill_context_s, fit_context=fit_context
-        )
-        k = solved.free + (2 if factor else 0)
-        aic = _aic(solved.sse, len(equations), k)
+        try:
+            solved = _solve(
+                equations, prefix, m, context_fixed=options.prefill_context_s, fit_context=fit_context
+            )
+        except FitError as exc:  # e.g. a surcharge on a fixed context cost exceeding what was measured
+            failed = exc
+            return
+        aic = _aic(solved.sse, len(equations), solved.free + (2 if factor else 0))
         if best is None or aic < best[0]:
             best = (aic, factor, span, solved)
-    assert best is not None
-    if best[1] and first_long:
-        # A finer grid around the best point of the coarse one: a quarter step of each.
+
+    for factor, span in grid:
+        consider(factor, span)
+    if best is not None and best[1]:
+        # A finer grid around the coarse grid's best surcharge: fifths of its steps, five either side.
         _, f0, s0, _ = best
         df, ds = COLD_FACTORS[0] / 5, COLD_SPANS[0] * first_long / 5
         for i in range(-5, 6):
             for j in range(-5, 6):
-                factor, span = f0 + i * df, s0 + j * ds
-                if (i == 0 and j == 0) or factor <= 0 or span <= 0:
-                    continue
-                prefix = [_prefix_columns(rep.steps, sizes, factor, span, min_long) for rep in replays]
-                solved = _solve(
-                    equations, prefix, m, context_fixed=options.prefill_context_s, fit_context=fit_context
-                )
-                aic = _aic(solved.sse, len(equations), solved.free + 2)
-                if aic < best[0]:
-                    best = (aic, factor, span, solved)
+                if (i or j) and f0 + i * df > 0 and s0 + j * ds > 0:
+                    consider(f0 + i * df, s0 + j * ds)
+    if best is None:
+        assert failed is not None
+        raise failed
     aic, factor, span, solved = best
     x = solved.x
     return StepFit(
