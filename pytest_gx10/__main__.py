@@ -117,9 +117,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--decode-growth",
-        choices=("linear", "log"),
-        default="linear",
-        help="how the decode step grows past the largest measured batch: a line in N (default) or in log2 N",
+        choices=("auto", "linear", "log"),
+        default="auto",
+        help="how the decode step grows past the largest measured batch: a line in N or in log2 N; "
+        "auto (default): log for a mixture-of-experts model (by its name), else linear",
     )
     fit.add_argument("--no-cold", action="store_true", help="fit no cold prefill surcharge")
     fit.add_argument(

@@ -30,7 +30,10 @@ PARTIAL_PREFILL_CANDIDATES = (0, 2, 3, 4, 5, 6, 8)
 COLD_FACTORS = tuple(0.25 * i for i in range(1, 17))  # 0.25 .. 4
 COLD_SPANS = tuple(0.1 * i for i in range(1, 16))  # share of the first run's long-prefill tokens
 WARMUP_MIN_PREFILL_TOKENS = 1024  # the reference profile's: a health check's prompt is far shorter
-GROWTHS = ("linear", "log")
+GROWTHS = ("auto", "linear", "log")
+# A mixture-of-experts model by its name: an active-parameter tag (Qwen3-30B-A3B, Qwen3.5-397B-A17B),
+# experts x size (Mixtral-8x7B), or the word.
+MOE_NAME = re.compile(r"-A\d+(\.\d+)?B\b|\bmoe\b|mixtral|\d+x\d+(\.\d+)?B\b", re.IGNORECASE)
 LOG_ITERATIONS = 4  # Gauss-Newton steps from relative to logarithmic residuals
 SPLIT_ROUNDS = 2  # rounds of decode table from decode times, prefill constants from TTFTs
 # The figures each point is judged by (the post's aggregate table).
@@ -45,7 +48,7 @@ class FitOptions:
 
     partial_prefills: int | None = None  # None: chosen from the data
     prefill_context_s: float | None = None  # fixed; None: fitted when prompt lengths differ, else 0
-    decode_growth: str = "linear"  # how decode_step_s grows past the largest measured batch
+    decode_growth: str = "auto"  # how decode_step_s grows past the largest measured batch
     cold: bool = True  # search a cold prefill surcharge
     time_scale: float | None = None  # the fitted twin's; None: the run's when it was a twin, else 1
     like: str | None = None  # a profile to take what results do not say from (reasoning parser, GPU)
@@ -557,7 +560,10 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
             best = (fitted, replays, sim)
     assert best is not None
     fit, replays, sim = best
-    table = extended_table(fit, sim.deployment.max_num_seqs, options.decode_growth)
+    growth = options.decode_growth
+    if growth == "auto":
+        growth = "log" if MOE_NAME.search(sim.deployment.served_model_name) else "linear"
+    table = extended_table(fit, sim.deployment.max_num_seqs, growth)
     rates = sim.deployment.speculative.acceptance_per_position if sim.deployment.speculative else ()
     data = _data(runs[0], base, fit.partial_prefills, name)
     time_scale = options.time_scale
@@ -596,7 +602,12 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
         notes.append("one batch size measured: the decode step does not grow with the batch")
     elif table[-1][0] > fit.sizes[-1]:
         notes.append(
-            f"decode_step_s past batch {fit.sizes[-1]} is extrapolated ({options.decode_growth} in the "
-            "batch size), not measured"
+            f"decode_step_s past batch {fit.sizes[-1]} is extrapolated ({growth} in the batch size"
+            + (
+                ", the prior for a mixture of experts"
+                if options.decode_growth == "auto" and growth == "log"
+                else ""
+            )
+            + "), not measured"
         )
     return FitResult(tuple(runs), fit, table, data, tuple(figures), tuple(notes))

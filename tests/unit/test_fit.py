@@ -20,6 +20,7 @@ from pytest_gx10.fake.model import write_script
 from pytest_gx10.fake.steptime import CalibratedStepTime
 from pytest_gx10.fake.tokenizer import Tokenizer
 from pytest_gx10.fit import FitError, FitOptions, fit_runs, read_run
+from pytest_gx10.fit.model import _log_refine
 from pytest_gx10.fit.solve import solve_least_squares
 from pytest_gx10.profiles import load_profile, profile_from_data
 
@@ -153,6 +154,32 @@ def test_the_schedule_is_chosen_from_the_data(tmp_path: Path) -> None:
     result = fit_runs([read_run(_results(tmp_path, synthetic_sweep()))])
     assert result.fit.partial_prefills == 0
     assert result.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
+
+
+def test_decode_growth_past_the_measured_batches_is_log_for_a_mixture_of_experts(tmp_path: Path) -> None:
+    path = _results(tmp_path, synthetic_sweep())
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["model"] = doc["deployment"]["model"]["value"] = "Synthetic-30B-A3B"
+    moe = tmp_path / "moe.json"
+    moe.write_text(json.dumps(doc), encoding="utf-8")
+
+    def table(results: Path, growth: str) -> dict[int, float]:
+        return dict(fit_runs([read_run(results)], FitOptions(partial_prefills=0, decode_growth=growth)).table)
+
+    dense, experts = table(path, "auto"), table(moe, "auto")
+    assert dense == table(path, "linear")
+    assert experts == table(moe, "log")
+    assert experts[16] < dense[16]  # a log continuation grows more slowly than a line
+    assert experts[4] == dense[4]  # measured batches are not touched
+
+
+def test_log_residuals_weigh_a_factor_alike_either_way() -> None:
+    # One constant, measured as 1 and 4: relative residuals settle nearer 1, logarithmic ones on 2.
+    rows = [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    relative, _ = solve_least_squares(rows, [1.0, 4.0], [1.0, 0.25])
+    assert relative[0] == pytest.approx(20 / 17)  # (1 + 4 / 16) / (1 + 1 / 16): 1.18
+    x = _log_refine(rows, [1.0, 4.0], [0.0, 0.0], relative, {0}, 1, iterations=20)
+    assert x[0] == pytest.approx(2.0, rel=1e-6)
 
 
 def test_least_squares_solves_an_overdetermined_line() -> None:
