@@ -230,7 +230,7 @@ def test_reference_twin_prefills_the_posts_needle_in_its_time() -> None:
 
     assert prefill_s(199_402) == pytest.approx(125.9, rel=0.02)
     per_token = (prefill_s(9818) - 2 * model.decode_s(1)) / 9818
-    assert per_token == pytest.approx(5.0e-5, rel=0.02)  # the sweep's fitted average
+    assert per_token == pytest.approx(5.3e-5, rel=0.02)  # the fitted cost of a sweep prompt (19k tok/s)
 
 
 def test_warm_up_is_paid_once_on_the_first_long_prefill() -> None:
