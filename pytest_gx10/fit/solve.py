@@ -10,7 +10,8 @@ replay knows, and a calibrated step (:class:`pytest_gx10.fake.steptime.Calibrate
 table's entries too: for a fixed cold surcharge (factor, tokens) the whole sum is linear in the
 unknowns (table entries, prefill_token_s, prefill_context_s, warmup_s). The surcharge is searched on a
 grid around that. Residuals are relative (each equation divided by what was measured), so a 5 s TTFT
-and a 50 s decode weigh alike.
+and a 50 s decode weigh alike; :mod:`pytest_gx10.fit.model` then takes Gauss-Newton steps from there to
+logarithmic residuals, each a weighted least squares solved here.
 """
 
 from __future__ import annotations
