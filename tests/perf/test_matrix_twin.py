@@ -41,7 +41,9 @@ def test_mtp2_against_mtp5_tells_the_posts_story(pytester: pytest.Pytester) -> N
         "not attempted",
     ]
     change = {n: k5[n]["agg_decode_tps"] / k2[n]["agg_decode_tps"] - 1 for n in (1, 2)}
-    assert abs(change[1]) < 0.08, change  # the post: 40.3 against 40.3 tok/s
+    # The post: 40.3 against 40.3 tok/s. Each cell is the twin's within the calibration's 10 % (k=2 by
+    # the fit on the post's sweep, k=5 by the retest's effect), so their ratio is held to 10 % too.
+    assert abs(change[1]) < 0.10, change
     assert -0.25 < change[2] < -0.07, change  # the post: 54.4 against 63.6 tok/s, -14 %
     result.stdout.fnmatch_lines(
         [
