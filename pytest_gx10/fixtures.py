@@ -111,6 +111,7 @@ def gx10_client(
         timeout_s=gx10_settings.timeout_s,
         model=gx10_settings.model,
         speed=pytestconfig.stash[GX10_STATE].speed,  # its streams tell the sentinel their work
+        virtual_time=gx10_target.kind == "twin",  # the embedded twin stamps its streams in virtual time
     )
     try:
         client.served_model()

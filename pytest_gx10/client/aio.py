@@ -39,6 +39,7 @@ from pytest_gx10.client.http import (
     _time_scale,
     _transport_error,
     _unregister_stream,
+    _virtual_arrival,
 )
 from pytest_gx10.client.results import StreamEnd, StreamResult
 
@@ -292,6 +293,7 @@ class _StreamProtocol(asyncio.Protocol):
         assert result is not None
         result.status = status
         result.time_scale = _time_scale(headers)
+        result.virtual_arrival_s = _virtual_arrival(headers)
         if _is_event_stream(status, headers.get("content-type")):
             self._reader = SseReader(result)
         if "chunked" in headers.get("transfer-encoding", "").lower():

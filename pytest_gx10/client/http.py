@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
+# Asked of the embedded twin only (VllmClient(virtual_time=True)): it then tells its virtual times,
+# the arrival in VIRTUAL_ARRIVAL_HEADER and each event's in a comment ": t=<seconds>" before it.
+VIRTUAL_TIME_HEADER = "x-gx10-virtual-time"
+VIRTUAL_ARRIVAL_HEADER = "x-gx10-virtual-arrival"
 
 
 # Streams being read right now, by any client in this process: an engine found dead or hung should
@@ -252,8 +256,12 @@ class VllmClient:
         stall_timeout_s: float = 600.0,
         model: str | None = None,
         speed: tuple[float, float] | None = None,
+        virtual_time: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The target is the embedded twin: streams ask for its virtual times and are stamped with
+        # them, so that the host's scheduling (magnified by the time scale) stays out of the figures.
+        self.virtual_time = virtual_time
         self.timeout_s = timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.model = model
@@ -505,7 +513,9 @@ class VllmClient:
                 return result
             try:
                 result.status = response.status
-                result.time_scale = _time_scale({k.lower(): v for k, v in response.getheaders()})
+                head = {k.lower(): v for k, v in response.getheaders()}
+                result.time_scale = _time_scale(head)
+                result.virtual_arrival_s = _virtual_arrival(head)
                 if not _is_event_stream(response.status, response.getheader("content-type")):
                     _read_error(response, result)
                 else:
@@ -533,7 +543,10 @@ class VllmClient:
             path,
             content_type="application/json",
             content_length=len(data),
-            headers={"Accept": "text/event-stream"},
+            headers={
+                "Accept": "text/event-stream",
+                **({VIRTUAL_TIME_HEADER: "1"} if self.virtual_time else {}),
+            },
         )
         return StreamRequest(
             endpoint="chat" if "chat" in path else "completions",
@@ -633,10 +646,21 @@ class SseReader:
         self.done = False  # data: [DONE] arrived
 
     def feed(self, raw: bytes, t_ns: int) -> None:
-        """Bytes that arrived at ``t_ns``."""
+        """Bytes that arrived at ``t_ns``.
+
+        From the embedded twin that told its virtual times, an event is stamped with its virtual
+        time instead (see :meth:`_stamp`), and the stream's end with its last event's.
+        """
         result = self.result
-        result.end_ns = t_ns
+        virtual = result.virtual_arrival_s is not None
+        if not virtual:
+            result.end_ns = t_ns
         for event in self._parser.feed(raw, t_ns):
+            if virtual:
+                event_ns = self._stamp(event.comment, t_ns)
+                result.end_ns = event_ns
+            else:
+                event_ns = t_ns
             result.events += 1
             if self.done:
                 result.events_after_done += 1
@@ -644,7 +668,22 @@ class SseReader:
             if event.data.strip() == "[DONE]":
                 self.done = True
                 continue
-            _apply(result, event.data, t_ns)
+            _apply(result, event.data, event_ns)
+
+    def _stamp(self, comment: str | None, t_ns: int) -> int:
+        """``send_ns`` plus the twin's virtual seconds since the arrival, in this clock's nanoseconds.
+
+        The figures subtract stamps and multiply by the time scale: they then read the twin's
+        virtual seconds exactly. An event without a virtual time keeps its arrival ``t_ns``.
+        """
+        result = self.result
+        if comment is None or not comment.startswith("t=") or result.virtual_arrival_s is None:
+            return t_ns
+        try:
+            t_s = float(comment[2:])
+        except ValueError:
+            return t_ns
+        return result.send_ns + round((t_s - result.virtual_arrival_s) / result.time_scale * 1e9)
 
     def close(self) -> None:
         """The body ended where its framing says it ends (or the connection closed, unframed)."""
@@ -682,6 +721,14 @@ def _aborted(result: StreamResult, reason: str) -> None:
     result.end_ns = result.end_ns or time.perf_counter_ns()
     result.ended = StreamEnd.CUT
     result.error = f"aborted by pytest-gx10: {reason}"
+
+
+def _virtual_arrival(headers: Mapping[str, str]) -> float | None:
+    """The twin's virtual time of the request's arrival, when it told it (asked with the header)."""
+    try:
+        return float(headers[VIRTUAL_ARRIVAL_HEADER])
+    except (KeyError, ValueError):
+        return None
 
 
 def _time_scale(headers: Mapping[str, str]) -> float:

@@ -89,6 +89,10 @@ class StreamResult:
     error: Any = None  # the in-band error frame, the HTTP error body, or the transport error text
     time_scale: float = 1.0
     response_id: str | None = None
+    # The embedded twin's virtual time (its seconds) of the request's arrival, when it told it (see
+    # docs/twin.md): then every chunk's t_ns and end_ns are send_ns plus the twin's virtual times
+    # since the arrival, divided by time_scale, so that the figures carry no host scheduling jitter.
+    virtual_arrival_s: float | None = None
 
     # --- figures (DESIGN.md's definitions) ------------------------------------------------------
 

@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
-from pytest_gx10.fake.app import TIME_SCALE_HEADER, TwinState, create_app
+from pytest_gx10.fake.app import (
+    TIME_SCALE_HEADER,
+    VIRTUAL_ARRIVAL_HEADER,
+    VIRTUAL_TIME_HEADER,
+    TwinState,
+    create_app,
+)
 from pytest_gx10.fake.engine import Engine, Output, SamplingParams
 from pytest_gx10.fake.server import FakeServer
 from pytest_gx10.fake.steptime import LinearStepTime, StepTimeModel
@@ -13,6 +19,8 @@ from pytest_gx10.fake.tokenizer import Tokenizer
 
 __all__ = [
     "TIME_SCALE_HEADER",
+    "VIRTUAL_ARRIVAL_HEADER",
+    "VIRTUAL_TIME_HEADER",
     "Engine",
     "FakeServer",
     "LinearStepTime",

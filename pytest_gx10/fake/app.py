@@ -54,9 +54,22 @@ from pytest_gx10.fake.telemetry import CONTENT_TYPE, EngineMetrics
 from pytest_gx10.fake.tokenizer import ChatTemplateError, Tokenizer
 from pytest_gx10.profiles import Profile
 
-__all__ = ["TIME_SCALE_HEADER", "TwinState", "create_app", "route_table"]
+__all__ = [
+    "TIME_SCALE_HEADER",
+    "VIRTUAL_ARRIVAL_HEADER",
+    "VIRTUAL_TIME_HEADER",
+    "TwinState",
+    "create_app",
+    "route_table",
+]
 
 TIME_SCALE_HEADER = "x-gx10-time-scale"
+# A client of the twin's own that sends ``x-gx10-virtual-time: 1`` with a streaming request is told
+# the engine's virtual times: the request's arrival in the response header x-gx10-virtual-arrival,
+# and before each data line an SSE comment ``: t=<seconds>`` (the step that produced it ended then).
+# Without the request header the stream is vLLM's, byte for byte.
+VIRTUAL_TIME_HEADER = "x-gx10-virtual-time"
+VIRTUAL_ARRIVAL_HEADER = "x-gx10-virtual-arrival"
 
 
 @dataclass
@@ -327,9 +340,12 @@ def _submit(
     A fault that ends the request early (``zero_tokens``, ``abort``) is the engine's to apply.
     """
     request_id = wire.new_request_id(id_prefix) if given_id is None else f"{id_prefix}-{given_id}"
-    return state.engine.add_request(
+    stream = state.engine.add_request(
         request_id, prompt_ids, script, params, finish_at=FaultInjector.finish_at(fault)
     )
+    if fault is not None and fault.kind == "slow_ttft":  # it was held that long before the engine saw it
+        stream.arrival_s -= fault.extra_s
+    return stream
 
 
 def _sse_response(
@@ -341,6 +357,7 @@ def _sse_response(
     chunk: Callable[[Output, bool, str | None], dict[str, Any] | None],
     usage: Callable[[int], dict[str, Any]] | None,
     opening: Sequence[dict[str, Any]] = (),
+    virtual: bool = False,
 ) -> StreamingResponse:
     """A request's outputs as vLLM streams them (``kind``: ``completion`` or ``chat``).
 
@@ -348,40 +365,56 @@ def _sse_response(
     ``chunk(out, first, fingerprint)`` (None: nothing to send for it; ``fingerprint`` is set on the
     finishing chunk of a stream without usage), the ``usage(tokens out)`` chunk when asked, and
     ``[DONE]``. A fault that acts on the stream (``cut``, ``stall``) may end or hold it after any
-    chunk sent; an engine that dies sends vLLM's in-band error frame.
+    chunk sent; an engine that dies sends vLLM's in-band error frame. ``virtual``: the client asked
+    for the engine's virtual times (see ``VIRTUAL_TIME_HEADER``).
     """
     fingerprint = state.fingerprint
     # A stall that then aborts finishes the request in the engine: its "abort" chunk still goes out.
     gate = StreamFault.of(fault, state.time_scale, lambda: state.engine.abort(stream.request_id))
 
+    t_s: float | None = None  # the virtual time of the latest output
+
+    def sse(obj: Any) -> bytes:
+        if virtual and t_s is not None:
+            return f": t={t_s:.9f}\n".encode() + wire.sse(obj)
+        return wire.sse(obj)
+
     async def events() -> AsyncIterator[bytes]:
+        nonlocal t_s
         n_out = 0
         first = True
         try:
             if gate is not None and await gate.cut(0):
                 return
             async for out in stream:
+                t_s = out.t_s if out.t_s is not None else t_s
                 if first:
                     for opening_chunk in opening:
-                        yield wire.sse(opening_chunk)
+                        yield sse(opening_chunk)
                 n_out += len(out.token_ids)
                 finishing = out.finish_reason is not None
                 body = chunk(out, first, fingerprint if finishing and usage is None else None)
                 first = False
                 if body is None:
                     continue
-                yield wire.sse(body)
+                yield sse(body)
                 if gate is not None and not finishing and await gate.cut(n_out):
                     return
             if usage is not None:
-                yield wire.sse(usage(n_out))
+                yield sse(usage(n_out))
         except EngineDeadError:
             yield _stream_error_frame(state, kind)
         finally:
             stream.abort()
-        yield wire.sse("[DONE]")
+        yield sse("[DONE]")
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    headers = {VIRTUAL_ARRIVAL_HEADER: f"{stream.arrival_s:.9f}"} if virtual else None
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _wants_virtual_time(request: Request) -> bool:
+    """The client asked for the engine's virtual times (the plugin's own client, on the embedded twin)."""
+    return request.headers.get(VIRTUAL_TIME_HEADER, "").strip() == "1"
 
 
 async def _watch_disconnect(request: Request, on_disconnect: Callable[[], None]) -> None:
@@ -533,7 +566,13 @@ async def completions(request: Request) -> Response:
         )
 
     return _sse_response(
-        state, stream, fault, kind="completion", chunk=chunk, usage=usage if common.include_usage else None
+        state,
+        stream,
+        fault,
+        kind="completion",
+        chunk=chunk,
+        usage=usage if common.include_usage else None,
+        virtual=_wants_virtual_time(request),
     )
 
 
@@ -750,6 +789,7 @@ async def chat_completions(request: Request) -> Response:
         chunk=chunk,
         usage=usage if common.include_usage else None,
         opening=opening,
+        virtual=_wants_virtual_time(request),
     )
 
 

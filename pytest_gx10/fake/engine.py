@@ -101,6 +101,7 @@ class Output:
     text: str
     finish_reason: str | None = None  # "stop" | "length" | "abort"
     stop_reason: int | str | None = None
+    t_s: float | None = None  # the engine's virtual time when the step that made it ended
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class RequestStream:
         self.request_id = request_id
         self.num_prompt_tokens = num_prompt_tokens
         self.num_cached_tokens = 0
+        self.arrival_s = 0.0  # the engine's virtual time of its arrival (see Engine.virtual_now_s)
         self._queue: asyncio.Queue[Output] = asyncio.Queue()
         self._engine = engine
         self._done = False
@@ -298,6 +300,8 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._t0 = time.perf_counter()
         self._pace = self._t0
+        self._vclock = 0.0  # virtual seconds at the latest step boundary (or wake-up)
+        self._idle = True
         self._from_idle = False
         self.steps = 0
         self.dead = False
@@ -308,6 +312,17 @@ class Engine:
     def now_s(self) -> float:
         """Simulated seconds since the engine was created (wall time multiplied by the time scale)."""
         return (time.perf_counter() - self._t0) * self.time_scale
+
+    def virtual_now_s(self) -> float:
+        """The engine's virtual clock: the simulated time of its latest step boundary.
+
+        A step that starts at virtual t ends at t + its step time exactly, however late the host wakes
+        the event loop; an idle engine's clock jumps to the wall clock (scaled) when a request wakes
+        it. Requests that arrive while a step runs are stamped with that step's start (the boundary
+        whose next schedule sees them), so a burst's requests share one arrival time. Every time the
+        engine reports (arrivals, token outputs, the metrics' latencies) is on this clock.
+        """
+        return self._vclock
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -399,7 +414,11 @@ class Engine:
             raise EngineDeadError()
         stream = RequestStream(request_id, len(prompt_ids), self)
         seed = script.rng.getrandbits(64) ^ self._seed
-        seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), self.now_s())
+        if self._idle:  # the request that wakes the engine: the clock jumps to (scaled) wall time
+            self._vclock = max(self._vclock, self.now_s())
+            self._idle = False
+        stream.arrival_s = self._vclock
+        seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), self._vclock)
         seq.finish_at = finish_at
         self._waiting.append(seq)
         self._by_id[request_id] = seq
@@ -429,16 +448,18 @@ class Engine:
             if self.frozen:
                 await asyncio.Event().wait()  # hung for good: only stop() (cancel) ends it
             if not self._running and not self._waiting:
+                self._idle = True
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 # The step clock starts when the waking request arrived, not when the event loop got to
                 # the engine (a few milliseconds later, which a high time scale would magnify).
                 now = time.perf_counter()
-                woke = self._t0 + self._waiting[0].arrival_s / self.time_scale if self._waiting else now
+                woke = self._t0 + self._vclock / self.time_scale if self._waiting else now
                 self._pace = min(now, woke)
                 self._from_idle = True
                 continue
             started = time.perf_counter()
+            step_start = self._vclock
             stats = StepStats()
             prefill, decode = self._schedule(stats)
             self._from_idle = False
@@ -454,6 +475,9 @@ class Engine:
             # A bounded debt keeps an overloaded twin from bursting to catch up.
             self._pace = max(self._pace, started - _MAX_PACE_DEBT_S) + stats.step_s / self.time_scale
             await asyncio.sleep(max(self._pace - time.perf_counter(), 0.0))
+            # The step ends at its start plus its step time on the virtual clock, however late the
+            # host woke us: lateness is the host's, not the simulated deployment's.
+            self._vclock = step_start + stats.step_s
             self._apply(prefill, decode, stats)
             self.steps += 1
             stats.num_running = len(self._running)
@@ -477,7 +501,7 @@ class Engine:
             i += 1
         if plan.preempted:
             return plan.prefill, plan.decode  # vLLM admits no waiting request in a step that preempted
-        now = self.now_s()
+        now = self._vclock
         while self._waiting and plan.budget > 0 and len(self._running) < self.max_num_seqs:
             seq = self._waiting[0]
             lookup = StepStats()
@@ -543,7 +567,7 @@ class Engine:
             if not self._reserve(seq, n, plan, stats):
                 break
             limit[id(seq)] = n
-        now = self.now_s()
+        now = self._vclock
         # Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
         # requests over one at a time, after rendering and tokenizing each, and the engine core starts
         # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here.
@@ -696,7 +720,7 @@ class Engine:
     def _apply(
         self, prefill: list[tuple[_Seq, int]], decode: list[tuple[_Seq, int]], stats: StepStats
     ) -> None:
-        now = self.now_s()
+        now = self._vclock
         emitting: list[tuple[_Seq, int]] = []
         for seq, n in prefill:
             if seq.finished:
@@ -782,7 +806,7 @@ class Engine:
         if finish is not None:
             self._finish(seq, finish, stop_reason, stats, tuple(new_ids), delta)
         else:
-            seq.stream._put(Output(tuple(new_ids), delta))
+            seq.stream._put(Output(tuple(new_ids), delta, t_s=now))
 
     def _finish(
         self,
@@ -795,7 +819,7 @@ class Engine:
     ) -> None:
         seq.finished = True
         self._by_id.pop(seq.request_id, None)
-        now = self.now_s()
+        now = self._vclock
         scheduled = seq.scheduled_s if seq.scheduled_s is not None else now
         first = seq.first_token_s if seq.first_token_s is not None else now
         stats.finished.append(
@@ -814,7 +838,7 @@ class Engine:
                 num_cached_tokens=seq.stream.num_cached_tokens,
             )
         )
-        seq.stream._put(Output(new_ids, delta, reason, stop_reason))
+        seq.stream._put(Output(new_ids, delta, reason, stop_reason, t_s=now))
 
 
 def kv_pool(profile: Profile, kv_cache_tokens: int | None = None) -> tuple[int, int]:

@@ -1,0 +1,121 @@
+"""How repeatable are the twin's figures, on a quiet machine and with one core kept busy?
+
+Runs the shipped suites/perf against the default twin (the reference profile, time scale 15) twice
+with a process of ours keeping one core busy, then twice without it. For each pair it prints every
+figure of every point from both runs, their relative difference, and the largest difference; the
+last lines say the largest per condition. The busy loop is started and stopped by the benchmark
+(reaped however it ends). Exits 1 when a busy pair differs by more than ``--max`` (default 2 %).
+
+    python3 benchmarks/twin_repeatability.py [--max 0.02] [--keep DIR] [--quiet-only | --busy-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = (
+    "wall_s",
+    "agg_prefill_tps",
+    "agg_decode_tps",
+    "median_ttft_s",
+    "median_decode_tps",
+    "p90_ttft_s",
+    "p99_ttft_s",
+    "itl_p50_ms",
+    "itl_p90_ms",
+    "itl_p99_ms",
+)
+
+
+@contextmanager
+def busy_core() -> Iterator[int]:
+    """One core kept busy by a process of ours, stopped (and reaped) however the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def sweep(out: Path) -> tuple[dict[str, Any], float]:
+    """Run suites/perf once against the default twin; (the results document, seconds)."""
+    argv = [
+        sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf"), f"--gx10-json={out}",
+        "-p", "no:cacheprovider", "-q",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if not out.exists():
+        raise SystemExit(
+            f"the run wrote no results ({' '.join(argv)}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+        )
+    return json.loads(out.read_text()), seconds
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Print each figure of each point of two runs and their relative difference; the largest."""
+    worst = 0.0
+    print(f"{'point':>6} {'figure':<18} {'run 1':>12} {'run 2':>12} {'diff':>8}")
+    for pa, pb in zip(a.get("sweep") or [], b.get("sweep") or [], strict=False):
+        for name in FIGURES:
+            x, y = pa.get(name), pb.get(name)
+            if not isinstance(x, (int, float)) or not isinstance(y, (int, float)):
+                continue
+            diff = abs(x - y) / max(abs(x), abs(y)) if max(abs(x), abs(y)) > 0 else 0.0
+            worst = max(worst, diff)
+            print(f"N={pa['concurrency']:<4} {name:<18} {x:>12.4g} {y:>12.4g} {diff:>7.2%}")
+    print(f"max difference: {worst:.2%}")
+    return worst
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max", type=float, default=0.02, help="largest busy difference allowed (0.02)")
+    parser.add_argument("--keep", type=Path, help="keep each run's JSON in this folder")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--quiet-only", action="store_true", help="skip the busy pair")
+    only.add_argument("--busy-only", action="store_true", help="skip the quiet pair")
+    args = parser.parse_args()
+    conditions = [c for c in ("busy", "quiet") if not (c == "busy" and args.quiet_only)]
+    conditions = [c for c in conditions if not (c == "quiet" and args.busy_only)]
+    worst: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="gx10-twin-repeat-") as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for condition in conditions:
+            runs = []
+            with busy_core() if condition == "busy" else nullcontext():
+                for i in (1, 2):
+                    doc, seconds = sweep(folder / f"{condition}-{i}.json")
+                    print(f"{condition} run {i}: {seconds:.1f} s")
+                    runs.append(doc)
+            print(f"--- {condition}: one core {'kept busy' if condition == 'busy' else 'left alone'}")
+            worst[condition] = compare(*runs)
+    for condition, value in worst.items():
+        print(f"{condition}: max difference {value:.2%}")
+    return 1 if worst.get("busy", 0.0) > args.max else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
