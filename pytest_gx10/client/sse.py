@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["SseEvent", "SseParser"]
 
@@ -31,7 +31,7 @@ class SseEvent:
     event: str = "message"
     id: str | None = None
     t_ns: int = 0
-    comment: str | None = None
+    comment: str | None = field(default=None, compare=False)
 
 
 class SseParser:

@@ -101,7 +101,8 @@ class Output:
     text: str
     finish_reason: str | None = None  # "stop" | "length" | "abort"
     stop_reason: int | str | None = None
-    t_s: float | None = None  # the engine's virtual time when the step that made it ended
+    # The engine's virtual time when the step that made it ended; not part of what was produced.
+    t_s: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ def test_comments_event_names_and_ids() -> None:
     parser = SseParser()
     got = parser.feed(b": keep-alive\nevent: update\nid: 7\ndata:x\n\n", 5)
     assert got == [SseEvent(data="x", event="update", id="7", t_ns=5)]
+    assert got[0].comment == "keep-alive"  # kept beside the event (the twin's virtual time rides in one)
+    # Only the event's own comment: the next event starts without one.
+    assert parser.feed(b"data: y\n\n", 6)[0].comment is None
 
 
 def test_event_without_data_is_not_dispatched() -> None:
