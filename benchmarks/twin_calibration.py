@@ -82,7 +82,7 @@ def main() -> int:
     started = time.perf_counter()
     measured: dict[int, PointFigures] = {}
     with FakeServer(profile, time_scale=args.time_scale) as server:
-        client = VllmClient(server.url, model=server.served_model_name)
+        client = VllmClient(server.url, model=server.served_model_name, virtual_time=True)
         for n in points:
             measured[n] = run_point(client, n, profile.perf.input_tokens, profile.perf.max_tokens)
         client.close()
