@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import requests
 
-from pytest_gx10.client import VllmClient
+from pytest_gx10.client import VllmClient, aio
 from pytest_gx10.fake import VIRTUAL_ARRIVAL_HEADER, VIRTUAL_TIME_HEADER, FakeServer
 from pytest_gx10.fake.engine import Engine, Output, SamplingParams
 from pytest_gx10.fake.model import write_script
@@ -127,3 +127,19 @@ def test_the_client_measures_in_virtual_time_when_it_asks(cpu_twin: FakeServer) 
     gaps = [(b.t_ns - a.t_ns) / 1e9 * result.time_scale for a, b in itertools.pairwise(chunks)]
     assert len(gaps) >= 10
     assert all(abs(g / decode - round(g / decode)) < 1e-5 for g in gaps), gaps
+
+
+def test_the_event_loop_client_stamps_alike(cpu_twin: FakeServer) -> None:
+    body = {"prompt": "The river", "max_tokens": 24, "ignore_eos": True}
+    with VllmClient(cpu_twin.url, virtual_time=True) as client:
+        client.served_model()
+        result = asyncio.run(aio.stream(client, "/v1/completions", body))
+    assert result.ok, result.describe()
+    assert result.virtual_arrival_s is not None
+    decode = step_time_from_profile(CPU).step_s(StepWork(0, 0, 1)) / CPU.twin.speed_factor
+    gaps = [(b.t_ns - a.t_ns) / 1e9 * result.time_scale for a, b in itertools.pairwise(result.chunks)]
+    assert len(gaps) >= 10
+    assert all(abs(g / decode - round(g / decode)) < 1e-5 for g in gaps), gaps
+    # The stream's end is its last event's virtual time, not when the client got to it.
+    assert result.end_ns >= result.chunks[-1].t_ns
+    assert (result.end_ns - result.chunks[-1].t_ns) / 1e9 * result.time_scale < 1e-6
