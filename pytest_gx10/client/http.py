@@ -659,6 +659,7 @@ class SseReader:
             if virtual:
                 event_ns = self._stamp(event.comment, t_ns)
                 result.end_ns = event_ns
+                result.wall_end_ns = t_ns
             else:
                 event_ns = t_ns
             result.events += 1
@@ -700,6 +701,7 @@ class SseReader:
         """No byte came for ``stall_s`` seconds."""
         result = self.result
         result.end_ns = time.perf_counter_ns()
+        result.wall_end_ns = None  # the end is the client's: no byte came
         result.ended = StreamEnd.STALL
         result.error = result.error or f"no byte for {stall_s:g} s"
 
@@ -707,6 +709,7 @@ class SseReader:
         """The connection failed mid-body (``what``: the exception's name, as http.client raises it)."""
         result = self.result
         result.end_ns = time.perf_counter_ns()
+        result.wall_end_ns = None  # the end is the client's: the connection broke
         result.ended = StreamEnd.ERROR if result.error is not None else StreamEnd.CUT
         result.error = result.error or f"stream broke: {what}"
 

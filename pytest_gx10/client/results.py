@@ -93,6 +93,9 @@ class StreamResult:
     # docs/twin.md): then every chunk's t_ns and end_ns are send_ns plus the twin's virtual times
     # since the arrival, divided by time_scale, so that the figures carry no host scheduling jitter.
     virtual_arrival_s: float | None = None
+    # With virtual stamps: the client's own clock at the stream's last byte (end_ns is the twin's),
+    # for the request's Unix end time, which places it on the client's timeline.
+    wall_end_ns: int | None = None
 
     # --- figures (DESIGN.md's definitions) ------------------------------------------------------
 
@@ -204,8 +207,13 @@ class StreamResult:
             "ended": self.ended,
             "error": None if self.error is None else str(self.error)[:500],
             "sent_unix_s": round((self.send_ns + _UNIX_OFFSET_NS) / 1e9, 6),
-            "ended_unix_s": round((self.end_ns + _UNIX_OFFSET_NS) / 1e9, 6) if self.end_ns else None,
+            "ended_unix_s": round((self.wall_end + _UNIX_OFFSET_NS) / 1e9, 6) if self.end_ns else None,
         }
+
+    @property
+    def wall_end(self) -> int:
+        """The stream's end on the client's clock (``end_ns`` unless that is the twin's virtual time)."""
+        return self.end_ns if self.wall_end_ns is None else self.wall_end_ns
 
     def describe(self) -> str:
         """One line saying what the server did, for assertion messages."""

@@ -121,6 +121,11 @@ def test_the_client_measures_in_virtual_time_when_it_asks(cpu_twin: FakeServer) 
         plain = plain_client.completion_stream(body)
     assert plain.ok
     assert plain.virtual_arrival_s is None
+    assert plain.wall_end_ns is None
+    # The Unix end time stays on the client's clock: when the last byte came, not the twin's stamp.
+    assert result.wall_end_ns is not None
+    assert result.wall_end == result.wall_end_ns >= result.chunks[-1].t_ns - 10**9
+    assert result.summary()["ended_unix_s"] >= result.summary()["sent_unix_s"]
     # Each gap between chunks is a whole number of the profile's decode steps, to the nanosecond.
     decode = step_time_from_profile(CPU).step_s(StepWork(0, 0, 1)) / CPU.twin.speed_factor
     chunks = result.chunks
