@@ -6,7 +6,14 @@ figure of every point from both runs, their relative difference, and the largest
 last lines say the largest per condition. The busy loop is started and stopped by the benchmark
 (reaped however it ends). Exits 1 when a busy pair differs by more than ``--max`` (default 2 %).
 
+Each run's prompts are its own (the suite puts a per-run nonce in them, to keep prefix caching out),
+and the twin's MTP acceptance draws follow the prompt: so two runs differ a little even on a perfect
+clock, mostly in the inter-token percentiles, whose values are a step time over 1, 2 or 3 tokens.
+``--same-prompts`` gives both runs the same nonce (uuid4 made deterministic in the runs' processes),
+which leaves only what the host's scheduling adds.
+
     python3 benchmarks/twin_repeatability.py [--max 0.02] [--keep DIR] [--quiet-only | --busy-only]
+        [--same-prompts]
 """
 
 from __future__ import annotations
@@ -53,15 +60,26 @@ def busy_core() -> Iterator[int]:
             proc.wait()
 
 
-def sweep(out: Path) -> tuple[dict[str, Any], float]:
-    """Run suites/perf once against the default twin; (the results document, seconds)."""
+SAME_PROMPTS = """import random, uuid
+_rng = random.Random(0)
+uuid.uuid4 = lambda: uuid.UUID(int=_rng.getrandbits(128), version=4)
+"""
+
+
+def sweep(out: Path, site: Path | None = None) -> tuple[dict[str, Any], float]:
+    """Run suites/perf once against the default twin; (the results document, seconds).
+
+    ``site``: a folder with a sitecustomize.py that the run's processes load first.
+    """
     argv = [
         sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf"), f"--gx10-json={out}",
         "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(site) if site else None, str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
     }
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -96,6 +114,7 @@ def main() -> int:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--quiet-only", action="store_true", help="skip the busy pair")
     only.add_argument("--busy-only", action="store_true", help="skip the quiet pair")
+    parser.add_argument("--same-prompts", action="store_true", help="the same prompts in every run")
     args = parser.parse_args()
     conditions = [c for c in ("busy", "quiet") if not (c == "busy" and args.quiet_only)]
     conditions = [c for c in conditions if not (c == "quiet" and args.busy_only)]
@@ -103,11 +122,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gx10-twin-repeat-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
+        site = None
+        if args.same_prompts:
+            site = Path(tmp) / "site"
+            site.mkdir()
+            (site / "sitecustomize.py").write_text(SAME_PROMPTS)
         for condition in conditions:
             runs = []
             with busy_core() if condition == "busy" else nullcontext():
                 for i in (1, 2):
-                    doc, seconds = sweep(folder / f"{condition}-{i}.json")
+                    doc, seconds = sweep(folder / f"{condition}-{i}.json", site)
                     print(f"{condition} run {i}: {seconds:.1f} s")
                     runs.append(doc)
             print(f"--- {condition}: one core {'kept busy' if condition == 'busy' else 'left alone'}")
