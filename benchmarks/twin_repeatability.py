@@ -25,10 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
+
+from repeat_gate import busy_core  # benchmarks/ is on the path of a script run from it
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = (
@@ -43,21 +44,6 @@ FIGURES = (
     "itl_p90_ms",
     "itl_p99_ms",
 )
-
-
-@contextmanager
-def busy_core() -> Iterator[int]:
-    """One core kept busy by a process of ours, stopped (and reaped) however the block ends."""
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        yield proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 SAME_PROMPTS = """import random, uuid
