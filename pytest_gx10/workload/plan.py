@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from pytest_gx10.workload.conversation import Conversation
 from pytest_gx10.workload.dataset import Dataset, DatasetEntry
@@ -36,12 +36,24 @@ from pytest_gx10.workload.lengths import LengthSpec
 from pytest_gx10.workload.prompts import PromptSizeError, sized_prompt
 from pytest_gx10.workload.shared import BLOCK_SIZE, SharedPrefixPlan
 
-__all__ = ["WORKLOAD_KINDS", "PromptCounter", "RequestFacts", "Workload"]
+__all__ = ["WORKLOAD_KINDS", "BodyForm", "PromptCounter", "RequestFacts", "Workload"]
 
 WORKLOAD_KINDS = ("filler", "dataset", "shared-prefix", "multi-turn")
 
 Message = dict[str, str]
 PromptCounter = Callable[[str | list[Message]], int]
+
+
+class BodyForm(TypedDict):
+    """How a run puts its requests, the keywords :meth:`Workload.body` and :meth:`Workload.conversation`
+    take: the server's prompt counter, chat or completions, the point's label (in every header), the
+    ``max_tokens`` of a request that draws none, and ``ignore_eos``."""
+
+    count: PromptCounter
+    chat: bool
+    point: str
+    max_tokens_default: int
+    ignore_eos: bool
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pytest_gx10.servers import Server
 from pytest_gx10.settings import Settings
 from pytest_gx10.workload import RequestFacts
 from pytest_gx10.workload.conversation import Conversation
+from pytest_gx10.workload.plan import BodyForm
 from pytest_gx10.workload.shared import BLOCK_SIZE
 
 __all__ = ["PointRun", "run_load_point"]
@@ -40,6 +41,18 @@ class PointRun:
 
     figures: dict[str, Any]
     failures: list[str]
+
+
+def body_form(server: Server, settings: Settings, point: str) -> BodyForm:
+    """How the perf suite puts point ``point``'s requests (the profile's endpoint, max_tokens, ignore_eos)."""
+    perf = settings.profile.perf
+    return BodyForm(
+        count=server.count_prompt,
+        chat=perf.endpoint == "chat",
+        point=point,
+        max_tokens_default=perf.max_tokens,
+        ignore_eos=perf.ignore_eos,
+    )
 
 
 def kv_block_size(server: Server, model: str | None) -> int:
@@ -76,11 +89,8 @@ class _Bodies:
     """
 
     def __init__(self, server: Server, settings: Settings, point: str, block_size: int) -> None:
-        perf = settings.profile.perf
         self.workload = settings.workload_for(point, RUN_NONCE, block_size)
-        self.count = server.count_prompt
-        self.chat = perf.endpoint == "chat"
-        self.point, self.max_tokens, self.ignore_eos = point, perf.max_tokens, perf.ignore_eos
+        self.form = body_form(server, settings, point)
         self.facts: dict[int, RequestFacts] = {}
         self.issued: list[RequestFacts] = []
         self.pairs: list[tuple[RequestFacts, StreamResult]] = []
@@ -96,11 +106,7 @@ class _Bodies:
     def __call__(self, i: int) -> dict[str, Any]:
         body, facts = self.workload.body(
             i,
-            count=self.count,
-            chat=self.chat,
-            point=self.point,
-            max_tokens_default=self.max_tokens,
-            ignore_eos=self.ignore_eos,
+            **self.form,
         )
         self.facts[i] = facts
         return body
@@ -110,11 +116,7 @@ class _Bodies:
             index = next(self._conversations)
         return self.workload.conversation(
             index,
-            count=self.count,
-            chat=self.chat,
-            point=self.point,
-            max_tokens_default=self.max_tokens,
-            ignore_eos=self.ignore_eos,
+            **self.form,
         )
 
     def _turn(self, key: int) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pytest_gx10.settings import Settings
 from pytest_gx10.workload import RequestFacts
 
 from .figures import SWEEP
-from .loadpoint import kv_block_size, workload_figures
+from .loadpoint import body_form, kv_block_size, workload_figures
 
 pytestmark = pytest.mark.gx10_load  # points run one after another, never beside each other
 
@@ -40,7 +40,7 @@ RUN_NONCE = uuid.uuid4().hex[:8]
 
 
 def _requests(
-    server: Server, settings: Settings, profile: Profile, n: int, repeat: int, block_size: int
+    server: Server, settings: Settings, n: int, repeat: int, block_size: int
 ) -> list[tuple[dict[str, Any], RequestFacts]]:
     """The point's N request bodies and their facts, from the run's workload.
 
@@ -48,18 +48,13 @@ def _requests(
     beyond the template, neither between the point's requests nor with an earlier run against the
     same server. A shared prefix is this point's and run's own.
     """
-    perf = profile.perf
     point = f"N={n}{_take(repeat)}"
     workload = settings.workload_for(point, RUN_NONCE, block_size)
-    count = server.count_prompt
+    form = body_form(server, settings, point)
     return [
         workload.body(
             i,
-            count=count,
-            chat=perf.endpoint == "chat",
-            point=point,
-            max_tokens_default=perf.max_tokens,
-            ignore_eos=perf.ignore_eos,
+            **form,
         )
         for i in range(n)
     ]
@@ -79,18 +74,13 @@ def _conversations(
     The point's figures are the last turn's burst (the deepest history), with ``turns``, a row per
     turn, beside; every turn's requests are returned for the checks.
     """
-    perf = settings.profile.perf
     point = f"N={n}{_take(repeat)}"
     workload = settings.workload_for(point, RUN_NONCE, block_size)
-    count = server.count_prompt
+    form = body_form(server, settings, point)
     chats = [
         workload.conversation(
             c,
-            count=count,
-            chat=perf.endpoint == "chat",
-            point=point,
-            max_tokens_default=perf.max_tokens,
-            ignore_eos=perf.ignore_eos,
+            **form,
         )
         for c in range(n)
     ]
@@ -169,7 +159,7 @@ def test_sweep_point(
                 gx10_server, gx10_settings, n, repeat, block_size, burst, gx10_progress
             )
         else:
-            planned = _requests(gx10_server, gx10_settings, gx10_profile, n, repeat, block_size)
+            planned = _requests(gx10_server, gx10_settings, n, repeat, block_size)
             prompts = [facts for _, facts in planned]
             results, measured = burst(planned)
         # The point's own figures are its last burst's: a conversation's last turn, or the whole point.
