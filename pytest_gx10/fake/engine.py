@@ -8,7 +8,9 @@ fewer than ``max_num_seqs`` run and budget and KV blocks remain. With ``twin.max
 a prompt whose rest fits in a slot (budget / P) finishes in this step; up to P other prompts (running
 ones first, then waiting ones in arrival order) share the budget left equally, so a lone prompt takes
 it all and five long prompts move in lockstep and get their first token in the same step. A step
-started out of idle takes only the request that woke the engine (see ``_schedule_partial_prefills``).
+started out of idle takes only the request that woke the engine (see ``_schedule_partial_prefills``),
+unless the profile's ``twin.idle_gather_s`` lets what lands with it join (vLLM's engine core drains its
+input queue before it schedules).
 The step lasts what the step-time model says (simulated seconds, slept for real divided by the time
 scale); at its end the sequences that finished their prompt emit their first token and decoding
 sequences emit 1 + accepted drafts. The profile's per-position rates are vLLM's: position i's
@@ -72,6 +74,9 @@ __all__ = [
 
 BLOCK_SIZE = 16  # vLLM's default KV block size, in tokens (the profile's twin.block_size says otherwise)
 _MAX_PACE_DEBT_S = 0.05
+# The least wall time an idle twin with ``twin.idle_gather_s`` waits for the rest of a burst: the time
+# its HTTP layer may take to hand over a burst's requests on a busy host, however high the time scale.
+GATHER_WALL_S = 0.01
 
 
 class EngineDeadError(Exception):
@@ -269,6 +274,7 @@ class Engine:
         step_time: StepTimeModel | None = None,
         kv_cache_tokens: int | None = None,
         seed: int = 0,
+        gather_wall_s: float = GATHER_WALL_S,
     ) -> None:
         dep = profile.deployment
         self.profile = profile
@@ -279,6 +285,8 @@ class Engine:
         self.max_num_seqs = dep.max_num_seqs
         self.max_num_batched_tokens = dep.max_num_batched_tokens
         self.max_num_partial_prefills = profile.twin.max_num_partial_prefills
+        self.idle_gather_s = profile.twin.idle_gather_s
+        self._gather_wall_s = gather_wall_s if self.idle_gather_s > 0 else 0.0
         self.acceptance = dep.speculative.acceptance_per_position if dep.speculative else ()
         self.num_spec_tokens = dep.speculative.num_speculative_tokens if dep.speculative else 0
         if dep.speculative and not self.acceptance:
@@ -304,6 +312,8 @@ class Engine:
         self._vclock = 0.0  # virtual seconds at the latest step boundary (or wake-up)
         self._idle = True
         self._from_idle = False
+        # The step in flight, for stamping what arrives during it: (wall start, wall end, seconds).
+        self._in_step: tuple[float, float, float] | None = None
         self.steps = 0
         self.dead = False
         self.frozen = False
@@ -319,11 +329,26 @@ class Engine:
 
         A step that starts at virtual t ends at t + its step time exactly, however late the host wakes
         the event loop; an idle engine's clock jumps to the wall clock (scaled) when a request wakes
-        it. Requests that arrive while a step runs are stamped with that step's start (the boundary
-        whose next schedule sees them), so a burst's requests share one arrival time. Every time the
-        engine reports (arrivals, token outputs, the metrics' latencies) is on this clock.
+        it. Requests that arrive during the first step out of idle are stamped with its start, so a
+        burst's requests share one arrival time; one arriving during a later step, as far into it as
+        the wall clock is (:meth:`_arrival_now`). Every time the engine reports (arrivals, token
+        outputs, the metrics' latencies) is on this clock.
         """
         return self._vclock
+
+    def _arrival_now(self) -> float:
+        """The virtual time of a request arriving now (the engine is awake).
+
+        Between steps, the boundary. During the first step out of idle, its start: the rest of a burst,
+        whose sends were simultaneous however the host spread their arrival over its milliseconds.
+        During a later step, as far into it as the wall clock is into the step's pacing: an open-loop
+        request sent mid-step waits for the rest of that step, not the whole of it.
+        """
+        if self._in_step is None:
+            return self._vclock
+        wall_start, wall_end, seconds = self._in_step
+        share = (time.perf_counter() - wall_start) / max(wall_end - wall_start, 1e-9)
+        return self._vclock + min(max(share, 0.0), 1.0) * seconds
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -376,6 +401,11 @@ class Engine:
             self._task = None
 
     @property
+    def idle(self) -> bool:
+        """The step loop waits for a request (nothing runs or waits, and no request woke it yet)."""
+        return self._idle
+
+    @property
     def num_running(self) -> int:
         """Requests scheduled in the running batch."""
         return len(self._running)
@@ -404,8 +434,12 @@ class Engine:
         params: SamplingParams,
         *,
         finish_at: tuple[int, str] | None = None,
+        arrival_s: float | None = None,
     ) -> RequestStream:
         """Queue a request; iterate the returned stream for its outputs.
+
+        ``arrival_s``: the virtual time a request that wakes an idle engine arrives (a replay's send
+        time); by default the scaled wall clock's now.
 
         ``finish_at=(n, reason)`` finishes the request after exactly ``n`` tokens with ``reason`` (a
         fault: ``(0, "stop")`` is an empty completion, ``(8, "abort")`` an abort after 8 tokens).
@@ -416,10 +450,11 @@ class Engine:
         stream = RequestStream(request_id, len(prompt_ids), self)
         seed = script.rng.getrandbits(64) ^ self._seed
         if self._idle:  # the request that wakes the engine: the clock jumps to (scaled) wall time
-            self._vclock = max(self._vclock, self.now_s())
+            self._vclock = max(self._vclock, self.now_s() if arrival_s is None else arrival_s)
             self._idle = False
-        stream.arrival_s = self._vclock
-        seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), self._vclock)
+        arrival = self._arrival_now()
+        stream.arrival_s = arrival
+        seq = _Seq(request_id, prompt_ids, script, params, stream, random.Random(seed), arrival)
         seq.finish_at = finish_at
         self._waiting.append(seq)
         self._by_id[request_id] = seq
@@ -458,12 +493,18 @@ class Engine:
                 woke = self._t0 + self._vclock / self.time_scale if self._waiting else now
                 self._pace = min(now, woke)
                 self._from_idle = True
+                if self.idle_gather_s > 0:
+                    # The rest of a burst joins the first step, stamped with the waking request's
+                    # arrival (the clock stands still: add_request stamps the current boundary). The
+                    # wait is wall time only; the first step still starts at the waking arrival.
+                    wait = max(self.idle_gather_s / self.time_scale, self._gather_wall_s)
+                    await asyncio.sleep(max(self._pace + wait - time.perf_counter(), 0.0))
                 continue
             started = time.perf_counter()
             step_start = self._vclock
             stats = StepStats()
             prefill, decode = self._schedule(stats)
-            self._from_idle = False
+            woke, self._from_idle = self._from_idle, False
             n_prefill = sum(n for _, n in prefill)
             stats.num_scheduled_tokens = n_prefill + sum(n for _, n in decode)
             context = sum(n * (seq.num_computed + (n - 1) / 2) for seq, n in prefill)
@@ -475,7 +516,10 @@ class Engine:
             # a millisecond late, and at high time scales that would otherwise slow the twin down.
             # A bounded debt keeps an overloaded twin from bursting to catch up.
             self._pace = max(self._pace, started - _MAX_PACE_DEBT_S) + stats.step_s / self.time_scale
+            if not woke:
+                self._in_step = (started, self._pace, stats.step_s)
             await asyncio.sleep(max(self._pace - time.perf_counter(), 0.0))
+            self._in_step = None
             # The step ends at its start plus its step time on the virtual clock, however late the
             # host woke us: lateness is the host's, not the simulated deployment's.
             self._vclock = step_start + stats.step_s
@@ -571,8 +615,10 @@ class Engine:
         now = self._vclock
         # Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
         # requests over one at a time, after rendering and tokenizing each, and the engine core starts
-        # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here.
-        admit = 0 if plan.preempted else 1 if self._from_idle else self.max_num_seqs
+        # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here
+        # (unless the profile says the engine gathers what lands at once: twin.idle_gather_s).
+        alone = self._from_idle and not self.idle_gather_s
+        admit = 0 if plan.preempted else 1 if alone else self.max_num_seqs
         while (
             self._waiting
             and admit > 0

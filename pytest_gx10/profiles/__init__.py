@@ -189,6 +189,13 @@ class TwinSpec:
     # Scheduler: at most this many prompts in chunked prefill at once, sharing the step's token budget
     # equally (a lone prompt takes it all); 0 keeps vLLM V1's plain first-come chunking.
     max_num_partial_prefills: int = key(0, ge=0)
+    # Out of idle, vLLM's engine core drains every request already in its input queue before its first
+    # schedule, so a burst that lands within moments shares that first step (the CPU server's N=2 does).
+    # Requests arriving within this many (simulated) seconds of the one that woke an idle twin join its
+    # first step, stamped with the waking one's arrival; 0 starts the step with the waking one alone.
+    idle_gather_s: float = key(
+        0.0, ge=0, help="requests within this of the one that wakes an idle engine join its first step"
+    )
     # The KV cache pool, in tokens: what vLLM's boot log reports as "KV cache size", in blocks of
     # block_size tokens (kv_cache_tokens // block_size of them). When the running requests' next tokens
     # do not fit, the last one admitted is preempted and computed again later, as vLLM V1 does. None:
