@@ -509,6 +509,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         metavar="DIR",
     ),
     SettingSpec(
+        "fit_twin",
+        "at the end of the run, fit a twin to its perf sweep and open-loop load and write it as a "
+        "profile here (as python -m pytest_gx10 fit does); --gx10-fake --gx10-profile=PATH serves it",
+        _path,
+        metavar="PATH",
+    ),
+    SettingSpec(
         "workload",
         "what the perf suite's requests are: filler (synthetic text of the profile's lengths), dataset "
         "(--gx10-dataset), shared-prefix (groups sharing a system prompt) or multi-turn (conversations "

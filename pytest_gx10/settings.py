@@ -111,6 +111,7 @@ class Settings:
     baseline: Path | None = None
     tolerance: tuple[tuple[str, float], ...] = _default("tolerance")
     history: Path | None = None
+    fit_twin: Path | None = None
     api_key: str | None = field(default=None, repr=False)
     launch: Recipe | None = None
     keep: bool = _default("keep")
@@ -355,6 +356,7 @@ def resolve_settings(
         baseline=values["baseline"],
         tolerance=tuple(values["tolerance"]),
         history=values["history"],
+        fit_twin=values["fit_twin"],
         api_key=values["api_key"],
         launch=recipe,
         keep=bool(values["keep"]),

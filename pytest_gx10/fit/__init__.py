@@ -1,17 +1,28 @@
 """``python -m pytest_gx10 fit``: a twin fitted to one run's results.
 
-Reads results files (``--gx10-json``) of the perf suite's burst sweep, replays each point through the
-twin's scheduler, fits the calibrated step-time model's constants by least squares and writes a
-profile whose twin serves at the fitted speed (docs/twin-calibration.md).
+Reads results files (``--gx10-json``) of the perf suite's burst sweep or open-loop load, replays
+each point through the twin's scheduler, fits the calibrated step-time model's constants by least
+squares and writes a profile whose twin serves at the fitted speed (docs/twin-calibration.md).
 """
 
 from __future__ import annotations
 
 from pytest_gx10.fit.inputs import FitError, MeasuredPoint, MeasuredRequest, Run, read_run
-from pytest_gx10.fit.model import FIGURES, FitOptions, FitResult, StepFit, fit_runs, point_figures
+from pytest_gx10.fit.model import (
+    FIGURES,
+    RATE_FIGURES,
+    FitOptions,
+    FitResult,
+    StepFit,
+    figures_of,
+    fit_runs,
+    point_figures,
+    rate_figures,
+)
 
 __all__ = [
     "FIGURES",
+    "RATE_FIGURES",
     "FitError",
     "FitOptions",
     "FitResult",
@@ -19,7 +30,9 @@ __all__ = [
     "MeasuredRequest",
     "Run",
     "StepFit",
+    "figures_of",
     "fit_runs",
     "point_figures",
+    "rate_figures",
     "read_run",
 ]

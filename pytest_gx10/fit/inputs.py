@@ -1,8 +1,15 @@
-"""What a fit reads from a results file (``--gx10-json``): the sweep's requests and the deployment.
+"""What a fit reads from a results file (``--gx10-json``): the points' requests and the deployment.
 
-Only the burst sweep (``sweep``: N requests released together) is read: its schedule is set by token
-counts alone, so the twin's scheduler can replay it. The load points keep requests in flight or send
-them on a clock, and their schedule depends on the very timings being fitted; they are left out.
+Two kinds of point are read:
+
+- the burst sweep (``sweep``: N requests released together), whose schedule is set by token counts
+  alone, so the twin's scheduler replays it once;
+- open-loop load points (``load`` entries of mode ``rate``): each request was sent on a clock that did
+  not wait for the server, at ``send_s`` after the point began, so the twin replays those send times.
+  Which step a request lands in then depends on the step times being fitted; the fit iterates.
+
+Closed-loop load points (mode ``concurrency``) send each request when another finished: their arrivals
+are themselves the timings being fitted, and they are left out, as the notes say.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class MeasuredRequest:
     duration_s: float
     prompt_tokens: int
     completion_tokens: int
+    send_s: float = 0.0  # when it was sent, after its point began (0 for every request of a burst)
 
     @property
     def decode_tps(self) -> float:
@@ -42,10 +50,22 @@ class MeasuredRequest:
 
 @dataclass(frozen=True)
 class MeasuredPoint:
-    """N requests released together; ``requests`` sorted by TTFT."""
+    """N requests released together (``requests`` sorted by TTFT), or an open-loop point at ``rate``
+    requests per second (``requests`` sorted by send time; ``concurrency`` is then 0)."""
 
     concurrency: int
     requests: tuple[MeasuredRequest, ...]
+    rate: float | None = None
+
+    @property
+    def timed(self) -> bool:
+        """Its requests were sent on a clock (an open-loop point), not all at once."""
+        return self.rate is not None
+
+    @property
+    def label(self) -> str:
+        """``N=4``, or ``1.25/s`` for an open-loop point."""
+        return f"{self.rate:g}/s" if self.rate is not None else f"N={self.concurrency}"
 
     @property
     def first_group(self) -> int:
@@ -76,16 +96,17 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _request(row: Any) -> MeasuredRequest | None:
+def _request(row: Any, timed: bool = False) -> MeasuredRequest | None:
     if not isinstance(row, Mapping) or row.get("outcome", "ok") != "ok":
         return None
     ttft, duration = _number(row.get("ttft_s")), _number(row.get("duration_s"))
     prompt, completion = _number(row.get("prompt_tokens")), _number(row.get("completion_tokens"))
-    if ttft is None or duration is None or prompt is None or completion is None:
+    send = _number(row.get("send_s")) if timed else 0.0
+    if ttft is None or duration is None or prompt is None or completion is None or send is None:
         return None
-    if ttft <= 0 or duration < ttft or prompt < 1 or completion < 1:
+    if ttft <= 0 or duration < ttft or prompt < 1 or completion < 1 or send < 0:
         return None
-    return MeasuredRequest(ttft, duration, int(prompt), int(completion))
+    return MeasuredRequest(ttft, duration, int(prompt), int(completion), send)
 
 
 def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
@@ -108,6 +129,42 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
             skipped.append(f"N={n}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
             continue
         points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
+    return points, skipped
+
+
+def _rate_points(path: Path, load: Any) -> tuple[list[MeasuredPoint], list[str]]:
+    """The open-loop points of ``load``, every request of each (its warm-up too: it held the engine)."""
+    if load is None:
+        return [], []
+    if not isinstance(load, list):
+        raise FitError(f"{path}: 'load' is {type(load).__name__}, expected a list of points")
+    points: list[MeasuredPoint] = []
+    skipped: list[str] = []
+    closed = 0
+    for i, entry in enumerate(load):
+        if not isinstance(entry, Mapping):
+            raise FitError(f"{path}: load[{i}] is not a point of the perf suite's load")
+        if entry.get("mode") != "rate":
+            closed += 1
+            continue
+        rate = _number(entry.get("level"))
+        rows = entry.get("requests")
+        if rate is None or rate <= 0 or not isinstance(rows, list) or not rows:
+            skipped.append(f"load[{i}]: no rate or no per-request rows")
+            continue
+        requests = [_request(r, timed=True) for r in rows]
+        usable = [r for r in requests if r is not None]
+        if len(usable) != len(rows):
+            skipped.append(
+                f"{rate:g}/s: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings"
+            )
+            continue
+        points.append(MeasuredPoint(0, tuple(sorted(usable, key=lambda r: r.send_s)), rate))
+    if closed:
+        skipped.append(
+            f"{closed} closed-loop load point(s) left out: each send waited for an answer, so their "
+            "arrivals are the timings being fitted (run --gx10-load-mode=rate to fit load)"
+        )
     return points, skipped
 
 
@@ -168,15 +225,18 @@ def read_run(path: Path) -> Run:
         raise FitError(f"{path}: not a JSON results file: {exc}") from None
     if not isinstance(data, Mapping):
         raise FitError(f"{path}: not a results file (expected a JSON object from --gx10-json)")
-    if "sweep" not in data:
+    if "sweep" not in data and "load" not in data:
         raise FitError(
-            f"{path}: no 'sweep' points: a fit needs a results file of the perf suite's burst sweep "
-            "(pytest suites/perf --gx10-json=...)"
+            f"{path}: no 'sweep' or 'load' points: a fit needs a results file of the perf suite's burst "
+            "sweep or open-loop load (pytest suites/perf --gx10-json=...)"
         )
-    points, skipped = _points(path, data["sweep"])
+    points, skipped = _points(path, data["sweep"]) if "sweep" in data else ([], [])
+    timed, more = _rate_points(path, data.get("load"))
+    points += timed
+    skipped += more
     if not points:
         why = "; ".join(skipped) or "the sweep is empty"
-        raise FitError(f"{path}: no sweep point with usable per-request rows ({why})")
+        raise FitError(f"{path}: no sweep or rate point with usable per-request rows ({why})")
     facts = _values(data.get("deployment"))
     for key in ("model", "server_version"):
         if data.get(key) is not None:
@@ -192,14 +252,14 @@ def read_run(path: Path) -> Run:
         k = len(rates)
     elif k or facts.get("speculative_tokens"):
         k = k or int(facts["speculative_tokens"])
-        mean = _mean_accepted(data["sweep"])
+        mean = _mean_accepted([*(data.get("sweep") or []), *(data.get("load") or [])])
         rates = geometric_rates(mean, k) if mean is not None else None
         if rates is None:
             skipped.append(f"speculative decoding k={k} but no acceptance measured: drafts taken as rejected")
             rates = (0.0,) * k
     reasoning = any(
         isinstance(r, Mapping) and (_number(r.get("reasoning_tokens")) or 0) > 0
-        for p in data["sweep"]
+        for p in [*(data.get("sweep") or []), *(data.get("load") or [])]
         if isinstance(p, Mapping)
         for r in p.get("requests") or []
     )

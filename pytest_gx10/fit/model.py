@@ -5,26 +5,37 @@ by batch size (one entry per measured concurrency), the warm prefill cost per to
 token-position, the one-time warm-up and the cold surcharge on early prefill tokens; and the
 scheduler's ``max_num_partial_prefills``, which decides how the first tokens of a burst group. Each
 candidate schedule is replayed (:mod:`pytest_gx10.fit.schedule`), the constants solved by least
-squares (:mod:`pytest_gx10.fit.solve`), and the schedule and surcharge with the lowest AIC kept.
+squares (:mod:`pytest_gx10.fit.solve`), and the schedule and surcharge with the lowest AICc kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_gx10.fake.steptime import StepWork, mean_tokens_per_decode_step
+from pytest_gx10.fake.steptime import CalibratedStepTime, StepWork, mean_tokens_per_decode_step
 from pytest_gx10.fit.inputs import FitError, MeasuredPoint, MeasuredRequest, Run
 from pytest_gx10.fit.schedule import Replay, replay
 from pytest_gx10.fit.solve import interp_weights, solve_least_squares
 from pytest_gx10.profiles import Profile, ProfileError, load_profile, profile_from_data
 from pytest_gx10.tomlfile import dumps
 
-__all__ = ["FIGURES", "FitOptions", "FitResult", "StepFit", "fit_runs", "point_figures"]
+__all__ = [
+    "FIGURES",
+    "RATE_FIGURES",
+    "FitOptions",
+    "FitResult",
+    "StepFit",
+    "figures_of",
+    "fit_runs",
+    "point_figures",
+    "rate_figures",
+]
 
 PARTIAL_PREFILL_CANDIDATES = (0, 2, 3, 4, 5, 6, 8)
 COLD_FACTORS = tuple(0.25 * i for i in range(1, 17))  # 0.25 .. 4
@@ -36,8 +47,14 @@ GROWTHS = ("auto", "linear", "log")
 MOE_NAME = re.compile(r"-A\d+(\.\d+)?B\b|\bmoe\b|mixtral|\d+x\d+(\.\d+)?B\b", re.IGNORECASE)
 LOG_ITERATIONS = 4  # Gauss-Newton steps from relative to logarithmic residuals
 SPLIT_ROUNDS = 2  # rounds of decode table from decode times, prefill constants from TTFTs
-# The figures each point is judged by (the post's aggregate table).
+TIMED_ITERATIONS = 6  # replays of open-loop points, each with the constants the last one gave
+MIN_KNOT_STEPS = 8  # decode steps an open-loop fit needs near a batch size to put it in the table
+# A burst that lands within this of the request waking an idle engine shares its first step
+# (twin.idle_gather_s, written when the data show whole bursts in one step).
+GATHER_S = 0.02
+# The figures each burst point is judged by (the post's aggregate table), and each open-loop point.
 FIGURES = ("wall_s", "agg_prefill_tps", "agg_decode_tps", "median_ttft_s", "median_decode_tps")
+RATE_FIGURES = ("output_tps", "median_ttft_s", "p90_ttft_s", "median_tpot_ms")
 _DEPLOYMENT_INTS = ("max_model_len", "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size")
 _DEPLOYMENT_CLAIMS = ("gpu", "gpu_memory", "driver", "cuda", "torch", "image", "gpu_count", "nodes")
 
@@ -67,9 +84,11 @@ class StepFit:
     cold_prefill_factor: float
     cold_prefill_tokens: int
     partial_prefills: int
+    gather: bool  # a burst out of idle shares the first step (twin.idle_gather_s)
     sse: float
     equations: int
     aic: float
+    constants: int = 0  # how many were fitted (for the criterion)
     notes: tuple[str, ...] = ()
 
 
@@ -81,13 +100,15 @@ class FitResult:
     fit: StepFit
     table: tuple[tuple[int, float], ...]  # decode_step_s as written, extended to max_num_seqs
     profile_data: Mapping[str, Any]
-    figures: tuple[tuple[str, int, str, float, float], ...]  # (run label, N, figure, measured, fitted)
+    figures: tuple[tuple[str, str, str, float, float], ...]  # (run, point, figure, measured, fitted)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def toml(self) -> str:
-        """The profile as TOML, the fit's summary in its opening comment."""
+    def toml(self, source: str | None = None) -> str:
+        """The profile as TOML, the fit's summary in its opening comment (``source``: what it was fitted
+        to, by default the results files' paths)."""
         header = [
-            "Fitted by python -m pytest_gx10 fit from " + ", ".join(str(r.path) for r in self.runs),
+            "Fitted by python -m pytest_gx10 fit from "
+            + (source or ", ".join(str(r.path) for r in self.runs)),
             "(docs/twin-calibration.md). Each figure fitted beside the measured one:",
             *self.figure_lines(),
             *self.notes,
@@ -96,10 +117,12 @@ class FitResult:
 
     def figure_lines(self) -> list[str]:
         """One line per point and figure: measured, fitted, residual."""
-        lines = [f"{'run':<14} {'N':>3} {'figure':<18} {'measured':>10} {'fitted':>10} {'resid':>7}"]
-        for label, n, name, measured, fitted in self.figures:
+        lines = [f"{'run':<14} {'point':>8} {'figure':<18} {'measured':>10} {'fitted':>10} {'resid':>7}"]
+        for label, point, name, measured, fitted in self.figures:
             resid = fitted / measured - 1 if measured else math.nan
-            lines.append(f"{label:<14} {n:>3} {name:<18} {measured:>10.2f} {fitted:>10.2f} {resid:>+7.1%}")
+            lines.append(
+                f"{label:<14} {point:>8} {name:<18} {measured:>10.2f} {fitted:>10.2f} {resid:>+7.1%}"
+            )
         return lines
 
     def text(self) -> str:
@@ -110,6 +133,12 @@ class FitResult:
             f"{f.equations} equations (each request's TTFT and decode time), rms residual "
             f"{math.sqrt(f.sse / max(f.equations, 1)):.1%}",
             f"  max_num_partial_prefills  {f.partial_prefills}",
+            f"  idle_gather_s             {GATHER_S if f.gather else 0:g}  "
+            + (
+                "(a burst out of idle shares the first step)"
+                if f.gather
+                else "(the first request starts alone)"
+            ),
             "  decode_step_s             "
             + ", ".join(f"{n}: {s:.5f}" for n, s in self.table)
             + f"  (measured batches {', '.join(map(str, f.sizes))})",
@@ -136,6 +165,8 @@ class _Equation:
     end: int  # last step of the span (inclusive)
     measured: float
     decode: bool = False  # a decode time (duration minus TTFT), else a TTFT
+    offset: float = 0.0  # a known part: the engine's wake-up less the send (open-loop points)
+    mid_step: bool = False  # sent while the first step ran: half of it counts (the expected wait)
 
 
 def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation]:
@@ -143,7 +174,16 @@ def _equations(replays: Sequence[Replay], runs: Sequence[Run]) -> list[_Equation
     for r, (rep, run) in enumerate(zip(replays, runs, strict=True)):
         for point, done in zip(run.points, rep.requests, strict=True):
             for measured, req in zip(point.requests, done, strict=True):
-                out.append(_Equation(r, req.first_step, req.ttft_step, measured.ttft_s))
+                out.append(
+                    _Equation(
+                        r,
+                        req.first_step,
+                        req.ttft_step,
+                        measured.ttft_s,
+                        offset=req.offset_s,
+                        mid_step=req.mid_step,
+                    )
+                )
                 if req.last_step > req.ttft_step and measured.duration_s > measured.ttft_s:
                     out.append(
                         _Equation(
@@ -179,6 +219,15 @@ def _prefix_columns(
     return sums
 
 
+def _row(prefix: Sequence[Sequence[float]], eq: _Equation) -> list[float]:
+    """The equation's columns: its steps' sums (the first only half for a request sent during it)."""
+    hi, lo = prefix[eq.end + 1], prefix[eq.start]
+    if not eq.mid_step:
+        return [a - b for a, b in zip(hi, lo, strict=True)]
+    first = prefix[eq.start + 1]
+    return [a - b - 0.5 * (f - b) for a, b, f in zip(hi, lo, first, strict=True)]
+
+
 @dataclass(frozen=True)
 class _Solved:
     x: list[float]  # table entries, prefill_token_s, prefill_context_s, warmup_s
@@ -197,11 +246,12 @@ def _solve(
 ) -> _Solved:
     rows, measured = [], []
     for eq in equations:
-        hi, lo = prefix[eq.run][eq.end + 1], prefix[eq.run][eq.start]
-        rows.append([a - b for a, b in zip(hi, lo, strict=True)])
+        rows.append(_row(prefix[eq.run], eq))
         measured.append(eq.measured)
     # A fixed cost per token-position is a known part of each duration.
-    offsets = [(context_fixed or 0.0) * row[m + 1] for row in rows]
+    offsets = [
+        (context_fixed or 0.0) * row[m + 1] + eq.offset for row, eq in zip(rows, equations, strict=True)
+    ]
     targets = [t - o for t, o in zip(measured, offsets, strict=True)]
     weights = [1.0 / t for t in measured]
     best: _Solved | None = None
@@ -302,13 +352,40 @@ def _log_sse(values: Sequence[float], measured: Sequence[float]) -> float:
 
 
 def _aic(sse: float, n: int, k: int) -> float:
-    return n * math.log(max(sse, 1e-300) / n) + 2 * k
+    """Akaike's criterion with the small-sample correction (AICc): a run of a few points has about as
+    many equations as constants, and plain AIC would let a surcharge's two constants fit its noise
+    exactly (six equations, six constants: any residual at all loses). No fit with n <= k + 1."""
+    if n - k - 1 <= 0:
+        return math.inf
+    return n * math.log(max(sse, 1e-300) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+
+
+def _table_sizes(runs: Sequence[Run], replays: Sequence[Replay]) -> list[int]:
+    """The decode table's batch sizes: each burst's N; for open-loop points, powers of two up to the
+    largest batch the replay decoded (and that batch), each kept only where enough steps are near it
+    to say its cost (a size with a handful of steps would take their noise for its slope)."""
+    sizes = {p.concurrency for run in runs for p in run.points if not p.timed}
+    if any(p.timed for run in runs for p in run.points):
+        batches = [max(w.decode_seqs, 1) for rep in replays for w in rep.steps]
+        top = max(batches)
+        knots = sorted({*(1 << i for i in range(top.bit_length()) if 1 << i <= top), top})
+        support = [0.0] * len(knots)
+        for b in batches:
+            for j, w in enumerate(interp_weights(b, knots)):
+                support[j] += w
+        sizes |= {k for k, held in zip(knots, support, strict=True) if k == 1 or held >= MIN_KNOT_STEPS}
+    return sorted(sizes)
 
 
 def _fit_schedule(
-    runs: Sequence[Run], replays: Sequence[Replay], partial: int, options: FitOptions, min_long: int
+    runs: Sequence[Run],
+    replays: Sequence[Replay],
+    partial: int,
+    gather: bool,
+    options: FitOptions,
+    min_long: int,
 ) -> StepFit:
-    sizes = sorted({p.concurrency for run in runs for p in run.points})
+    sizes = _table_sizes(runs, replays)
     m = len(sizes)
     equations = _equations(replays, runs)
     prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
@@ -365,14 +442,37 @@ def _fit_schedule(
         cold_prefill_factor=round(factor, 3),
         cold_prefill_tokens=round(span),
         partial_prefills=partial,
+        gather=gather,
         sse=solved.sse,
         equations=len(equations),
         aic=aic,
+        constants=solved.free + (2 if factor else 0),
         notes=tuple(notes),
     )
 
 
 # --- predictions ------------------------------------------------------------------------------------
+
+
+def rate_figures(requests: Sequence[MeasuredRequest]) -> dict[str, float]:
+    """An open-loop point's figures from its requests: output tokens per second from the first send
+    to the last answer, and the median and p90 TTFT and median time per output token after the first."""
+    ttfts = sorted(r.ttft_s for r in requests)
+    span = max(r.send_s + r.duration_s for r in requests) - min(r.send_s for r in requests)
+    tpots = [
+        (r.duration_s - r.ttft_s) / (r.completion_tokens - 1) for r in requests if r.completion_tokens > 1
+    ]
+    return {
+        "output_tps": sum(r.completion_tokens for r in requests) / max(span, 1e-9),
+        "median_ttft_s": statistics.median(ttfts),
+        "p90_ttft_s": ttfts[min(len(ttfts) - 1, math.ceil(0.9 * len(ttfts)) - 1)],
+        "median_tpot_ms": 1000 * statistics.median(tpots) if tpots else math.nan,
+    }
+
+
+def figures_of(point: MeasuredPoint, requests: Sequence[MeasuredRequest]) -> dict[str, float]:
+    """A point's figures (:data:`FIGURES` for a burst, :data:`RATE_FIGURES` for an open-loop point)."""
+    return rate_figures(requests) if point.timed else point_figures(requests)
 
 
 def point_figures(requests: Sequence[MeasuredRequest]) -> dict[str, float]:
@@ -388,11 +488,9 @@ def point_figures(requests: Sequence[MeasuredRequest]) -> dict[str, float]:
     }
 
 
-def _step_seconds(fit: StepFit, steps: Sequence[StepWork]) -> list[float]:
-    """Each step's seconds under the fitted model (the twin's CalibratedStepTime, fresh)."""
-    from pytest_gx10.fake.steptime import CalibratedStepTime
-
-    model = CalibratedStepTime(
+def _step_model(fit: StepFit) -> CalibratedStepTime:
+    """The twin's step-time model with the fitted constants, fresh (not warmed up)."""
+    return CalibratedStepTime(
         decode_step_s=list(zip(fit.sizes, fit.decode_s, strict=True)),
         prefill_token_s=fit.prefill_token_s,
         prefill_context_s=fit.prefill_context_s,
@@ -401,6 +499,11 @@ def _step_seconds(fit: StepFit, steps: Sequence[StepWork]) -> list[float]:
         cold_prefill_factor=fit.cold_prefill_factor,
         cold_prefill_tokens=fit.cold_prefill_tokens,
     )
+
+
+def _step_seconds(fit: StepFit, steps: Sequence[StepWork]) -> list[float]:
+    """Each step's seconds under the fitted model."""
+    model = _step_model(fit)
     return [model.step_s(w) for w in steps]
 
 
@@ -413,13 +516,18 @@ def _fitted_points(fit: StepFit, run: Run, rep: Replay) -> list[tuple[MeasuredPo
     for point, done in zip(run.points, rep.requests, strict=True):
         fitted = []
         for measured, req in zip(point.requests, done, strict=True):
-            t0 = clock[req.first_step]
+            if rep.timed and req.ttft_s is not None and req.duration_s is not None:
+                # Replayed on the fitted constants' own clock: what the twin does, arrivals and all.
+                fitted.append(replace(measured, ttft_s=req.ttft_s, duration_s=req.duration_s))
+                continue
+            t0 = clock[req.first_step] - req.offset_s  # the send, on the busy period's clock
             fitted.append(
                 MeasuredRequest(
                     clock[req.ttft_step + 1] - t0,
                     clock[req.last_step + 1] - t0,
                     measured.prompt_tokens,
                     measured.completion_tokens,
+                    measured.send_s,
                 )
             )
         out.append((point, fitted))
@@ -504,7 +612,7 @@ def _deployment(run: Run, base: Profile | None) -> dict[str, Any]:
     return dep
 
 
-def _twin(run: Run, base: Profile | None, partial: int) -> dict[str, Any]:
+def _twin(run: Run, base: Profile | None, partial: int, gather: bool) -> dict[str, Any]:
     twin: dict[str, Any] = {}
     if base is not None:
         raw = base.raw.get("twin") or {}
@@ -520,15 +628,113 @@ def _twin(run: Run, base: Profile | None, partial: int) -> dict[str, Any]:
     elif base is not None and "kv_cache_tokens" in (base.raw.get("twin") or {}):
         twin["kv_cache_tokens"] = base.raw["twin"]["kv_cache_tokens"]
     twin["max_num_partial_prefills"] = partial
+    twin["idle_gather_s"] = GATHER_S if gather else 0.0
     return twin
 
 
-def _data(run: Run, base: Profile | None, partial: int, name: str) -> dict[str, Any]:
+def _data(run: Run, base: Profile | None, partial: int, gather: bool, name: str) -> dict[str, Any]:
     return {
         "profile": {"name": name, "description": f"fitted to {run.path.name}"},
         "deployment": _deployment(run, base),
-        "twin": {**_twin(run, base, partial), "decode_step_s": [[1, 0.05]]},
+        "twin": {**_twin(run, base, partial, gather), "decode_step_s": [[1, 0.05]]},
     }
+
+
+def _first_guess(runs: Sequence[Run]) -> CalibratedStepTime:
+    """Rough constants to replay open-loop points with first: each request's own prefill and decode pace."""
+    requests = [r for run in runs for p in run.points for r in p.requests]
+    prefill = statistics.median(r.ttft_s / r.prompt_tokens for r in requests)
+    decode = statistics.median((r.duration_s - r.ttft_s) / max(r.completion_tokens - 1, 1) for r in requests)
+    return CalibratedStepTime(decode_step_s=[(1, max(decode, 1e-4))], prefill_token_s=max(prefill, 1e-7))
+
+
+def _replay_sse(fit: StepFit, runs: Sequence[Run], replays: Sequence[Replay]) -> float:
+    """The log residuals of the fit on a schedule replayed with its own constants (a self-consistent error)."""
+    measured: list[float] = []
+    values: list[float] = []
+    x = [*fit.decode_s, fit.prefill_token_s, fit.prefill_context_s, fit.warmup_s]
+    prefixes = [
+        _prefix_columns(
+            rep.steps,
+            fit.sizes,
+            fit.cold_prefill_factor,
+            fit.cold_prefill_tokens,
+            fit.warmup_min_prefill_tokens,
+        )
+        for rep in replays
+    ]
+    for eq in _equations(replays, runs):
+        prefix = prefixes[eq.run]
+        row = _row(prefix, eq)
+        values.append(sum(v * xj for v, xj in zip(row, x, strict=True)) + eq.offset)
+        measured.append(eq.measured)
+    return _log_sse(values, measured)
+
+
+def _fit_candidate(
+    runs: Sequence[Run],
+    sim: Profile,
+    partial: int,
+    gather: bool,
+    split: bool,
+    options: FitOptions,
+    min_long: int,
+) -> tuple[StepFit, list[Replay]]:
+    """The best constants for one schedule setting, and the replays they were fitted on.
+
+    Bursts alone are replayed once. Open-loop points are replayed with the last constants, and fitted
+    again, until the schedule holds still; the fit kept is the one whose own replay fits best.
+    """
+    if not any(p.timed for run in runs for p in run.points):
+        replays = [replay(sim, run.points, reasoning=run.reasoning, split=split) for run in runs]
+        return _fit_schedule(runs, replays, partial, gather, options, min_long), replays
+    guess = _first_guess(runs)
+    # The schedule settles without the cold surcharge's grid (hundreds of solves per replay); the
+    # surcharge is searched once on the settled schedule, and kept if its own replay earns it.
+    plain = dataclasses.replace(options, cold=False)
+    fit: StepFit | None = None
+    best: tuple[float, StepFit, list[Replay]] | None = None
+    seen: list[tuple[StepWork, ...]] | None = None
+    for i in range(TIMED_ITERATIONS + 1):
+        replays = [
+            replay(
+                sim,
+                run.points,
+                reasoning=run.reasoning,
+                split=split,
+                model=guess if fit is None else _step_model(fit),
+            )
+            for run in runs
+        ]
+        if fit is not None:
+            sse = _replay_sse(fit, runs, replays)
+            if best is None or sse < best[0]:
+                best = (sse, fit, replays)
+        steps = [rep.steps for rep in replays]
+        if i == TIMED_ITERATIONS or steps == seen:
+            break
+        seen = steps
+        try:
+            fit = _fit_schedule(runs, replays, partial, gather, plain, min_long)
+        except FitError:
+            if best is None:
+                raise
+            break  # this schedule admits no constants: keep the best fit so far
+    assert best is not None
+    sse, fit, replays = best
+    fit = dataclasses.replace(fit, sse=sse)
+    if options.cold:
+        cold = _fit_schedule(runs, replays, partial, gather, options, min_long)
+        if cold.cold_prefill_factor:
+            again = [
+                replay(sim, run.points, reasoning=run.reasoning, split=split, model=_step_model(cold))
+                for run in runs
+            ]
+            cold = dataclasses.replace(cold, sse=_replay_sse(cold, runs, again))
+            n = cold.equations
+            if _aic(cold.sse, n, cold.constants) < _aic(fit.sse, n, fit.constants):
+                return cold, again
+    return fit, replays
 
 
 def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: str = "fitted") -> FitResult:
@@ -544,28 +750,39 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     partials = (
         (options.partial_prefills,) if options.partial_prefills is not None else PARTIAL_PREFILL_CANDIDATES
     )
-    # Arrivals matter to plain chunking only: with partial prefills the engine takes one request out
-    # of idle whatever else has arrived.
-    candidates = [(p, split) for p in partials for split in ((False, True) if p == 0 else (False,))]
+    # How a burst leaves idle: with plain chunking, all of it in the first step (gathered) or only the
+    # first TTFT group, the rest landing during that step (split); with partial prefills, the first
+    # request alone (the engine takes one out of idle) or all of it sharing the budget (gathered).
+    candidates = [
+        (p, gather, not gather and p == 0)
+        for p in partials
+        for gather in ((True, False) if p == 0 else (False, True))
+    ]
     best: tuple[StepFit, list[Replay], Profile] | None = None
-    for partial, split in candidates:
+    failed: FitError | None = None
+    for partial, gather, split in candidates:
         try:
-            sim = profile_from_data(f"{runs[0].path} (fit)", _data(runs[0], base, partial, name))
+            sim = profile_from_data(f"{runs[0].path} (fit)", _data(runs[0], base, partial, gather, name))
         except ProfileError as exc:
             raise FitError(f"{runs[0].path}: its facts do not make a profile: {exc}") from None
-        replays = [replay(sim, run.points, reasoning=run.reasoning, split=split) for run in runs]
-        fitted = _fit_schedule(runs, replays, partial, options, min_long)
+        try:
+            fitted, replays = _fit_candidate(runs, sim, partial, gather, split, options, min_long)
+        except FitError as exc:  # no constants for this schedule; another may have them
+            failed = exc
+            continue
         # A schedule must earn its place: ties (within 1 % of the error) keep the plainer one.
         if best is None or fitted.sse < best[0].sse * 0.99:
             best = (fitted, replays, sim)
-    assert best is not None
+    if best is None:
+        assert failed is not None
+        raise failed
     fit, replays, sim = best
     growth = options.decode_growth
     if growth == "auto":
         growth = "log" if MOE_NAME.search(sim.deployment.served_model_name) else "linear"
     table = extended_table(fit, sim.deployment.max_num_seqs, growth)
     rates = sim.deployment.speculative.acceptance_per_position if sim.deployment.speculative else ()
-    data = _data(runs[0], base, fit.partial_prefills, name)
+    data = _data(runs[0], base, fit.partial_prefills, fit.gather, name)
     time_scale = options.time_scale
     if time_scale is None:
         time_scale = runs[0].time_scale if runs[0].facts.get("twin") else 1.0
@@ -583,8 +800,9 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
             "cold_prefill_tokens": fit.cold_prefill_tokens,
         }
     )
+    bursts = sorted({p.concurrency for run in runs for p in run.points if not p.timed})
     data["perf"] = {
-        "concurrency": list(fit.sizes),
+        "concurrency": bursts or list(fit.sizes),
         "input_tokens": round(statistics.median(prompts)),
         "max_tokens": round(
             statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)
@@ -593,10 +811,8 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     figures = []
     for run, rep in zip(runs, replays, strict=True):
         for point, predicted in _fitted_points(fit, run, rep):
-            measured_f, fitted_f = point_figures(point.requests), point_figures(predicted)
-            figures += [
-                (run.path.name[:14], point.concurrency, f, measured_f[f], fitted_f[f]) for f in FIGURES
-            ]
+            measured_f, fitted_f = figures_of(point, point.requests), figures_of(point, predicted)
+            figures += [(run.path.name[:14], point.label, f, measured_f[f], fitted_f[f]) for f in measured_f]
     notes = [f"{run.path}: {why}" for run in runs for why in run.skipped]
     if len(fit.sizes) < 2:
         notes.append("one batch size measured: the decode step does not grow with the batch")

@@ -9,6 +9,7 @@ works without it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -87,6 +88,7 @@ class Gx10Reporting:
         self.gate: GateResult | None = None
         self.saved: Path | None = None
         self.history_entry: Path | None = None
+        self.fitted: tuple[bool, str] | None = None  # (written, what to say) for --gx10-fit-twin
         self.saved_after_failures = 0
         self.greedy: GreedyOutputs | None = None  # the gate's
         self.saved_greedy: GreedyOutputs | None = None  # the saved baseline's (answers judged)
@@ -169,6 +171,37 @@ class Gx10Reporting:
             self.history_entry = append_run(
                 settings.history, self.state.results.document(), gate, self.redactor
             )
+        if settings.fit_twin is not None:
+            self.fitted = self._fit_twin(settings.fit_twin)
+
+    def _fit_twin(self, path: Path) -> tuple[bool, str]:
+        """``--gx10-fit-twin``: fit a twin to this run's sweep and open-loop points; a run without any
+        (or whose points cannot be fitted) says why and keeps its outcome."""
+        import tempfile
+
+        from pytest_gx10.fit import FitError, fit_runs, read_run
+
+        document = self.redactor.value(self.state.results.document())
+        with tempfile.TemporaryDirectory(prefix="gx10-fit-") as tmp:
+            results = Path(tmp) / (self.state.settings.json.name if self.state.settings.json else "run.json")
+            results.write_text(json.dumps(document, default=str), encoding="utf-8")
+            try:
+                fitted = fit_runs([read_run(results)], name=path.stem)
+            except FitError as exc:
+                return False, f"no twin fitted: {str(exc).replace(str(results), 'this run')}"
+            text = fitted.toml(source="this run (--gx10-fit-twin)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            return False, f"no twin written to {path}: {exc.strerror or exc}"
+        fit = fitted.fit
+        rms = math.sqrt(fit.sse / max(fit.equations, 1))
+        points = sum(len(r.points) for r in fitted.runs)
+        return True, (
+            f"twin fitted to {points} point(s) of this run (rms residual {rms:.1%}) written to {path}; "
+            f"serve it with --gx10-fake --gx10-profile={path}"
+        )
 
     def _report_gate(self, session: pytest.Session, gate: GateResult) -> None:
         """The gate as a test of its own, ``gx10::release_gate``: JUnit XML, -rA, pytest-html and the
@@ -371,6 +404,9 @@ class Gx10Reporting:
             write(f"gx10: Markdown tables written to {self.state.settings.markdown}")
         if self.history_entry is not None:
             write(f"gx10: run appended to the history: {self.history_entry}")
+        if self.fitted is not None:
+            written, line = self.fitted
+            write(f"gx10: {self.redactor.text(line)}", yellow=not written)
 
 
 class Gx10HtmlHooks:

@@ -59,6 +59,7 @@ def test_defaults() -> None:
         "baseline": "default",
         "tolerance": "default",
         "history": "default",
+        "fit_twin": "default",
         "launch": "default",
         "keep": "default",
         "no_summary": "default",
