@@ -301,6 +301,7 @@ class Engine:
         self.kv_cache_tokens, self.num_blocks = kv_pool(profile, kv_cache_tokens)
         self.observers: list[EngineObserver] = []
         self._seed = seed
+        self._arrivals = 0  # requests added so far
         self._waiting: deque[_Seq] = deque()
         self._running: list[_Seq] = []
         self._by_id: dict[str, _Seq] = {}
@@ -448,7 +449,12 @@ class Engine:
         if self.dead:
             raise EngineDeadError()
         stream = RequestStream(request_id, len(prompt_ids), self)
-        seed = script.rng.getrandbits(64) ^ self._seed
+        script.rng.getrandbits(64)  # the script's text continues from here, as it always has
+        # Speculative acceptance draws follow the request's place in the engine's arrivals, not its
+        # prompt: runs whose prompts differ (the suite's per-run nonce keeps prefix caching out) draw
+        # the same acceptance, so two runs of a suite give the same figures.
+        self._arrivals += 1
+        seed = hash((self._seed, self._arrivals)) & 0xFFFF_FFFF_FFFF_FFFF
         if self._idle:  # the request that wakes the engine: the clock jumps to (scaled) wall time
             self._vclock = max(self._vclock, self.now_s() if arrival_s is None else arrival_s)
             self._idle = False

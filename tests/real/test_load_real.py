@@ -1,7 +1,8 @@
 """Sustained load against the real vLLM server: a short rate sweep with the server's telemetry beside it.
 
 The rates come from this machine's own measurement of one request (``real_speed``): one point well
-under what one request alone takes, one at twice it. The workload is shorter than the sweep's (200
+under what one request alone takes, one just over it (requests always overlap) and one at twice it;
+.ci/run fits a twin to the outer two and prints its prediction of the middle one. The workload is shorter than the sweep's (200
 tokens in, 32 out) so that a 20-second point holds enough requests to say something.
 """
 
@@ -45,10 +46,10 @@ def _service_s(real_speed: speed.MachineSpeed) -> float:
 def test_rate_sweep_on_real_vllm(
     pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
 ) -> None:
-    """Open-loop points at two rates: every request succeeds, the sends keep their schedule, the
+    """Open-loop points at three rates: every request succeeds, the sends keep their schedule, the
     server keeps up with the lower rate, and its /metrics count the tokens the client received."""
     one = _service_s(real_speed)
-    rates = [round(0.4 / one, 3), round(2.0 / one, 3)]
+    rates = [round(0.4 / one, 3), round(1.2 / one, 3), round(2.0 / one, 3)]
     # Long enough for six arrivals of the lower rate after the 3 s warm-up, however slow the machine.
     duration = max(20, math.ceil(3 + 6 / rates[0]))
     out = OUT / "real-load.json"
@@ -81,7 +82,7 @@ def test_rate_sweep_on_real_vllm(
         for p in points
     }
     assert result.ret == 0, f"one request alone takes {one:.2f} s; points: {summary}"
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     assert [p["level"] for p in points] == rates
     for p in points:
         assert p["mode"] == "rate"

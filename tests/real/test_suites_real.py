@@ -12,6 +12,7 @@ from helpers import speed
 from helpers.realserver import RealServer
 
 from pytest_gx10.profiles import BUNDLED_DIR as BUNDLED
+from pytest_gx10.profiles import load_profile
 
 pytestmark = pytest.mark.real
 
@@ -65,6 +66,44 @@ def test_perf_sweep_on_real_vllm(
         assert point["ok_requests"] == point["concurrency"] * 3
         assert len(point["repeats"]) == 3
         assert all(r["prompt_tokens"] == 1000 and r["completion_tokens"] == 64 for r in point["requests"])
+
+
+def test_a_twin_fitted_to_the_real_server_reads_its_speed(
+    pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
+) -> None:
+    """A sweep at N = 1, 2, 4, 8 with --gx10-fit-twin: the run ends with a profile of this server (its
+    model, context length, KV pool, vLLM CPU's 2 048-token budget) whose warm prefill and lone decode
+    step are this machine's measured speeds, within the noise of a shared two-core machine; it fits
+    every point it was fitted on. (Held-out prediction: benchmarks/twin_fit.py, which .ci/run prints
+    on this sweep.)"""
+    out = Path(__file__).resolve().parents[2] / "out" / "real-sweep.json"
+    fitted = Path(__file__).resolve().parents[2] / "out" / "real-fitted.toml"
+    result = pytester.runpytest_subprocess(
+        str(SUITES / "perf" / "test_sweep.py"),
+        f"--gx10-endpoint={real_vllm}",
+        "--gx10-profile=smollm2-cpu",
+        "--gx10-concurrency=1,2,4,8",
+        f"--gx10-json={out}",
+        f"--gx10-fit-twin={fitted}",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [f"gx10: twin fitted to 4 point(s) of this run (rms residual *) written to {fitted}; *"]
+    )
+    profile = load_profile(fitted)
+    assert profile.deployment.served_model_name == "SmolLM2-135M-Instruct"
+    assert profile.deployment.max_model_len == 8192
+    assert profile.deployment.max_num_batched_tokens == 2048
+    assert profile.twin.block_size == 128
+    assert profile.twin.kv_cache_tokens == 46592
+    # One request alone measured its own prefill and decode rates (tests/helpers/speed.py).
+    assert 1 / profile.twin.prefill_token_s == pytest.approx(real_speed.prefill_tps, rel=0.4)
+    assert 1 / profile.twin.decode_step_s[0][1] == pytest.approx(real_speed.decode_tps, rel=0.4)
+    found = re.search(r"rms residual ([\d.]+)%", result.stdout.str())
+    assert found is not None
+    assert float(found.group(1)) < 15, result.stdout.str()
 
 
 def test_perf_floors_from_the_machine_fail_a_slower_server(

@@ -226,10 +226,11 @@ def test_the_block_size_is_the_twins(profile: str | None, block_size: int, block
 
 
 def test_without_the_cache_config_gauge_there_is_no_block_size(llama_url: str, openai_url: str) -> None:
-    """A /metrics without vllm:cache_config_info, none at all, or an adapter that cannot say: None."""
+    """A /metrics without vllm:cache_config_info, none at all, or an adapter that cannot say: None
+    (llama.cpp's says 1 without asking: its prompt cache reuses a prefix to the token)."""
     with VllmClient(llama_url) as client:
         assert VllmServer(client).block_size("tiny") is None  # metrics, but not vLLM's gauge
-        assert LlamaCppServer(client).block_size("tiny") is None
+        assert LlamaCppServer(client).block_size("tiny") == 1  # its prompt cache is token-granular
     with VllmClient(openai_url) as client:
         assert VllmServer(client).block_size("tiny") is None  # /metrics answers 404
         assert Server(client).block_size("tiny") is None
