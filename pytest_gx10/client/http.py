@@ -771,6 +771,12 @@ def _apply(result: StreamResult, data: str, t_ns: int) -> None:
     result.response_id = result.response_id or frame.get("id")
     usage = frame.get("usage")
     choices = frame.get("choices")
+    tokens = None
+    if usage and choices:
+        # The usage in every chunk (continuous_usage_stats): this chunk's tokens are the rise.
+        before = result.completion_tokens or 0
+        after = usage.get("completion_tokens")
+        tokens = after - before if isinstance(after, int) and after >= before else None
     if usage:
         result.usage_chunks += 1
         result.prompt_tokens = usage.get("prompt_tokens")
@@ -799,4 +805,6 @@ def _apply(result: StreamResult, data: str, t_ns: int) -> None:
     result.reasoning += reasoning
     if finish:
         result.finish_reason = finish
-    result.chunks.append(Chunk(t_ns=t_ns, content=content, reasoning=reasoning, finish_reason=finish))
+    result.chunks.append(
+        Chunk(t_ns=t_ns, content=content, reasoning=reasoning, finish_reason=finish, tokens=tokens)
+    )

@@ -49,6 +49,7 @@ class Chunk:
     content: str = ""
     reasoning: str = ""
     finish_reason: str | None = None
+    tokens: int | None = None  # tokens it carried, when the server put the usage in every chunk
 
     @property
     def has_token(self) -> bool:

@@ -586,6 +586,10 @@ def _deployment(run: Run, base: Profile | None) -> dict[str, Any]:
     for key in _DEPLOYMENT_INTS:
         if isinstance(facts.get(key), int) and not isinstance(facts.get(key), bool):
             dep[key] = facts[key]
+    slots = facts.get("parallel_slots")
+    if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
+        # llama.cpp's server runs at most its slots at once, whatever a profile said of sequences.
+        dep["max_num_seqs"] = slots
     for key in ("kv_cache_dtype", *_DEPLOYMENT_CLAIMS):
         if isinstance(facts.get(key), str | int) and not isinstance(facts.get(key), bool):
             dep[key] = facts[key]

@@ -55,17 +55,22 @@ def inter_token_samples(result: StreamResult) -> list[tuple[float, float]]:
     """(seconds per token, tokens) for each gap between token-carrying chunks.
 
     A speculative-decoding chunk carries several tokens, so a gap is spread over the tokens of the
-    chunk that closes it. The stream does not say how many tokens a chunk holds; the usage count is
-    shared out by each chunk's share of the generated characters.
+    chunk that closes it. Where every chunk carried the usage (``continuous_usage_stats``, asked of
+    a server that offers it) the chunk's tokens are the rise in its count; otherwise the stream does
+    not say, and the usage count is shared out by each chunk's share of the generated characters.
     """
     chunks = [c for c in result.chunks if c.has_token]
     tokens = result.completion_tokens or 0
     chars = sum(len(c.content) + len(c.reasoning) for c in chunks)
     if len(chunks) < 2 or tokens < 2 or chars == 0:
         return []
+    counted = all(c.tokens for c in chunks)
     samples = []
     for prev, cur in itertools.pairwise(chunks):
-        share = max(tokens * (len(cur.content) + len(cur.reasoning)) / chars, 1e-9)
+        if counted and cur.tokens:
+            share = float(cur.tokens)
+        else:
+            share = max(tokens * (len(cur.content) + len(cur.reasoning)) / chars, 1e-9)
         gap_s = (cur.t_ns - prev.t_ns) / 1e9 * result.time_scale
         samples.append((gap_s / share, share))
     return samples

@@ -79,7 +79,8 @@ class Server:
     ``[server] adapter`` say; ``label`` is for people. ``offers`` lists the optional facts the engine
     gives: ``tokenize``, ``detokenize``, ``version``, ``max_model_len``, ``metrics``,
     ``spec_decode_metrics``, ``engine_config_log`` (method and k in the boot log), ``mtp_log``,
-    ``spec_decode_log`` (periodic acceptance lines).
+    ``spec_decode_log`` (periodic acceptance lines), ``usage_per_chunk`` (the usage in every streamed
+    chunk when asked, ``stream_options.continuous_usage_stats``: a chunk's tokens are counted).
     """
 
     name: ClassVar[str] = "openai"

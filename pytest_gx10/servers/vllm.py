@@ -54,6 +54,7 @@ class VllmServer(Server):
             "engine_config_log",
             "mtp_log",
             "spec_decode_log",
+            "usage_per_chunk",
         }
     )
     metric_names = MetricNames(

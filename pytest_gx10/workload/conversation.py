@@ -26,7 +26,10 @@ from pytest_gx10.workload.facts import RequestFacts
 from pytest_gx10.workload.prompts import sized_prompt
 from pytest_gx10.workload.shared import BLOCK_SIZE, cacheable_tokens
 
-__all__ = ["Conversation", "cacheable_bounds"]
+__all__ = ["USAGE_PER_CHUNK", "Conversation", "cacheable_bounds"]
+
+# Asks a vLLM server for the usage in every streamed chunk (a speculative chunk's tokens counted).
+USAGE_PER_CHUNK: dict[str, Any] = {"stream_options": {"continuous_usage_stats": True}}
 
 Message = dict[str, str]
 PromptCounter = Callable[[str | list[Message]], int]
@@ -81,10 +84,12 @@ class Conversation:
         point: str = "",
         max_tokens_default: int,
         ignore_eos: bool = False,
+        usage_per_chunk: bool = False,
     ) -> None:
         self.workload, self.index = workload, index
         self.count, self.chat, self.point = count, chat, point
         self.max_tokens_default, self.ignore_eos = max_tokens_default, ignore_eos
+        self.usage_per_chunk = usage_per_chunk
         self.turn = 0
         self.ended = False
         self._messages: list[Message] = []
@@ -145,6 +150,7 @@ class Conversation:
             "max_tokens": output,
             "temperature": 0,
             **({"ignore_eos": True} if self.ignore_eos else {}),
+            **(USAGE_PER_CHUNK if self.usage_per_chunk else {}),
         }
         low, high = cacheable_bounds(
             prompt_tokens,

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from pytest_gx10.workload.conversation import Conversation
+from pytest_gx10.workload.conversation import USAGE_PER_CHUNK, Conversation
 from pytest_gx10.workload.dataset import Dataset, DatasetEntry
 from pytest_gx10.workload.facts import RequestFacts
 from pytest_gx10.workload.lengths import LengthSpec
@@ -47,13 +47,15 @@ PromptCounter = Callable[[str | list[Message]], int]
 class BodyForm(TypedDict):
     """How a run puts its requests, the keywords :meth:`Workload.body` and :meth:`Workload.conversation`
     take: the server's prompt counter, chat or completions, the point's label (in every header), the
-    ``max_tokens`` of a request that draws none, and ``ignore_eos``."""
+    ``max_tokens`` of a request that draws none, ``ignore_eos``, and whether to ask for the usage in
+    every streamed chunk (``usage_per_chunk``: each chunk's tokens counted, not estimated)."""
 
     count: PromptCounter
     chat: bool
     point: str
     max_tokens_default: int
     ignore_eos: bool
+    usage_per_chunk: bool
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Workload:
         point: str = "",
         max_tokens_default: int,
         ignore_eos: bool = False,
+        usage_per_chunk: bool = False,
     ) -> tuple[dict[str, Any], RequestFacts]:
         """Request ``i``'s body (``messages`` for chat, ``prompt`` for completions) and its facts.
 
@@ -151,6 +154,7 @@ class Workload:
             "max_tokens": output,
             "temperature": 0,
             **({"ignore_eos": True} if ignore_eos else {}),
+            **(USAGE_PER_CHUNK if usage_per_chunk else {}),
         }
         return body, RequestFacts(i, self.kind, intended, counted, output, group, index)
 
@@ -163,6 +167,7 @@ class Workload:
         point: str = "",
         max_tokens_default: int,
         ignore_eos: bool = False,
+        usage_per_chunk: bool = False,
     ) -> Conversation:
         """Conversation ``index`` of a multi-turn workload, at its first turn."""
         if self.kind != "multi-turn":
@@ -175,6 +180,7 @@ class Workload:
             point=point,
             max_tokens_default=max_tokens_default,
             ignore_eos=ignore_eos,
+            usage_per_chunk=usage_per_chunk,
         )
 
     def header(self, word: str, i: int, point: str) -> str:

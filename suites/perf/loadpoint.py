@@ -44,7 +44,8 @@ class PointRun:
 
 
 def body_form(server: Server, settings: Settings, point: str) -> BodyForm:
-    """How the perf suite puts point ``point``'s requests (the profile's endpoint, max_tokens, ignore_eos)."""
+    """How the perf suite puts point ``point``'s requests (the profile's endpoint, max_tokens, ignore_eos;
+    the usage in every chunk from a server that offers it, so inter-token times count real tokens)."""
     perf = settings.profile.perf
     return BodyForm(
         count=server.count_prompt,
@@ -52,6 +53,7 @@ def body_form(server: Server, settings: Settings, point: str) -> BodyForm:
         point=point,
         max_tokens_default=perf.max_tokens,
         ignore_eos=perf.ignore_eos,
+        usage_per_chunk="usage_per_chunk" in server.offers,
     )
 
 

@@ -86,6 +86,27 @@ def test_token_aware_inter_token_latency() -> None:
     assert fig.itl_p50_ms == pytest.approx(1000 * 0.2 / 3, rel=0.01)
 
 
+def test_inter_token_latency_counts_each_chunks_tokens_when_the_usage_says_them() -> None:
+    """Speculative chunks of 1, 3 and 2 tokens whose text lengths say otherwise (12, 2 and 2
+    characters): with the usage in every chunk the gaps are spread over the tokens counted, not over
+    the characters."""
+    r = _request(1.0, 1.2, chunks=3)
+    r.completion_tokens = 6
+    step = r.chunks[1].t_ns - r.chunks[0].t_ns
+    texts, counts = ["abcdefghijkl", "ab", "cd"], [1, 3, 2]
+    r.chunks = [
+        dataclasses.replace(c, content=t, tokens=k) for c, t, k in zip(r.chunks, texts, counts, strict=True)
+    ]
+    fig = point_figures(1, [r])
+    gap_ms = step / 1e6
+    # Two gaps: 3 tokens and 2 tokens; the token-weighted median is the 3-token chunk's.
+    assert fig.itl_p50_ms == pytest.approx(gap_ms / 3, rel=0.01)
+    assert fig.itl_p99_ms == pytest.approx(gap_ms / 2, rel=0.01)
+    # Without the counts the characters decide: 2 of 16 characters each, 0.75 tokens a chunk.
+    r.chunks = [dataclasses.replace(c, tokens=None) for c in r.chunks]
+    assert point_figures(1, [r]).itl_p50_ms == pytest.approx(gap_ms / 0.75, rel=0.01)
+
+
 def test_percentile_interpolates() -> None:
     """Linear interpolation between ranks."""
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
