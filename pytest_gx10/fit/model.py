@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 PARTIAL_PREFILL_CANDIDATES = (0, 2, 3, 4, 5, 6, 8)
+# Step token budgets tried when the results do not say the deployment's (llama.cpp's server batches
+# 2 048 prompt tokens by default and does not say so; vLLM's default is 8 192 on GPUs, 2 048 on CPUs).
+BUDGET_CANDIDATES = (8192, 2048, 4096, 1024, 512)
 COLD_FACTORS = tuple(0.25 * i for i in range(1, 17))  # 0.25 .. 4
 COLD_SPANS = tuple(0.1 * i for i in range(1, 16))  # share of the first run's long-prefill tokens
 WARMUP_MIN_PREFILL_TOKENS = 1024  # the reference profile's: a health check's prompt is far shorter
@@ -89,6 +92,7 @@ class StepFit:
     equations: int
     aic: float
     constants: int = 0  # how many were fitted (for the criterion)
+    budget: int | None = None  # the step token budget, when the fit chose it (the results did not say)
     notes: tuple[str, ...] = ()
 
 
@@ -132,6 +136,11 @@ class FitResult:
             f"fitted on {sum(len(r.points) for r in self.runs)} point(s) of {len(self.runs)} file(s), "
             f"{f.equations} equations (each request's TTFT and decode time), rms residual "
             f"{math.sqrt(f.sse / max(f.equations, 1)):.1%}",
+            *(
+                [f"  max_num_batched_tokens    {f.budget}  (chosen: the results do not say the deployment's)"]
+                if f.budget
+                else []
+            ),
             f"  max_num_partial_prefills  {f.partial_prefills}",
             f"  idle_gather_s             {GATHER_S if f.gather else 0:g}  "
             + (
@@ -636,10 +645,15 @@ def _twin(run: Run, base: Profile | None, partial: int, gather: bool) -> dict[st
     return twin
 
 
-def _data(run: Run, base: Profile | None, partial: int, gather: bool, name: str) -> dict[str, Any]:
+def _data(
+    run: Run, base: Profile | None, partial: int, gather: bool, name: str, budget: int | None = None
+) -> dict[str, Any]:
+    deployment = _deployment(run, base)
+    if budget is not None:
+        deployment["max_num_batched_tokens"] = budget
     return {
         "profile": {"name": name, "description": f"fitted to {run.path.name}"},
-        "deployment": _deployment(run, base),
+        "deployment": deployment,
         "twin": {**_twin(run, base, partial, gather), "decode_step_s": [[1, 0.05]]},
     }
 
@@ -757,16 +771,22 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     # How a burst leaves idle: with plain chunking, all of it in the first step (gathered) or only the
     # first TTFT group, the rest landing during that step (split); with partial prefills, the first
     # request alone (the engine takes one out of idle) or all of it sharing the budget (gathered).
+    # The step budget decides how a burst's prompts share steps; a run that does not say it (a server
+    # that does not tell, no profile) has it chosen with the rest of the schedule.
+    said = _deployment(runs[0], base).get("max_num_batched_tokens")
+    budgets: tuple[int | None, ...] = (None,) if isinstance(said, int) else BUDGET_CANDIDATES
     candidates = [
-        (p, gather, not gather and p == 0)
+        (budget, p, gather, not gather and p == 0)
+        for budget in budgets
         for p in partials
         for gather in ((True, False) if p == 0 else (False, True))
     ]
     best: tuple[StepFit, list[Replay], Profile] | None = None
     failed: FitError | None = None
-    for partial, gather, split in candidates:
+    for budget, partial, gather, split in candidates:
         try:
-            sim = profile_from_data(f"{runs[0].path} (fit)", _data(runs[0], base, partial, gather, name))
+            data = _data(runs[0], base, partial, gather, name, budget)
+            sim = profile_from_data(f"{runs[0].path} (fit)", data)
         except ProfileError as exc:
             raise FitError(f"{runs[0].path}: its facts do not make a profile: {exc}") from None
         try:
@@ -774,6 +794,7 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
         except FitError as exc:  # no constants for this schedule; another may have them
             failed = exc
             continue
+        fitted = dataclasses.replace(fitted, budget=budget)
         # A schedule must earn its place: ties (within 1 % of the error) keep the plainer one.
         if best is None or fitted.sse < best[0].sse * 0.99:
             best = (fitted, replays, sim)
@@ -786,7 +807,7 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
         growth = "log" if MOE_NAME.search(sim.deployment.served_model_name) else "linear"
     table = extended_table(fit, sim.deployment.max_num_seqs, growth)
     rates = sim.deployment.speculative.acceptance_per_position if sim.deployment.speculative else ()
-    data = _data(runs[0], base, fit.partial_prefills, fit.gather, name)
+    data = _data(runs[0], base, fit.partial_prefills, fit.gather, name, fit.budget)
     time_scale = options.time_scale
     if time_scale is None:
         time_scale = runs[0].time_scale if runs[0].facts.get("twin") else 1.0

@@ -156,6 +156,25 @@ def test_the_schedule_is_chosen_from_the_data(tmp_path: Path) -> None:
     assert result.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
 
 
+def test_a_step_budget_the_results_do_not_say_is_chosen_from_the_data(tmp_path: Path) -> None:
+    # The data were made with a 4 096-token budget (llama.cpp's server, for one, does not say its own).
+    path = _results(tmp_path, synthetic_sweep())
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    del doc["deployment"]["max_num_batched_tokens"]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = fit_runs([read_run(path)], FitOptions(partial_prefills=0))
+    assert result.fit.budget == 4096
+    assert result.profile_data["deployment"]["max_num_batched_tokens"] == 4096
+    assert "max_num_batched_tokens    4096  (chosen" in result.text()
+    assert result.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
+    # Said by the results, it is taken as said and not searched.
+    said = fit_runs(
+        [read_run(_results(tmp_path, synthetic_sweep(), "said.json"))], FitOptions(partial_prefills=0)
+    )
+    assert said.fit.budget is None
+    assert "max_num_batched_tokens" not in said.text()
+
+
 def test_decode_growth_past_the_measured_batches_is_log_for_a_mixture_of_experts(tmp_path: Path) -> None:
     path = _results(tmp_path, synthetic_sweep())
     doc = json.loads(path.read_text(encoding="utf-8"))
