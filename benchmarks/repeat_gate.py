@@ -50,14 +50,20 @@ def busy_core() -> Iterator[int]:
 
 def sweep(profile: str, repeat: int, out: Path, *flags: str) -> tuple[int, dict[str, Any], float]:
     """Run suites/perf once; (exit code, the results document, seconds)."""
+    return run_perf(out, f"--gx10-profile={profile}", f"--gx10-repeat={repeat}", *flags)
+
+
+def run_perf(out: Path, *flags: str, site: Path | None = None) -> tuple[int, dict[str, Any], float]:
+    """Run suites/perf once, results to ``out``; (exit code, the results document, seconds).
+
+    ``site``: a folder with a sitecustomize.py that the run's processes load first.
+    """
     argv = [
-        sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf"), f"--gx10-profile={profile}",
-        f"--gx10-repeat={repeat}", f"--gx10-json={out}", "-p", "no:cacheprovider", "-q", *flags,
+        sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf"), f"--gx10-json={out}",
+        "-p", "no:cacheprovider", "-q", *flags,
     ]  # fmt: skip
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    path = [str(site) if site else None, str(ROOT), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_gx10.fit import FIGURES, RATE_FIGURES, point_figures, rate_figures, read_run
+from pytest_gx10.fit import FIGURES, RATE_FIGURES, Run, point_figures, rate_figures, read_run
 from pytest_gx10.profiles import DEFAULT_PROFILE, load_profile
 from pytest_gx10.profiles.reference_post import INPUT_TOKENS, OUTPUT_TOKENS, PER_REQUEST
 
@@ -95,27 +95,25 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-def run_twin(profile: Path, points: list[int], workload: list[str], out: Path) -> dict[int, dict[str, float]]:
-    """The perf suite's sweep against the fitted twin; each point's five figures."""
+def run_suite(test_file: str, profile: Path, options: list[str], out: Path) -> Run:
+    """One perf-suite file against the fitted twin (a pytest subprocess); the run it wrote to ``out``."""
     command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "suites" / "perf" / "test_sweep.py"),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--gx10-profile={profile}",
-        f"--gx10-concurrency={','.join(map(str, points))}",
-        f"--gx10-json={out}",
-        "--gx10-no-summary",
-        *workload,
-    ]
+        sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf" / test_file), "-q",
+        "-p", "no:cacheprovider", f"--gx10-profile={profile}", f"--gx10-json={out}", "--gx10-no-summary",
+        *options,
+    ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
     if not out.exists():
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
-        raise SystemExit(f"the fitted twin's sweep wrote no results (exit {done.returncode})")
-    run = read_run(out)
+        raise SystemExit(f"the fitted twin's {test_file} wrote no results (exit {done.returncode})")
+    return read_run(out)
+
+
+def run_twin(profile: Path, points: list[int], workload: list[str], out: Path) -> dict[int, dict[str, float]]:
+    """The perf suite's sweep against the fitted twin; each point's five figures."""
+    run = run_suite(
+        "test_sweep.py", profile, [f"--gx10-concurrency={','.join(map(str, points))}", *workload], out
+    )
     return {p.concurrency: point_figures(p.requests) for p in run.points}
 
 
@@ -126,29 +124,16 @@ def run_twin_rates(
     first = load[0]
     sends = [r["send_s"] for p in load for r in p["requests"] if p["level"] == first["level"]]
     duration = round(max(sends) + 1 / first["level"])
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "suites" / "perf" / "test_load.py"),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--gx10-profile={profile}",
+    options = [
         "--gx10-load-mode=rate",
         f"--gx10-rate={','.join(f'{r:g}' for r in rates)}",
         f"--gx10-arrival={first.get('arrival') or 'poisson'}",
         f"--gx10-duration={duration}",
         f"--gx10-warmup={first.get('warmup_s') or 0:g}",
-        f"--gx10-json={out}",
-        "--gx10-no-summary",
         *workload,
     ]
-    done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
-    if not out.exists():
-        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
-        raise SystemExit(f"the fitted twin's load wrote no results (exit {done.returncode})")
-    return {p.rate: rate_figures(p.requests) for p in read_run(out).points if p.rate is not None}
+    run = run_suite("test_load.py", profile, options, out)
+    return {p.rate: rate_figures(p.requests) for p in run.points if p.rate is not None}
 
 
 def table(
@@ -219,10 +204,11 @@ def main() -> int:
             doc = json.loads(args.results.read_text(encoding="utf-8"))
             doc["sweep"] = [p for p in doc["sweep"] if p.get("concurrency") in fitted]
             fit_input.write_text(json.dumps(doc), encoding="utf-8")
-            everything = {p.concurrency: point_figures(p.requests) for p in read_run(args.results).points}
+            measured = read_run(args.results)
+            everything = {p.concurrency: point_figures(p.requests) for p in measured.points}
             run_fit(fit_input, profile, extra)
-            prompts = [r.prompt_tokens for p in read_run(args.results).points for r in p.requests]
-            outputs = [r.completion_tokens for p in read_run(args.results).points for r in p.requests]
+            prompts = [r.prompt_tokens for p in measured.points for r in p.requests]
+            outputs = [r.completion_tokens for p in measured.points for r in p.requests]
             # The prompt the suite builds has the asked length (chat template included).
             workload = [
                 f"--gx10-input-len={max(set(prompts), key=prompts.count)}",

@@ -19,17 +19,12 @@ which leaves only what the host's scheduling adds.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from repeat_gate import busy_core  # benchmarks/ is on the path of a script run from it
+from repeat_gate import busy_core, run_perf  # benchmarks/ is on the path of a script run from it
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = (
@@ -57,24 +52,8 @@ def sweep(out: Path, site: Path | None = None) -> tuple[dict[str, Any], float]:
 
     ``site``: a folder with a sitecustomize.py that the run's processes load first.
     """
-    argv = [
-        sys.executable, "-m", "pytest", str(ROOT / "suites" / "perf"), f"--gx10-json={out}",
-        "-p", "no:cacheprovider", "-q",
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(site) if site else None, str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if not out.exists():
-        raise SystemExit(
-            f"the run wrote no results ({' '.join(argv)}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
-        )
-    return json.loads(out.read_text()), seconds
+    _, document, seconds = run_perf(out, site=site)
+    return document, seconds
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> float:

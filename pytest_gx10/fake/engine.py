@@ -286,7 +286,7 @@ class Engine:
         self.max_num_batched_tokens = dep.max_num_batched_tokens
         self.max_num_partial_prefills = profile.twin.max_num_partial_prefills
         self.idle_gather_s = profile.twin.idle_gather_s
-        self._gather_wall_s = gather_wall_s if self.idle_gather_s > 0 else 0.0
+        self._gather_wall_s = gather_wall_s
         self.acceptance = dep.speculative.acceptance_per_position if dep.speculative else ()
         self.num_spec_tokens = dep.speculative.num_speculative_tokens if dep.speculative else 0
         if dep.speculative and not self.acceptance:

@@ -7,7 +7,7 @@ squares and writes a profile whose twin serves at the fitted speed (docs/twin-ca
 
 from __future__ import annotations
 
-from pytest_gx10.fit.inputs import FitError, MeasuredPoint, MeasuredRequest, Run, read_run
+from pytest_gx10.fit.inputs import FitError, MeasuredPoint, MeasuredRequest, Run, read_run, run_from
 from pytest_gx10.fit.model import (
     FIGURES,
     RATE_FIGURES,
@@ -35,4 +35,5 @@ __all__ = [
     "point_figures",
     "rate_figures",
     "read_run",
+    "run_from",
 ]

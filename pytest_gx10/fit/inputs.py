@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FitError", "MeasuredPoint", "MeasuredRequest", "Run", "read_run"]
+__all__ = ["FitError", "MeasuredPoint", "MeasuredRequest", "Run", "read_run", "run_from"]
 
 # Requests whose first token came within this of the point's first one were in the engine's first step.
 FIRST_GROUP_S = 0.005
@@ -109,6 +109,18 @@ def _request(row: Any, timed: bool = False) -> MeasuredRequest | None:
     return MeasuredRequest(ttft, duration, int(prompt), int(completion), send)
 
 
+def _usable(
+    rows: list[Any], label: str, skipped: list[str], timed: bool = False
+) -> list[MeasuredRequest] | None:
+    """A point's requests, or None (and why, in ``skipped``) when any failed or lacks its timings: a
+    failed request still took its place in the schedule, so the point cannot be replayed."""
+    usable = [r for r in (_request(row, timed) for row in rows) if r is not None]
+    if len(usable) != len(rows):
+        skipped.append(f"{label}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
+        return None
+    return usable
+
+
 def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
     if not isinstance(sweep, list):
         raise FitError(f"{path}: 'sweep' is {type(sweep).__name__}, expected a list of points")
@@ -122,13 +134,9 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
         if not isinstance(rows, list) or not rows:
             skipped.append(f"N={n}: no per-request rows")
             continue
-        requests = [_request(r) for r in rows]
-        usable = [r for r in requests if r is not None]
-        if len(usable) != len(rows):
-            # A failed request still took its place in the schedule; the point cannot be replayed.
-            skipped.append(f"N={n}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
-            continue
-        points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
+        usable = _usable(rows, f"N={n}", skipped)
+        if usable is not None:
+            points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
     return points, skipped
 
 
@@ -152,12 +160,8 @@ def _rate_points(path: Path, load: Any) -> tuple[list[MeasuredPoint], list[str]]
         if rate is None or rate <= 0 or not isinstance(rows, list) or not rows:
             skipped.append(f"load[{i}]: no rate or no per-request rows")
             continue
-        requests = [_request(r, timed=True) for r in rows]
-        usable = [r for r in requests if r is not None]
-        if len(usable) != len(rows):
-            skipped.append(
-                f"{rate:g}/s: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings"
-            )
+        usable = _usable(rows, f"{rate:g}/s", skipped, timed=True)
+        if usable is None:
             continue
         points.append(MeasuredPoint(0, tuple(sorted(usable, key=lambda r: r.send_s)), rate))
     if closed:
@@ -223,6 +227,11 @@ def read_run(path: Path) -> Run:
         raise FitError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise FitError(f"{path}: not a JSON results file: {exc}") from None
+    return run_from(data, path)
+
+
+def run_from(data: Any, path: Path) -> Run:
+    """A results document already in memory (a run's own, at its end); ``path`` names it in errors."""
     if not isinstance(data, Mapping):
         raise FitError(f"{path}: not a results file (expected a JSON object from --gx10-json)")
     if "sweep" not in data and "load" not in data:

@@ -668,8 +668,6 @@ def _first_guess(runs: Sequence[Run]) -> CalibratedStepTime:
 
 def _replay_sse(fit: StepFit, runs: Sequence[Run], replays: Sequence[Replay]) -> float:
     """The log residuals of the fit on a schedule replayed with its own constants (a self-consistent error)."""
-    measured: list[float] = []
-    values: list[float] = []
     x = [*fit.decode_s, fit.prefill_token_s, fit.prefill_context_s, fit.warmup_s]
     prefixes = [
         _prefix_columns(
@@ -681,12 +679,10 @@ def _replay_sse(fit: StepFit, runs: Sequence[Run], replays: Sequence[Replay]) ->
         )
         for rep in replays
     ]
-    for eq in _equations(replays, runs):
-        prefix = prefixes[eq.run]
-        row = _row(prefix, eq)
-        values.append(sum(v * xj for v, xj in zip(row, x, strict=True)) + eq.offset)
-        measured.append(eq.measured)
-    return _log_sse(values, measured)
+    equations = _equations(replays, runs)
+    rows = [_row(prefixes[eq.run], eq) for eq in equations]
+    values = _fitted(rows, [eq.offset for eq in equations], x)
+    return _log_sse(values, [eq.measured for eq in equations])
 
 
 def _fit_candidate(

@@ -177,19 +177,14 @@ class Gx10Reporting:
     def _fit_twin(self, path: Path) -> tuple[bool, str]:
         """``--gx10-fit-twin``: fit a twin to this run's sweep and open-loop points; a run without any
         (or whose points cannot be fitted) says why and keeps its outcome."""
-        import tempfile
-
-        from pytest_gx10.fit import FitError, fit_runs, read_run
+        from pytest_gx10.fit import FitError, fit_runs, run_from
 
         document = self.redactor.value(self.state.results.document())
-        with tempfile.TemporaryDirectory(prefix="gx10-fit-") as tmp:
-            results = Path(tmp) / (self.state.settings.json.name if self.state.settings.json else "run.json")
-            results.write_text(json.dumps(document, default=str), encoding="utf-8")
-            try:
-                fitted = fit_runs([read_run(results)], name=path.stem)
-            except FitError as exc:
-                return False, f"no twin fitted: {str(exc).replace(str(results), 'this run')}"
-            text = fitted.toml(source="this run (--gx10-fit-twin)")
+        try:
+            fitted = fit_runs([run_from(document, Path("this run"))], name=path.stem)
+        except FitError as exc:
+            return False, f"no twin fitted: {exc}"
+        text = fitted.toml(source="this run (--gx10-fit-twin)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
