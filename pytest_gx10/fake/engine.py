@@ -760,6 +760,11 @@ class Engine:
         if not seq.num_preemptions:
             seq.stream.num_cached_tokens = 0
 
+    def prime_prefix(self, ids: Sequence[int]) -> None:
+        """Put the whole blocks of ``ids`` in the prefix cache, as if a request had computed them: a
+        replay of measured requests gives each the prefix the server said its cache served."""
+        self._cache_blocks(_block_hashes(ids, self.block_size))
+
     def _remember_prefix(self, seq: _Seq) -> None:
         self._cache_blocks(seq.block_hashes)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ __all__ = ["FitError", "MeasuredPoint", "MeasuredRequest", "Run", "read_run", "r
 # Requests whose first token came within this of the point's first one were in the engine's first step.
 FIRST_GROUP_S = 0.005
 FIRST_GROUP_SHARE = 0.01
+# A point whose prefix cache served this share of its prompts, with no per-request count, is noted.
+NOTED_HIT_RATE = 0.05
 
 
 class FitError(Exception):
@@ -41,6 +43,7 @@ class MeasuredRequest:
     prompt_tokens: int
     completion_tokens: int
     send_s: float = 0.0  # when it was sent, after its point began (0 for every request of a burst)
+    cached_tokens: int | None = None  # prompt tokens its server's prefix cache served (None: not said)
 
     @property
     def decode_tps(self) -> float:
@@ -106,18 +109,49 @@ def _request(row: Any, timed: bool = False) -> MeasuredRequest | None:
         return None
     if ttft <= 0 or duration < ttft or prompt < 1 or completion < 1 or send < 0:
         return None
-    return MeasuredRequest(ttft, duration, int(prompt), int(completion), send)
+    cached = _number(row.get("cached_tokens"))
+    if cached is not None:  # the last prompt token is always computed
+        cached = min(max(cached, 0.0), prompt - 1)
+    return MeasuredRequest(
+        ttft, duration, int(prompt), int(completion), send, None if cached is None else int(cached)
+    )
 
 
 def _usable(
-    rows: list[Any], label: str, skipped: list[str], timed: bool = False
+    entry: Mapping[str, Any], label: str, skipped: list[str], timed: bool = False
 ) -> list[MeasuredRequest] | None:
-    """A point's requests, or None (and why, in ``skipped``) when any failed or lacks its timings: a
-    failed request still took its place in the schedule, so the point cannot be replayed."""
+    """A point's requests, or None (and why, in ``skipped``) when any failed or lacks its timings (a
+    failed request still took its place in the schedule) or the point is a multi-turn one (each row is
+    a conversation's last turn, sent after turns the rows do not hold): such a point cannot be replayed.
+
+    What the server's prefix cache served each request is its row's ``cached_tokens`` (vLLM's
+    ``prompt_tokens_details``, llama.cpp's cached prompt); where the rows do not say, the point's hit
+    rate (from the server's counters) is shared out in proportion to the prompts, and said.
+    """
+    workload = entry.get("workload")
+    if (workload.get("kind") if isinstance(workload, Mapping) else workload) == "multi-turn":
+        skipped.append(
+            f"{label}: multi-turn: each row is a conversation's last turn, sent after earlier turns the "
+            "results do not time, so the point cannot be replayed"
+        )
+        return None
+    rows = entry["requests"]
     usable = [r for r in (_request(row, timed) for row in rows) if r is not None]
     if len(usable) != len(rows):
         skipped.append(f"{label}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
         return None
+    rate = _number(entry.get("prefix_cache_hit_rate")) or 0.0
+    if rate > 0 and any(r.cached_tokens is None for r in usable):
+        if rate >= NOTED_HIT_RATE:
+            skipped.append(
+                f"{label}: the server's prefix cache served {rate:.0%} of the prompt tokens and the rows do "
+                "not say whose: each request is taken to have its share (vLLM says each request's with "
+                "--enable-prompt-tokens-details)"
+            )
+        usable = [
+            r if r.cached_tokens is not None else replace(r, cached_tokens=int(rate * (r.prompt_tokens - 1)))
+            for r in usable
+        ]
     return usable
 
 
@@ -134,7 +168,7 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
         if not isinstance(rows, list) or not rows:
             skipped.append(f"N={n}: no per-request rows")
             continue
-        usable = _usable(rows, f"N={n}", skipped)
+        usable = _usable(entry, f"N={n}", skipped)
         if usable is not None:
             points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
     return points, skipped
@@ -160,7 +194,7 @@ def _rate_points(path: Path, load: Any) -> tuple[list[MeasuredPoint], list[str]]
         if rate is None or rate <= 0 or not isinstance(rows, list) or not rows:
             skipped.append(f"load[{i}]: no rate or no per-request rows")
             continue
-        usable = _usable(rows, f"{rate:g}/s", skipped, timed=True)
+        usable = _usable(entry, f"{rate:g}/s", skipped, timed=True)
         if usable is None:
             continue
         points.append(MeasuredPoint(0, tuple(sorted(usable, key=lambda r: r.send_s)), rate))

@@ -15,11 +15,13 @@ depends on every step since the engine woke, to a precision no measurement has (
 jitter), so its TTFT counts half the step it arrived in, the expected wait, and the steps after.
 
 The engine is the twin's, on a time scale high enough to take no time. Each point starts from an
-idle engine. A burst's requests arrive together, or (``split``) only those the measurement shows in
-the first step (the first TTFT group) arrive before that step and the others during it: an engine
-starts a step as soon as a request lands, and the rest of a burst may land while it runs. With
-``twin.max_num_partial_prefills`` and no ``twin.idle_gather_s`` the engine takes only the first
-request out of idle anyway.
+idle engine, its prefix cache holding what the server's served each request (``cached_tokens``: the
+whole blocks of that many of its leading tokens are put in the cache as it arrives, so it computes
+only the rest, as the server did). A burst's requests arrive together, or (``split``) only those the
+measurement shows in the first step (the first TTFT group) arrive before that step and the others
+during it: an engine starts a step as soon as a request lands, and the rest of a burst may land
+while it runs. With ``twin.max_num_partial_prefills`` and no ``twin.idle_gather_s`` the engine takes
+only the first request out of idle anyway.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ async def _replay(
     def submit(p: int, i: int, send: float, first: int, mid_step: bool = False) -> None:
         request = points[p].requests[i]
         ids = _prompt(tok, request.prompt_tokens, 1000 * p + i)
+        if request.cached_tokens:  # what the server's prefix cache served it, the engine's serves too
+            engine.prime_prefix(ids[: request.cached_tokens])
         script = write_script(tok, ids, "", kind="chat", reasoning=reasoning)
         params = SamplingParams(max_tokens=request.completion_tokens, ignore_eos=True)
         stream = engine.add_request(f"p{p}-{i}", ids, script, params, arrival_s=send)

@@ -66,9 +66,14 @@ class _Clock:
         self.elapsed_s += stats.step_s
 
 
-async def _measure() -> list[dict[str, Any]]:
-    """The points run through the engine, timed by the TRUTH model: rows as --gx10-json writes them."""
+async def _measure(
+    points: dict[int, list[tuple[int, int]]] = POINTS, prefix: int = 0
+) -> list[dict[str, Any]]:
+    """The points run through the engine, timed by the TRUTH model: rows as --gx10-json writes them.
+    With ``prefix``, every prompt begins with the same that many tokens, and each row says what the
+    prefix cache served it (``cached_tokens``, as vLLM's ``prompt_tokens_details``)."""
     profile = _profile(TRUTH)
+    shared = [random.Random("prefix").choice(TOK.word_ids) for _ in range(prefix)]
     engine = Engine(profile, TOK, time_scale=1e6, step_time=CalibratedStepTime.from_profile(profile))
     clock = _Clock()
     engine.observers.append(clock)
@@ -77,24 +82,26 @@ async def _measure() -> list[dict[str, Any]]:
 
     async def one(name: str, n_prompt: int, n_out: int, t0: float) -> dict[str, Any]:
         rng = random.Random(name)
-        ids = [rng.choice(TOK.word_ids) for _ in range(n_prompt)]
+        ids = shared + [rng.choice(TOK.word_ids) for _ in range(n_prompt - len(shared))]
         script = write_script(TOK, ids, "", kind="chat", reasoning=False)
         ttft = None
-        async for _ in engine.add_request(
-            name, ids, script, SamplingParams(max_tokens=n_out, ignore_eos=True)
-        ):
+        stream = engine.add_request(name, ids, script, SamplingParams(max_tokens=n_out, ignore_eos=True))
+        async for _ in stream:
             ttft = clock.elapsed_s - t0 if ttft is None else ttft
         assert ttft is not None
-        return {
+        row = {
             "ttft_s": ttft,
             "duration_s": clock.elapsed_s - t0,
             "prompt_tokens": n_prompt,
             "completion_tokens": n_out,
             "outcome": "ok",
         }
+        if prefix:
+            row["cached_tokens"] = stream.num_cached_tokens
+        return row
 
     try:
-        for n, shapes in POINTS.items():
+        for n, shapes in points.items():
             t0 = clock.elapsed_s
             rows = await asyncio.gather(*(one(f"{n}-{i}", p, c, t0) for i, (p, c) in enumerate(shapes)))
             sweep.append({"concurrency": n, "requests": list(rows)})
@@ -173,6 +180,58 @@ def test_a_step_budget_the_results_do_not_say_is_chosen_from_the_data(tmp_path: 
     )
     assert said.fit.budget is None
     assert "max_num_batched_tokens" not in said.text()
+
+
+# Every prompt begins with the same 3 584 tokens: after the first, each request computes only its own
+# 400 to 1 600 tokens, as the prefix cache serves the rest.
+PREFIX = 3584
+PREFIXED = {
+    1: [(4000, 48)],
+    2: [(4400, 40), (4800, 48)],
+    4: [(4200, 48), (5200, 40), (4600, 48), (5000, 44)],
+}
+
+
+def test_what_the_prefix_cache_served_each_request_is_replayed(tmp_path: Path) -> None:
+    sweep = asyncio.run(_measure(PREFIXED, PREFIX))
+    cached = [r["cached_tokens"] for p in sweep for r in p["requests"]]
+    assert cached == [0] + [PREFIX] * (len(cached) - 1)
+    known = FitOptions(partial_prefills=0, prefill_context_s=TRUTH["prefill_context_s"], cold=False)
+
+    def fit(points: list[dict[str, Any]], name: str) -> Any:
+        return fit_runs([read_run(_results(tmp_path, points, name))], known)
+
+    said = fit(sweep, "said.json")
+    assert said.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
+    assert said.fit.warmup_s == pytest.approx(TRUTH["warmup_s"], rel=0.03)
+    for _, n, name, measured, fitted in said.figures:
+        assert fitted == pytest.approx(measured, rel=0.02), f"N={n} {name}"
+    # Without the counts every prompt looks computed whole, and no step-time constants fit the data
+    # (a 4 800-token prompt's TTFT beside a 4 000-token one's warm-up and the decode times).
+    for point in sweep:
+        for row in point["requests"]:
+            row["cached_tokens"] = None
+    with pytest.raises(FitError, match="no step-time constants fit"):
+        fit(sweep, "blind.json")
+    # The server's counters say the share the cache served, not whose: each request gets its share.
+    for point in sweep:
+        prompts = sum(r["prompt_tokens"] for r in point["requests"])
+        point["prefix_cache_hit_rate"] = (
+            PREFIX * (len(point["requests"]) - (point["concurrency"] == 1)) / prompts
+        )
+    shared = fit(sweep, "shared.json")
+    assert any(
+        "prefix cache served" in note and "--enable-prompt-tokens-details" in note for note in shared.notes
+    )
+    assert shared.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.15)
+
+
+def test_a_multi_turn_point_is_left_out_and_said(tmp_path: Path) -> None:
+    sweep = synthetic_sweep()
+    sweep[1]["workload"] = "multi-turn"
+    run = read_run(_results(tmp_path, sweep))
+    assert [p.label for p in run.points] == ["N=1", "N=4"]
+    assert any(s.startswith("N=2: multi-turn") for s in run.skipped)
 
 
 def test_decode_growth_past_the_measured_batches_is_log_for_a_mixture_of_experts(tmp_path: Path) -> None:
