@@ -91,6 +91,7 @@ class Run:
     time_scale: float = 1.0
     profile: str | None = None  # the profile the run was made with
     skipped: tuple[str, ...] = ()  # points left out, and why
+    workload: Mapping[str, Any] = field(default_factory=dict)  # the results' workload block
 
 
 def _number(value: Any) -> float | None:
@@ -308,4 +309,9 @@ def run_from(data: Any, path: Path) -> Run:
     )
     scale = _number(data.get("time_scale")) or 1.0
     profile = data.get("profile") if isinstance(data.get("profile"), str) else None
-    return Run(path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped))
+    workload = data.get("workload")
+    if not isinstance(workload, Mapping):
+        workload = {}
+    return Run(
+        path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped), workload
+    )

@@ -658,6 +658,18 @@ def _data(
     }
 
 
+def _shared_prefixes(workload: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's shared-prefix workload, for the twin's own perf runs: what its prefix cache served
+    depends on it (a filler run shares nothing, so the default workload needs no saying)."""
+    shared = workload.get("shared")
+    if workload.get("kind") != "shared-prefix" or not isinstance(shared, Mapping):
+        return {}
+    groups, tokens = shared.get("groups"), shared.get("prefix_tokens")
+    if not isinstance(groups, int) or not isinstance(tokens, int) or groups < 1 or tokens < 1:
+        return {}
+    return {"workload": "shared-prefix", "shared_groups": groups, "shared_prefix_tokens": tokens}
+
+
 def _first_guess(runs: Sequence[Run]) -> CalibratedStepTime:
     """Rough constants to replay open-loop points with first: each request's own prefill and decode pace."""
     requests = [r for run in runs for p in run.points for r in p.requests]
@@ -828,6 +840,7 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
         "max_tokens": round(
             statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)
         ),
+        **_shared_prefixes(runs[0].workload),
     }
     figures = []
     for run, rep in zip(runs, replays, strict=True):

@@ -226,6 +226,21 @@ def test_what_the_prefix_cache_served_each_request_is_replayed(tmp_path: Path) -
     assert shared.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.15)
 
 
+def test_a_shared_prefix_run_gives_its_twin_the_same_workload(tmp_path: Path) -> None:
+    # What the twin's prefix cache serves in its own perf runs depends on the prefixes its prompts share.
+    path = _results(tmp_path, synthetic_sweep())
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["workload"] = {"kind": "shared-prefix", "shared": {"groups": 2, "prefix_tokens": 512}}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = fit_runs([read_run(path)], FitOptions(partial_prefills=0))
+    perf = profile_from_data("mine", result.profile_data).perf
+    assert (perf.workload, perf.shared_groups, perf.shared_prefix_tokens) == ("shared-prefix", 2, 512)
+    plain = fit_runs(
+        [read_run(_results(tmp_path, synthetic_sweep(), "plain.json"))], FitOptions(partial_prefills=0)
+    )
+    assert "workload" not in plain.profile_data["perf"]
+
+
 def test_a_multi_turn_point_is_left_out_and_said(tmp_path: Path) -> None:
     sweep = synthetic_sweep()
     sweep[1]["workload"] = "multi-turn"
