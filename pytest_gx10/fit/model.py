@@ -45,6 +45,9 @@ COLD_FACTORS = tuple(0.25 * i for i in range(1, 17))  # 0.25 .. 4
 COLD_SPANS = tuple(0.1 * i for i in range(1, 16))  # share of the first run's long-prefill tokens
 WARMUP_MIN_PREFILL_TOKENS = 1024  # the reference profile's: a health check's prompt is far shorter
 GROWTHS = ("auto", "linear", "log")
+# How far apart the mean positions of the prompt tokens requests computed must be to fit a cost per
+# token-position: a shared-prefix burst's first request computes 0-1 400, the others 1 024-1 400 (1.7x).
+CONTEXT_SPREAD = 1.5
 # A mixture-of-experts model by its name: an active-parameter tag (Qwen3-30B-A3B, Qwen3.5-397B-A17B),
 # experts x size (Mixtral-8x7B), or the word.
 MOE_NAME = re.compile(r"-A\d+(\.\d+)?B\b|\bmoe\b|mixtral|\d+x\d+(\.\d+)?B\b", re.IGNORECASE)
@@ -397,13 +400,18 @@ def _fit_schedule(
     sizes = _table_sizes(runs, replays)
     m = len(sizes)
     equations = _equations(replays, runs)
-    prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
-    fit_context = options.prefill_context_s is None and max(prompts) >= 2 * min(prompts)
+    # Where the computed tokens sit: from what the prefix cache served to the prompt's end. A cost per
+    # token-position is told from a flat one only where those places differ enough between requests.
+    reach = [
+        (r.prompt_tokens + (r.cached_tokens or 0)) / 2 for run in runs for p in run.points for r in p.requests
+    ]
+    fit_context = options.prefill_context_s is None and max(reach) >= CONTEXT_SPREAD * min(reach)
     notes: list[str] = []
     if options.prefill_context_s is None and not fit_context:
         notes.append(
-            "prompt lengths differ by less than 2x: a cost per token-position cannot be told from a flat "
-            "one, prefill_context_s = 0 (pass --prefill-context-s from a long-prompt run to split it)"
+            f"the prompt tokens computed sit at places differing by less than {CONTEXT_SPREAD:g}x (mean "
+            "position): a cost per token-position cannot be told from a flat one, prefill_context_s = 0 "
+            "(pass --prefill-context-s from a long-prompt run to split it)"
         )
     first_long = sum(w.prefill_tokens for w in replays[0].steps if w.prefill_tokens >= min_long)
     grid: list[tuple[float, float]] = [(0.0, 0.0)]

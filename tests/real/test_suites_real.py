@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,54 @@ def test_a_twin_fitted_to_the_real_server_reads_its_speed(
     # One request alone measured its own prefill and decode rates (tests/helpers/speed.py).
     assert 1 / profile.twin.prefill_token_s == pytest.approx(real_speed.prefill_tps, rel=0.4)
     assert 1 / profile.twin.decode_step_s[0][1] == pytest.approx(real_speed.decode_tps, rel=0.4)
+    found = re.search(r"rms residual ([\d.]+)%", result.stdout.str())
+    assert found is not None
+    assert float(found.group(1)) < 15, result.stdout.str()
+
+
+def test_a_twin_fitted_to_a_shared_prefix_burst_replays_the_prefix_cache(
+    pytester: pytest.Pytester, start_real_vllm: Callable[..., RealServer], real_speed: speed.MachineSpeed
+) -> None:
+    """Every prompt of a burst begins with the same 1 024 tokens, and vLLM says what its prefix cache
+    served each request (--enable-prompt-tokens-details). The fit replays that, so the prefill it finds
+    is still this machine's measured speed (taken as computed whole, every prompt would make a prompt
+    about three times too cheap), and the fitted twin runs the same shared-prefix workload."""
+    server = start_real_vllm("--enable-prompt-tokens-details")
+    profile = pytester.path / "smollm2-cpu-shared.toml"
+    bundled = (BUNDLED / "smollm2-cpu.toml").read_text()
+    profile.write_text(
+        bundled.replace("[perf]\n", "[perf]\nshared_groups = 1\nshared_prefix_tokens = 1024\n")
+    )
+    out = Path(__file__).resolve().parents[2] / "out" / "real-shared-sweep.json"
+    fitted = pytester.path / "shared-fitted.toml"
+    try:
+        result = pytester.runpytest_subprocess(
+            str(SUITES / "perf" / "test_sweep.py"),
+            f"--gx10-endpoint={server.url}",
+            f"--gx10-profile={profile}",
+            "--gx10-workload=shared-prefix",
+            "--gx10-input-len=1400",
+            "--gx10-output-len=32",
+            "--gx10-concurrency=1,2,4,8",
+            f"--gx10-json={out}",
+            f"--gx10-fit-twin={fitted}",
+            "-p",
+            "no:cacheprovider",
+        )
+    finally:
+        server.stop()  # not kept to the session's end: two CPU servers at once crowd the machine
+    assert result.ret == 0, result.stdout.str()
+    cached = [r["cached_tokens"] for p in json.loads(out.read_text())["sweep"] for r in p["requests"]]
+    assert set(cached) <= {0, 1024}, cached  # whole 128-token blocks of the shared prefix, or none
+    assert cached.count(1024) >= len(cached) // 2, cached
+    twin = load_profile(fitted)
+    assert twin.perf.workload == "shared-prefix"
+    assert (twin.perf.shared_groups, twin.perf.shared_prefix_tokens) == (1, 1024)
+    # The fit may split a prompt's cost into a flat part and one per token-position (where the cached
+    # prefix sets the computed tokens apart): what the machine measured is a whole prompt's.
+    n = speed.PROMPT_TOKENS
+    prompt_s = twin.twin.prefill_token_s * n + twin.twin.prefill_context_s * n * (n - 1) / 2
+    assert n / prompt_s == pytest.approx(real_speed.prefill_tps, rel=0.4)
     found = re.search(r"rms residual ([\d.]+)%", result.stdout.str())
     assert found is not None
     assert float(found.group(1)) < 15, result.stdout.str()
