@@ -95,16 +95,23 @@ def _spans(doc: dict) -> list[tuple[float, float, int]]:  # type: ignore[type-ar
     )
 
 
-@pytest.mark.parametrize("dist", ["load", "worksteal"])
-def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: str) -> None:
-    """Under ``-n 2`` (any --dist) the sweep points run one at a time, and read as under ``-n 0``."""
+@pytest.mark.parametrize(
+    ("dist", "rootdir"), [("load", "clone"), ("load", "elsewhere"), ("worksteal", "clone")]
+)
+def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: str, rootdir: str) -> None:
+    """Under ``-n 2`` (any --dist) the sweep points run one at a time, and read as under ``-n 0``.
+
+    ``elsewhere``: the suites lie outside the run's rootdir, as an installed wheel's do for a project of
+    one's own (pytest then names them relative to the argument they were found under)."""
     profile = pytester.path / "tiny.toml"
     profile.write_text(TINY)
+    where = [f"--rootdir={pytester.path}"] if rootdir == "elsewhere" else []
     docs = {}
     for workers in ("0", "2"):
         out = pytester.path / f"out-{workers}.json"
         result = pytester.runpytest_subprocess(
             str(SUITES / "perf"),
+            *where,
             f"--gx10-profile={profile}",
             f"--gx10-json={out}",
             "-n",
