@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "--prefill-context-s",
         type=float,
         metavar="S",
-        help="hold the cost per token-position at S (default: fitted when prompt lengths differ 2x, else 0)",
+        help="hold the cost per token-position at S (default: fitted where the prompt tokens computed sit 1.5x apart, else 0)",
     )
     fit.add_argument(
         "--decode-growth",

@@ -584,7 +584,9 @@ class _XdistHooks:
             return None  # loadscope and loadfile keep a module together; the load lock does the rest
         from pytest_gx10.xdist_scheduling import SuitesScheduling
 
-        return SuitesScheduling(config, log, is_suite=lambda path: suite_of(path) is not None)
+        return SuitesScheduling(
+            config, log, is_suite=lambda path: suite_of(path) is not None, arguments=argument_paths(config)
+        )
 
     def pytest_unconfigure(self) -> None:
         """Remove the load lock's directory."""
@@ -592,18 +594,29 @@ class _XdistHooks:
             shutil.rmtree(self.lock_dir, ignore_errors=True)
 
 
+def argument_paths(config: pytest.Config) -> list[Path]:
+    """The run's collection arguments as paths: a path from the invocation directory, a ``--pyargs``
+    name of the shipped suites (``pytest_gx10.suites.perf``) as the file or folder it names in each
+    suites folder, found without importing anything."""
+    from pytest_gx10 import suites_dirs
+
+    paths = []
+    for arg in config.args:
+        name = str(arg).split("::", 1)[0]
+        if name == "pytest_gx10.suites" or name.startswith("pytest_gx10.suites."):
+            for d in suites_dirs():
+                named = d.joinpath(*name.split(".")[2:])
+                paths.append(named if named.exists() else named.with_suffix(".py"))
+        else:
+            paths.append((Path(config.invocation_params.dir) / name).resolve())
+    return paths
+
+
 def _names_our_suites(config: pytest.Config) -> bool:
     """True when the run's arguments point into the shipped suites (a path or ``--pyargs``)."""
     from pytest_gx10 import suites_dirs
 
-    for arg in config.args:
-        name = str(arg).split("::", 1)[0]
-        if name.startswith("pytest_gx10.suites"):
-            return True
-        path = (Path(config.invocation_params.dir) / name).resolve()
-        if any(path == d or d in path.parents for d in suites_dirs()):
-            return True
-    return False
+    return any(p == d or d in p.parents for p in argument_paths(config) for d in suites_dirs())
 
 
 class _LoadLock:

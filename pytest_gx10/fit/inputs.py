@@ -43,7 +43,9 @@ class MeasuredRequest:
     prompt_tokens: int
     completion_tokens: int
     send_s: float = 0.0  # when it was sent, after its point began (0 for every request of a burst)
-    cached_tokens: int | None = None  # prompt tokens its server's prefix cache served (None: not said)
+    # Prompt tokens its server's prefix cache served (None: not said; its share of the point's hit
+    # rate where only the server's counters said it).
+    cached_tokens: int | None = None
 
     @property
     def decode_tps(self) -> float:
@@ -90,7 +92,7 @@ class Run:
     reasoning: bool = False  # the model streamed reasoning (its first token is a <think>)
     time_scale: float = 1.0
     profile: str | None = None  # the profile the run was made with
-    skipped: tuple[str, ...] = ()  # points left out, and why
+    skipped: tuple[str, ...] = ()  # points left out and why, and what was estimated
     workload: Mapping[str, Any] = field(default_factory=dict)  # the results' workload block
 
 
@@ -122,18 +124,19 @@ def _usable(
     entry: Mapping[str, Any], label: str, skipped: list[str], timed: bool = False
 ) -> list[MeasuredRequest] | None:
     """A point's requests, or None (and why, in ``skipped``) when any failed or lacks its timings (a
-    failed request still took its place in the schedule) or the point is a multi-turn one (each row is
-    a conversation's last turn, sent after turns the rows do not hold): such a point cannot be replayed.
+    failed request still took its place in the schedule) or the point is a multi-turn one (each turn
+    was sent when the one before it was answered, and a burst's rows hold only the last turns): such
+    a point cannot be replayed.
 
     What the server's prefix cache served each request is its row's ``cached_tokens`` (vLLM's
-    ``prompt_tokens_details``, llama.cpp's cached prompt); where the rows do not say, the point's hit
-    rate (from the server's counters) is shared out in proportion to the prompts, and said.
+    ``prompt_tokens_details``, llama.cpp's cached prompt); where no row says, the point's hit rate
+    (from the server's counters) is shared out in proportion to the prompts, said from 5 %.
     """
     workload = entry.get("workload")
     if (workload.get("kind") if isinstance(workload, Mapping) else workload) == "multi-turn":
         skipped.append(
-            f"{label}: multi-turn: each row is a conversation's last turn, sent after earlier turns the "
-            "results do not time, so the point cannot be replayed"
+            f"{label}: multi-turn: each turn was sent when the one before it was answered, so the point "
+            "cannot be replayed as its sends"
         )
         return None
     rows = entry["requests"]
@@ -141,18 +144,15 @@ def _usable(
     if len(usable) != len(rows):
         skipped.append(f"{label}: {len(rows) - len(usable)} of {len(rows)} requests failed or lack timings")
         return None
-    rate = _number(entry.get("prefix_cache_hit_rate")) or 0.0
-    if rate > 0 and any(r.cached_tokens is None for r in usable):
+    rate = min(_number(entry.get("prefix_cache_hit_rate")) or 0.0, 1.0)
+    if rate > 0 and all(r.cached_tokens is None for r in usable):
         if rate >= NOTED_HIT_RATE:
             skipped.append(
                 f"{label}: the server's prefix cache served {rate:.0%} of the prompt tokens and the rows do "
                 "not say whose: each request is taken to have its share (vLLM says each request's with "
                 "--enable-prompt-tokens-details)"
             )
-        usable = [
-            r if r.cached_tokens is not None else replace(r, cached_tokens=int(rate * (r.prompt_tokens - 1)))
-            for r in usable
-        ]
+        usable = [replace(r, cached_tokens=int(rate * (r.prompt_tokens - 1))) for r in usable]
     return usable
 
 

@@ -70,7 +70,7 @@ class FitOptions:
     """What the fit may choose, and what it is told."""
 
     partial_prefills: int | None = None  # None: chosen from the data
-    prefill_context_s: float | None = None  # fixed; None: fitted when prompt lengths differ, else 0
+    prefill_context_s: float | None = None  # fixed; None: fitted where computed tokens' places differ, else 0
     decode_growth: str = "auto"  # how decode_step_s grows past the largest measured batch
     cold: bool = True  # search a cold prefill surcharge
     time_scale: float | None = None  # the fitted twin's; None: the run's when it was a twin, else 1
@@ -539,12 +539,8 @@ def _fitted_points(fit: StepFit, run: Run, rep: Replay) -> list[tuple[MeasuredPo
                 continue
             t0 = clock[req.first_step] - req.offset_s  # the send, on the busy period's clock
             fitted.append(
-                MeasuredRequest(
-                    clock[req.ttft_step + 1] - t0,
-                    clock[req.last_step + 1] - t0,
-                    measured.prompt_tokens,
-                    measured.completion_tokens,
-                    measured.send_s,
+                replace(
+                    measured, ttft_s=clock[req.ttft_step + 1] - t0, duration_s=clock[req.last_step + 1] - t0
                 )
             )
         out.append((point, fitted))
@@ -673,7 +669,7 @@ def _shared_prefixes(workload: Mapping[str, Any]) -> dict[str, Any]:
     if workload.get("kind") != "shared-prefix" or not isinstance(shared, Mapping):
         return {}
     groups, tokens = shared.get("groups"), shared.get("prefix_tokens")
-    if not isinstance(groups, int) or not isinstance(tokens, int) or groups < 1 or tokens < 1:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (groups, tokens)):
         return {}
     return {"workload": "shared-prefix", "shared_groups": groups, "shared_prefix_tokens": tokens}
 

@@ -15,9 +15,9 @@ depends on every step since the engine woke, to a precision no measurement has (
 jitter), so its TTFT counts half the step it arrived in, the expected wait, and the steps after.
 
 The engine is the twin's, on a time scale high enough to take no time. Each point starts from an
-idle engine, its prefix cache holding what the server's served each request (``cached_tokens``: the
-whole blocks of that many of its leading tokens are put in the cache as it arrives, so it computes
-only the rest, as the server did). A burst's requests arrive together, or (``split``) only those the
+idle engine, its prefix cache holding what the server's served each request (``cached_tokens``: a
+point's requests begin with one primer, as far as each was served, and its whole blocks are put in the
+cache as each arrives, so it computes only the rest, as the server did). A burst's requests arrive together, or (``split``) only those the
 measurement shows in the first step (the first TTFT group) arrive before that step and the others
 during it: an engine starts a step as soon as a request lands, and the rest of a burst may land
 while it runs. With ``twin.max_num_partial_prefills`` and no ``twin.idle_gather_s`` the engine takes
@@ -97,11 +97,12 @@ class _Recorder:
             self.ended += 1
 
 
-def _prompt(tok: Tokenizer, n: int, salt: int) -> list[int]:
-    """``n`` filler token ids of their own (no prefix shared with another request's)."""
+def _prompt(tok: Tokenizer, n: int, salt: int, cached: Sequence[int] = ()) -> list[int]:
+    """``n`` token ids: ``cached`` (what the prefix cache served it), then filler of their own (no
+    further prefix shared with another request's)."""
     rng = random.Random(salt)
     words = tok.word_ids
-    return [rng.choice(words) for _ in range(n)]
+    return [*cached, *(rng.choice(words) for _ in range(n - len(cached)))]
 
 
 async def _replay(
@@ -120,12 +121,19 @@ async def _replay(
     pending: deque[tuple[float, int, int]] = deque()  # (send, point, index) still to arrive
     sent: dict[tuple[int, int], tuple[float, int, bool]] = {}  # send, first step, mid-step
     tasks: list[asyncio.Future[ReplayedRequest]] = []  # the current point's, in submission order
+    primers = [
+        _prompt(tok, max((r.cached_tokens or 0 for r in pt.requests), default=0), -1 - p)
+        for p, pt in enumerate(points)
+    ]
 
     def submit(p: int, i: int, send: float, first: int, mid_step: bool = False) -> None:
         request = points[p].requests[i]
-        ids = _prompt(tok, request.prompt_tokens, 1000 * p + i)
-        if request.cached_tokens:  # what the server's prefix cache served it, the engine's serves too
-            engine.prime_prefix(ids[: request.cached_tokens])
+        # What the server's prefix cache served it, the engine's serves too: the point's requests
+        # begin with the same primer, as far as each was served, so the cache holds it once (a copy
+        # per request would push the oldest out of a small pool before they are scheduled).
+        cached = primers[p][: request.cached_tokens or 0]
+        engine.prime_prefix(cached)
+        ids = _prompt(tok, request.prompt_tokens, 1000 * p + i, cached)
         script = write_script(tok, ids, "", kind="chat", reasoning=reasoning)
         params = SamplingParams(max_tokens=request.completion_tokens, ignore_eos=True)
         stream = engine.add_request(f"p{p}-{i}", ids, script, params, arrival_s=send)

@@ -7,10 +7,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 from helpers.tinyprofile import tiny_profile
+
+from pytest_gx10.plugin import argument_paths
+from pytest_gx10.xdist_scheduling import files_named
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites"
@@ -117,6 +121,7 @@ def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: s
             "-n",
             workers,
             f"--dist={dist}",
+            "-v",
             "-p",
             "no:cacheprovider",
         )
@@ -124,6 +129,9 @@ def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: s
         docs[workers] = json.loads(out.read_text())
     spans = _spans(docs["2"])
     if dist == "load":  # plain -n 2: the suites run on one worker, in order
+        ran = re.findall(r"^\[(gw\d)\] .*PASSED .*test_sweep_point\[N=(\d+)\]", result.stdout.str(), re.M)
+        assert len({worker for worker, _ in ran}) == 1, ran
+        assert [int(n) for _, n in ran] == [1, 2, 4]
         assert [n for _, _, n in spans] == [1, 2, 4]
     for (_, end, n), (start, _, m) in itertools.pairwise(spans):
         assert end <= start, f"N={n} still ran ({end:.3f}) when N={m} started ({start:.3f})"
@@ -137,6 +145,30 @@ def test_load_tests_never_overlap_under_xdist(pytester: pytest.Pytester, dist: s
             f"N={n}: wall {parallel[n]['wall_s']:.2f} s under -n 2, {point['wall_s']:.2f} s under -n 0"
         )
     assert parallel[1]["agg_decode_tps"] == pytest.approx(serial[1]["agg_decode_tps"], rel=0.15)
+
+
+def test_a_node_id_outside_the_rootdir_names_its_file_under_an_argument(tmp_path: Path) -> None:
+    """pytest names a file outside the rootdir relative to the argument it was found under (an
+    installed wheel's suites run from a project of one's own), or by nothing when it is the argument."""
+    root, suites = tmp_path / "project", tmp_path / "site" / "suites"
+    (root / "tests").mkdir(parents=True)
+    (suites / "perf").mkdir(parents=True)
+    mine, sweep = root / "tests" / "test_mine.py", suites / "perf" / "test_sweep.py"
+    mine.write_text("")
+    sweep.write_text("")
+    assert files_named("test_sweep.py", root, [suites / "perf"]) == [root / "test_sweep.py", sweep]
+    assert files_named("", root, [sweep]) == [sweep]
+    assert files_named("tests/test_mine.py", root, [suites / "perf"]) == [mine]
+
+
+def test_pyargs_of_the_suites_are_found_without_importing(pytester: pytest.Pytester) -> None:
+    from pytest_gx10 import suites_dirs
+
+    config = pytester.parseconfig("--pyargs", "pytest_gx10.suites.perf::test_sweep_point", "tests/x.py")
+    paths = argument_paths(config)
+    assert [d / "perf" for d in suites_dirs()] == paths[:-1]
+    assert all((p / "test_sweep.py").is_file() for p in paths[:-1])
+    assert paths[-1] == pytester.path / "tests" / "x.py"
 
 
 def test_sdk_base_url_is_accepted(pytester: pytest.Pytester) -> None:

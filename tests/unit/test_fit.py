@@ -196,23 +196,27 @@ def test_what_the_prefix_cache_served_each_request_is_replayed(tmp_path: Path) -
     sweep = asyncio.run(_measure(PREFIXED, PREFIX))
     cached = [r["cached_tokens"] for p in sweep for r in p["requests"]]
     assert cached == [0] + [PREFIX] * (len(cached) - 1)
-    known = FitOptions(partial_prefills=0, prefill_context_s=TRUTH["prefill_context_s"], cold=False)
+    # Every prompt is 4 000 to 5 200 tokens, but the first computes positions 0-4 000 and the others
+    # 3 584 onwards: where the computed tokens sit differs 2x, so the cost per position is fitted too.
+    known = FitOptions(partial_prefills=0, cold=False)
 
     def fit(points: list[dict[str, Any]], name: str) -> Any:
         return fit_runs([read_run(_results(tmp_path, points, name))], known)
 
     said = fit(sweep, "said.json")
     assert said.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
+    assert said.fit.prefill_context_s == pytest.approx(TRUTH["prefill_context_s"], rel=0.05)
     assert said.fit.warmup_s == pytest.approx(TRUTH["warmup_s"], rel=0.03)
     for _, n, name, measured, fitted in said.figures:
         assert fitted == pytest.approx(measured, rel=0.02), f"N={n} {name}"
-    # Without the counts every prompt looks computed whole, and no step-time constants fit the data
-    # (a 4 800-token prompt's TTFT beside a 4 000-token one's warm-up and the decode times).
+    # Without the counts every prompt looks computed whole: a token comes out a third of its cost,
+    # and the figures miss by up to a quarter.
     for point in sweep:
         for row in point["requests"]:
             row["cached_tokens"] = None
-    with pytest.raises(FitError, match="no step-time constants fit"):
-        fit(sweep, "blind.json")
+    blind = fit(sweep, "blind.json")
+    assert blind.fit.prefill_token_s < 0.5 * TRUTH["prefill_token_s"]
+    assert max(abs(fitted / measured - 1) for *_, measured, fitted in blind.figures) > 0.2
     # The server's counters say the share the cache served, not whose: each request gets its share.
     for point in sweep:
         prompts = sum(r["prompt_tokens"] for r in point["requests"])
