@@ -776,7 +776,11 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
         raise FitError(f"decode growth {options.decode_growth!r}: expected one of {', '.join(GROWTHS)}")
     base = _base_profile(runs, options.like)
     prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
-    min_long = max(1, min(WARMUP_MIN_PREFILL_TOKENS, min(prompts)))
+    # A warm-up is paid by a step that computes a whole prompt: what the prefix cache served is not.
+    computed = [
+        r.prompt_tokens - (r.cached_tokens or 0) for run in runs for p in run.points for r in p.requests
+    ]
+    min_long = max(1, min(WARMUP_MIN_PREFILL_TOKENS, min(computed)))
     partials = (
         (options.partial_prefills,) if options.partial_prefills is not None else PARTIAL_PREFILL_CANDIDATES
     )
