@@ -16,12 +16,13 @@ jitter), so its TTFT counts half the step it arrived in, the expected wait, and 
 
 The engine is the twin's, on a time scale high enough to take no time. Each point starts from an
 idle engine, its prefix cache holding what the server's served each request (``cached_tokens``: a
-point's requests begin with one primer, as far as each was served, and its whole blocks are put in the
-cache as each arrives, so it computes only the rest, as the server did). A burst's requests arrive together, or (``split``) only those the
-measurement shows in the first step (the first TTFT group) arrive before that step and the others
-during it: an engine starts a step as soon as a request lands, and the rest of a burst may land
-while it runs. With ``twin.max_num_partial_prefills`` and no ``twin.idle_gather_s`` the engine takes
-only the first request out of idle anyway.
+point's requests begin with one primer, as far as each was served, and its whole blocks are put in
+the cache as each arrives, so it computes only the rest, as the server did). A burst's requests
+arrive together, or (``split``) only those the measurement shows in the first step (the first TTFT
+group) arrive before that step and the others during it: an engine starts a step as soon as a
+request lands, and the rest of a burst may land while it runs. With
+``twin.max_num_partial_prefills`` and no ``twin.idle_gather_s`` the engine takes only the first
+request out of idle anyway.
 """
 
 from __future__ import annotations
