@@ -94,6 +94,7 @@ class Run:
     profile: str | None = None  # the profile the run was made with
     skipped: tuple[str, ...] = ()  # points left out and why, and what was estimated
     workload: Mapping[str, Any] = field(default_factory=dict)  # the results' workload block
+    cached_said: bool = False  # its answers said what the prefix cache served each request
 
 
 def _number(value: Any) -> float | None:
@@ -301,17 +302,31 @@ def run_from(data: Any, path: Path) -> Run:
         if rates is None:
             skipped.append(f"speculative decoding k={k} but no acceptance measured: drafts taken as rejected")
             rates = (0.0,) * k
-    reasoning = any(
-        isinstance(r, Mapping) and (_number(r.get("reasoning_tokens")) or 0) > 0
+    rows = [
+        r
         for p in [*(data.get("sweep") or []), *(data.get("load") or [])]
         if isinstance(p, Mapping)
         for r in p.get("requests") or []
-    )
+        if isinstance(r, Mapping)
+    ]
+    reasoning = any((_number(r.get("reasoning_tokens")) or 0) > 0 for r in rows)
+    cached_said = any(_number(r.get("cached_tokens")) is not None for r in rows)
     scale = _number(data.get("time_scale")) or 1.0
     profile = data.get("profile") if isinstance(data.get("profile"), str) else None
     workload = data.get("workload")
     if not isinstance(workload, Mapping):
         workload = {}
     return Run(
-        path, tuple(points), facts, rates, k, method, reasoning, scale, profile, tuple(skipped), workload
+        path,
+        tuple(points),
+        facts,
+        rates,
+        k,
+        method,
+        reasoning,
+        scale,
+        profile,
+        tuple(skipped),
+        workload,
+        cached_said,
     )

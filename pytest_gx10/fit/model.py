@@ -624,6 +624,8 @@ def _deployment(run: Run, base: Profile | None) -> dict[str, Any]:
             "num_speculative_tokens": run.speculative_tokens,
             "acceptance_per_position": [round(r, 4) for r in run.acceptance_per_position],
         }
+    if run.cached_said:  # its twin's answers say it too (vLLM: --enable-prompt-tokens-details)
+        dep["enable_prompt_tokens_details"] = True
     if run.reasoning and not dep.get("reasoning_parser"):
         dep["reasoning_parser"] = "qwen3"  # the one the twin speaks
     return dep

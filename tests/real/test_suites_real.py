@@ -144,6 +144,7 @@ def test_a_twin_fitted_to_a_shared_prefix_burst_replays_the_prefix_cache(
     assert cached.count(1024) >= len(cached) // 2, cached
     twin = load_profile(fitted)
     assert twin.perf.workload == "shared-prefix"
+    assert twin.deployment.enable_prompt_tokens_details  # the twin's answers say it as the server's did
     assert (twin.perf.shared_groups, twin.perf.shared_prefix_tokens) == (1, 1024)
     # The fit may split a prompt's cost into a flat part and one per token-position (where the cached
     # prefix sets the computed tokens apart): what the machine measured is a whole prompt's.

@@ -204,6 +204,8 @@ def test_what_the_prefix_cache_served_each_request_is_replayed(tmp_path: Path) -
         return fit_runs([read_run(_results(tmp_path, points, name))], known)
 
     said = fit(sweep, "said.json")
+    # The server said each request's cached tokens, and the twin of it says them too.
+    assert profile_from_data("said", said.profile_data).deployment.enable_prompt_tokens_details
     assert said.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
     assert said.fit.prefill_context_s == pytest.approx(TRUTH["prefill_context_s"], rel=0.05)
     assert said.fit.warmup_s == pytest.approx(TRUTH["warmup_s"], rel=0.03)
@@ -243,6 +245,7 @@ def test_a_shared_prefix_run_gives_its_twin_the_same_workload(tmp_path: Path) ->
         [read_run(_results(tmp_path, synthetic_sweep(), "plain.json"))], FitOptions(partial_prefills=0)
     )
     assert "workload" not in plain.profile_data["perf"]
+    assert "enable_prompt_tokens_details" not in plain.profile_data["deployment"]
 
 
 def test_a_multi_turn_point_is_left_out_and_said(tmp_path: Path) -> None:
