@@ -136,6 +136,16 @@ def run_twin_rates(
     return {p.rate: rate_figures(p.requests) for p in run.points if p.rate is not None}
 
 
+def length_options(lengths: list[tuple[int, int]]) -> list[str]:
+    """The suite options for the run's most common prompt and output lengths (the prompt the suite
+    builds has the asked length, chat template included)."""
+    prompts, outputs = [p for p, _ in lengths], [o for _, o in lengths]
+    return [
+        f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
+        f"--gx10-output-len={max(set(outputs), key=outputs.count)}",
+    ]
+
+
 def table(
     predicted: dict[Any, dict[str, float]],
     measured: dict[Any, dict[str, float]],
@@ -207,13 +217,9 @@ def main() -> int:
             measured = read_run(args.results)
             everything = {p.concurrency: point_figures(p.requests) for p in measured.points}
             run_fit(fit_input, profile, extra)
-            prompts = [r.prompt_tokens for p in measured.points for r in p.requests]
-            outputs = [r.completion_tokens for p in measured.points for r in p.requests]
-            # The prompt the suite builds has the asked length (chat template included).
-            workload = [
-                f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
-                f"--gx10-output-len={max(set(outputs), key=outputs.count)}",
-            ]
+            workload = length_options(
+                [(r.prompt_tokens, r.completion_tokens) for p in measured.points for r in p.requests]
+            )
         print()
         predicted = run_twin(profile, [*fitted, *judged], workload, twin_out)
         print(f"the fitted twin ({profile.name}) against the measured run, fitted on {fitted}:")
@@ -237,12 +243,9 @@ def rates_half(args: argparse.Namespace, folder: Path, extra: list[str]) -> int:
     fit_input.write_text(json.dumps(doc), encoding="utf-8")
     run_fit(fit_input, profile, [*extra, "--time-scale", "4"])
     measured = {p.rate: rate_figures(p.requests) for p in read_run(args.results).points if p.rate is not None}
-    prompts = [r["prompt_tokens"] for p in load for r in p["requests"]]
-    outputs = [r["completion_tokens"] for p in load for r in p["requests"]]
-    workload = [
-        f"--gx10-input-len={max(set(prompts), key=prompts.count)}",
-        f"--gx10-output-len={max(set(outputs), key=outputs.count)}",
-    ]
+    workload = length_options(
+        [(r["prompt_tokens"], r["completion_tokens"]) for p in load for r in p["requests"]]
+    )
     print()
     predicted = run_twin_rates(profile, levels, load, workload, folder / "twin.json")
     print(f"the fitted twin ({profile.name}) against the measured run's load, fitted on {fitted} /s:")

@@ -282,6 +282,7 @@ def run_from(data: Any, path: Path) -> Run:
     if not points:
         why = "; ".join(skipped) or "the sweep is empty"
         raise FitError(f"{path}: no sweep or rate point with usable per-request rows ({why})")
+    every = [*(data.get("sweep") or []), *(data.get("load") or [])]  # the points, closed-loop ones too
     facts = _values(data.get("deployment"))
     for key in ("model", "server_version"):
         if data.get(key) is not None:
@@ -297,17 +298,13 @@ def run_from(data: Any, path: Path) -> Run:
         k = len(rates)
     elif k or facts.get("speculative_tokens"):
         k = k or int(facts["speculative_tokens"])
-        mean = _mean_accepted([*(data.get("sweep") or []), *(data.get("load") or [])])
+        mean = _mean_accepted(every)
         rates = geometric_rates(mean, k) if mean is not None else None
         if rates is None:
             skipped.append(f"speculative decoding k={k} but no acceptance measured: drafts taken as rejected")
             rates = (0.0,) * k
     rows = [
-        r
-        for p in [*(data.get("sweep") or []), *(data.get("load") or [])]
-        if isinstance(p, Mapping)
-        for r in p.get("requests") or []
-        if isinstance(r, Mapping)
+        r for p in every if isinstance(p, Mapping) for r in p.get("requests") or [] if isinstance(r, Mapping)
     ]
     reasoning = any((_number(r.get("reasoning_tokens")) or 0) > 0 for r in rows)
     cached_said = any(_number(r.get("cached_tokens")) is not None for r in rows)

@@ -402,9 +402,7 @@ def _fit_schedule(
     equations = _equations(replays, runs)
     # Where the computed tokens sit: from what the prefix cache served to the prompt's end. A cost per
     # token-position is told from a flat one only where those places differ enough between requests.
-    reach = [
-        (r.prompt_tokens + (r.cached_tokens or 0)) / 2 for run in runs for p in run.points for r in p.requests
-    ]
+    reach = [(r.prompt_tokens + (r.cached_tokens or 0)) / 2 for r in _requests(runs)]
     fit_context = options.prefill_context_s is None and max(reach) >= CONTEXT_SPREAD * min(reach)
     notes: list[str] = []
     if options.prefill_context_s is None and not fit_context:
@@ -676,9 +674,14 @@ def _shared_prefixes(workload: Mapping[str, Any]) -> dict[str, Any]:
     return {"workload": "shared-prefix", "shared_groups": groups, "shared_prefix_tokens": tokens}
 
 
+def _requests(runs: Sequence[Run]) -> list[MeasuredRequest]:
+    """Every request of every point of the runs."""
+    return [r for run in runs for p in run.points for r in p.requests]
+
+
 def _first_guess(runs: Sequence[Run]) -> CalibratedStepTime:
     """Rough constants to replay open-loop points with first: each request's own prefill and decode pace."""
-    requests = [r for run in runs for p in run.points for r in p.requests]
+    requests = _requests(runs)
     prefill = statistics.median(r.ttft_s / r.prompt_tokens for r in requests)
     decode = statistics.median((r.duration_s - r.ttft_s) / max(r.completion_tokens - 1, 1) for r in requests)
     return CalibratedStepTime(decode_step_s=[(1, max(decode, 1e-4))], prefill_token_s=max(prefill, 1e-7))
@@ -777,11 +780,10 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     if options.decode_growth not in GROWTHS:
         raise FitError(f"decode growth {options.decode_growth!r}: expected one of {', '.join(GROWTHS)}")
     base = _base_profile(runs, options.like)
-    prompts = [r.prompt_tokens for run in runs for p in run.points for r in p.requests]
+    requests = _requests(runs)
+    prompts = [r.prompt_tokens for r in requests]
     # A warm-up is paid by a step that computes a whole prompt: what the prefix cache served is not.
-    computed = [
-        r.prompt_tokens - (r.cached_tokens or 0) for run in runs for p in run.points for r in p.requests
-    ]
+    computed = [r.prompt_tokens - (r.cached_tokens or 0) for r in requests]
     min_long = max(1, min(WARMUP_MIN_PREFILL_TOKENS, min(computed)))
     partials = (
         (options.partial_prefills,) if options.partial_prefills is not None else PARTIAL_PREFILL_CANDIDATES
@@ -847,9 +849,7 @@ def fit_runs(runs: Sequence[Run], options: FitOptions | None = None, *, name: st
     data["perf"] = {
         "concurrency": bursts or list(fit.sizes),
         "input_tokens": round(statistics.median(prompts)),
-        "max_tokens": round(
-            statistics.median(r.completion_tokens for run in runs for p in run.points for r in p.requests)
-        ),
+        "max_tokens": round(statistics.median(r.completion_tokens for r in requests)),
         **_shared_prefixes(runs[0].workload),
     }
     figures = []
