@@ -122,7 +122,16 @@ def _parser() -> argparse.ArgumentParser:
         help="how the decode step grows past the largest measured batch: a line in N or in log2 N; "
         "auto (default): log for a mixture-of-experts model (by its name), else linear",
     )
-    fit.add_argument("--no-cold", action="store_true", help="fit no cold prefill surcharge")
+    cold = fit.add_mutually_exclusive_group()
+    cold.add_argument("--no-cold", action="store_true", help="fit no cold prefill surcharge")
+    cold.add_argument(
+        "--cold",
+        type=_cold_surcharge,
+        metavar="FACTOR,TOKENS",
+        help="hold the cold prefill surcharge: the first long-prefill token costs 1 + FACTOR times a warm "
+        "one, fading to 1 over TOKENS (default: chosen by AICc; the fit's note names the fastest the "
+        "points allow when they do not pin it down)",
+    )
     fit.add_argument(
         "--time-scale",
         type=float,
@@ -130,6 +139,18 @@ def _parser() -> argparse.ArgumentParser:
         help="the fitted twin's time scale (default: the run's, else 1)",
     )
     return parser
+
+
+def _cold_surcharge(text: str) -> tuple[float, int]:
+    """``FACTOR,TOKENS`` of ``--cold``: a factor >= 0 and a whole number of tokens > 0."""
+    factor, sep, tokens = text.partition(",")
+    try:
+        value = (float(factor), int(tokens))
+    except ValueError:
+        value = (-1.0, 0)
+    if not sep or not value[0] >= 0 or value[1] <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected FACTOR,TOKENS such as 2.35,91307")
+    return value
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -141,6 +162,7 @@ def _fit(args: argparse.Namespace) -> int:
         prefill_context_s=args.prefill_context_s,
         decode_growth=args.decode_growth,
         cold=not args.no_cold,
+        cold_held=args.cold,
         time_scale=args.time_scale,
         like=args.like,
     )

@@ -55,6 +55,11 @@ LOG_ITERATIONS = 4  # Gauss-Newton steps from relative to logarithmic residuals
 SPLIT_ROUNDS = 2  # rounds of decode table from decode times, prefill constants from TTFTs
 TIMED_ITERATIONS = 6  # replays of open-loop points, each with the constants the last one gave
 MIN_KNOT_STEPS = 8  # decode steps an open-loop fit needs near a batch size to put it in the table
+# The warm prefill speeds the points allow: every fit over the cold-surcharge grid within the 95 %
+# profile-likelihood bound of the best (n ln(sse / min sse) <= chi-squared, one degree of freedom), and
+# how far apart its ends must be for the fit to say that the points do not pin the speed down.
+CHI2_95_1 = 3.841
+WIDE_BAND = 1.25
 # A burst that lands within this of the request waking an idle engine shares its first step
 # (twin.idle_gather_s, written when the data show whole bursts in one step).
 GATHER_S = 0.02
@@ -73,6 +78,7 @@ class FitOptions:
     prefill_context_s: float | None = None  # fixed; None: fitted where computed tokens' places differ, else 0
     decode_growth: str = "auto"  # how decode_step_s grows past the largest measured batch
     cold: bool = True  # search a cold prefill surcharge
+    cold_held: tuple[float, int] | None = None  # hold it at (factor, tokens) instead
     time_scale: float | None = None  # the fitted twin's; None: the run's when it was a twin, else 1
     like: str | None = None  # a profile to take what results do not say from (reasoning parser, GPU)
 
@@ -96,7 +102,36 @@ class StepFit:
     aic: float
     constants: int = 0  # how many were fitted (for the criterion)
     budget: int | None = None  # the step token budget, when the fit chose it (the results did not say)
+    band: SpeedBand | None = None  # the warm prefill speeds the points allow (cold surcharge searched)
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpeedBand:
+    """The warm prefill speeds (tokens per second) of every fit over the cold-surcharge grid that the
+    points cannot tell from the best, and the surcharge of the fastest: an engine this slow and one
+    still warming up can fit the same points alike."""
+
+    slowest_tps: float
+    fastest_tps: float
+    fastest_cold: tuple[float, int]  # (cold_prefill_factor, cold_prefill_tokens) of the fastest
+    at_edge: bool  # the fastest is at the grid's largest factor or span: faster ones may fit too
+
+    @property
+    def wide(self) -> bool:
+        return self.fastest_tps >= WIDE_BAND * self.slowest_tps
+
+    def note(self) -> str:
+        factor, tokens = self.fastest_cold
+        edge = ", the search's edge" if self.at_edge else ""
+        return (
+            f"these points do not pin the warm prefill speed down: fits from {self.slowest_tps:,.0f} to "
+            f"{self.fastest_tps:,.0f} tok/s match them alike (95 % profile likelihood; the fastest with a "
+            f"cold surcharge of {factor:g} fading over {tokens:,} tokens{edge}). They cannot tell an engine "
+            "this slow from one still warming up, so figures past them (larger bursts, a longer run) "
+            "carry that range; points with more prefill tell them apart "
+            f"(--cold {factor:g},{tokens} fits the fastest)"
+        )
 
 
 @dataclass(frozen=True)
@@ -118,9 +153,15 @@ class FitResult:
             + (source or ", ".join(str(r.path) for r in self.runs)),
             "(docs/twin-calibration.md). Each figure fitted beside the measured one:",
             *self.figure_lines(),
-            *self.notes,
+            *self.all_notes,
         ]
         return dumps(self.profile_data, header="\n".join(header))
+
+    @property
+    def all_notes(self) -> list[str]:
+        """The fit's notes (what it could not tell), then the runs' (what it left out)."""
+        band = self.fit.band
+        return [*self.fit.notes, *([band.note()] if band is not None and band.wide else []), *self.notes]
 
     def figure_lines(self) -> list[str]:
         """One line per point and figure: measured, fitted, residual."""
@@ -161,9 +202,8 @@ class FitResult:
             "",
             *self.figure_lines(),
         ]
-        notes = [*f.notes, *self.notes]
-        if notes:
-            lines += ["", *(f"note: {n}" for n in notes)]
+        if self.all_notes:
+            lines += ["", *(f"note: {n}" for n in self.all_notes)]
         return "\n".join(lines) + "\n"
 
 
@@ -413,10 +453,16 @@ def _fit_schedule(
         )
     first_long = sum(w.prefill_tokens for w in replays[0].steps if w.prefill_tokens >= min_long)
     grid: list[tuple[float, float]] = [(0.0, 0.0)]
-    if options.cold and first_long:
+    if options.cold_held is not None:
+        grid = [(float(options.cold_held[0]), float(options.cold_held[1]))]
+    elif options.cold and first_long:
         grid += [(f, s * first_long) for f in COLD_FACTORS for s in COLD_SPANS]
     best: tuple[float, float, float, _Solved] | None = None
     failed: FitError | None = None
+    # Each fit's (sse, warm seconds per prompt token at the median request's place, factor, span).
+    tried: list[tuple[float, float, float, float]] = []
+    place = statistics.median(reach)
+    surcharge = 0 if options.cold_held is not None else 2  # its constants, when fitted
 
     def consider(factor: float, span: float) -> None:
         nonlocal best, failed
@@ -428,13 +474,14 @@ def _fit_schedule(
         except FitError as exc:  # e.g. a surcharge on a fixed context cost exceeding what was measured
             failed = exc
             return
-        aic = _aic(solved.sse, len(equations), solved.free + (2 if factor else 0))
+        aic = _aic(solved.sse, len(equations), solved.free + (surcharge if factor else 0))
+        tried.append((solved.sse, solved.x[m] + solved.x[m + 1] * place, factor, span))
         if best is None or aic < best[0]:
             best = (aic, factor, span, solved)
 
     for factor, span in grid:
         consider(factor, span)
-    if best is not None and best[1]:
+    if options.cold_held is None and best is not None and best[1]:
         # A finer grid around the coarse grid's best surcharge: fifths of its steps, five either side.
         _, f0, s0, _ = best
         df, ds = COLD_FACTORS[0] / 5, COLD_SPANS[0] * first_long / 5
@@ -447,6 +494,9 @@ def _fit_schedule(
         raise failed
     aic, factor, span, solved = best
     x = solved.x
+    band = None
+    if len(tried) > 1:
+        band = _band(tried, len(equations), (COLD_FACTORS[-1], COLD_SPANS[-1] * first_long))
     return StepFit(
         sizes=tuple(sizes),
         decode_s=tuple(x[:m]),
@@ -461,8 +511,24 @@ def _fit_schedule(
         sse=solved.sse,
         equations=len(equations),
         aic=aic,
-        constants=solved.free + (2 if factor else 0),
+        constants=solved.free + (surcharge if factor else 0),
+        band=band,
         notes=tuple(notes),
+    )
+
+
+def _band(tried: Sequence[tuple[float, float, float, float]], n: int, edge: tuple[float, float]) -> SpeedBand:
+    """The warm prefill speeds of the fits the points cannot tell from the best one."""
+    least = min(sse for sse, *_ in tried)
+    near = [t for t in tried if n * math.log(max(t[0], 1e-300) / max(least, 1e-300)) <= CHI2_95_1]
+    slow = max(near, key=lambda t: t[1])
+    fast = min(near, key=lambda t: t[1])
+    _, cost, factor, span = fast
+    return SpeedBand(
+        slowest_tps=1 / max(slow[1], 1e-12),
+        fastest_tps=1 / max(cost, 1e-12),
+        fastest_cold=(round(factor, 3), round(span)),
+        at_edge=factor >= edge[0] - 1e-9 or span >= edge[1] - 1e-6,
     )
 
 
@@ -767,8 +833,11 @@ def _fit_candidate(
             ]
             cold = dataclasses.replace(cold, sse=_replay_sse(cold, runs, again))
             n = cold.equations
-            if _aic(cold.sse, n, cold.constants) < _aic(fit.sse, n, fit.constants):
+            if options.cold_held is not None or _aic(cold.sse, n, cold.constants) < _aic(
+                fit.sse, n, fit.constants
+            ):
                 return cold, again
+        fit = dataclasses.replace(fit, band=cold.band)
     return fit, replays
 
 

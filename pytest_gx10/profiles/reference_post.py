@@ -6,7 +6,9 @@ judged against them. Input was 9 818 tokens and output 1 024 tokens for every re
 
 from __future__ import annotations
 
-__all__ = ["AGGREGATE", "INPUT_TOKENS", "MTP5_AGGREGATE", "OUTPUT_TOKENS", "PER_REQUEST"]
+from typing import Any
+
+__all__ = ["AGGREGATE", "INPUT_TOKENS", "MTP5_AGGREGATE", "OUTPUT_TOKENS", "PER_REQUEST", "results_document"]
 
 INPUT_TOKENS = 9818
 OUTPUT_TOKENS = 1024
@@ -67,3 +69,50 @@ MTP5_AGGREGATE: dict[int, tuple[float, float, float | None]] = {
     2: (43.5, 3324, 54.4),
     4: (76.4, 6172, None),
 }
+
+
+def results_document(points: list[int]) -> dict[str, Any]:
+    """A results document (as --gx10-json writes) holding the post's per-request rows at ``points``,
+    with the deployment's facts from the bundled reference profile: what ``python -m pytest_gx10 fit``
+    reads."""
+    from pytest_gx10.profiles import DEFAULT_PROFILE, load_profile
+
+    profile = load_profile(DEFAULT_PROFILE)
+    dep = profile.deployment
+    spec = dep.speculative
+    assert spec is not None
+    facts = {
+        "model": dep.served_model_name,
+        "max_model_len": dep.max_model_len,
+        "max_num_seqs": dep.max_num_seqs,
+        "max_num_batched_tokens": dep.max_num_batched_tokens,
+        "tensor_parallel_size": dep.tensor_parallel_size,
+        "kv_cache_dtype": dep.kv_cache_dtype,
+        "speculative": f"{spec.method} k={spec.num_speculative_tokens}",
+    }
+    sweep = [
+        {
+            "concurrency": n,
+            "requests": [
+                {
+                    "ttft_s": ttft,
+                    "duration_s": duration,
+                    "prompt_tokens": INPUT_TOKENS,
+                    "completion_tokens": OUTPUT_TOKENS,
+                    "decode_tps": decode,
+                    "outcome": "ok",
+                }
+                for ttft, duration, _prefill, decode in PER_REQUEST[n]
+            ],
+        }
+        for n in points
+    ]
+    return {
+        "schema_version": 1,
+        "model": dep.served_model_name,
+        "profile": profile.name,
+        "time_scale": 1.0,
+        "deployment": {k: {"value": v, "source": "post"} for k, v in facts.items()},
+        "sweep": sweep,
+        "mtp": [{"name": "window", "per_position": list(spec.acceptance_per_position)}],
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from pytest_gx10.fake.model import write_script
 from pytest_gx10.fake.steptime import CalibratedStepTime
 from pytest_gx10.fake.tokenizer import Tokenizer
 from pytest_gx10.fit import FitError, FitOptions, fit_runs, read_run
-from pytest_gx10.fit.model import _log_refine
+from pytest_gx10.fit.model import CHI2_95_1, _log_refine
 from pytest_gx10.fit.solve import solve_least_squares
 from pytest_gx10.profiles import load_profile, profile_from_data
+from pytest_gx10.profiles.reference_post import results_document
 
 TOK = Tokenizer()
 
@@ -152,6 +154,10 @@ def test_the_fit_recovers_the_constants_that_made_the_data(
     assert fit.prefill_context_s == pytest.approx(TRUTH["prefill_context_s"], rel=0.05)
     assert fit.warmup_s == pytest.approx(TRUTH["warmup_s"], rel=0.03)
     assert fit.cold_prefill_factor == 0  # the data had no surcharge, and the fit adds none
+    # ...and they pin the warm speed down: no fit with a surcharge comes near them.
+    assert fit.band is not None
+    assert not fit.band.wide
+    assert "do not pin the warm prefill speed down" not in result.text()
     for _, n, name, measured, fitted in result.figures:
         assert fitted == pytest.approx(measured, rel=0.02), f"N={n} {name}"
 
@@ -271,6 +277,53 @@ def test_decode_growth_past_the_measured_batches_is_log_for_a_mixture_of_experts
     assert experts == table(moe, "log")
     assert experts[16] < dense[16]  # a log continuation grows more slowly than a line
     assert experts[4] == dense[4]  # measured batches are not touched
+
+
+def test_points_that_cannot_tell_a_slow_engine_from_a_warming_one_say_so(tmp_path: Path) -> None:
+    # The post's N = 1, 2, 4: their first requests take 1.72 and 1.75 s for the same two steps, and
+    # nothing in them shows whether the engine is still warming up (its N = 8 and 16 prefill twice as
+    # fast). The fit keeps the plainer model and names the fastest fit the points allow.
+    path = tmp_path / "post.json"
+    path.write_text(json.dumps(results_document([1, 2, 4])), encoding="utf-8")
+    run = read_run(path)
+    result = fit_runs([run], FitOptions(partial_prefills=3))
+    band = result.fit.band
+    assert result.fit.cold_prefill_factor == 0
+    assert band is not None
+    assert band.wide
+    assert band.slowest_tps == pytest.approx(1 / result.fit.prefill_token_s, rel=0.01)
+    assert band.fastest_tps > 2 * band.slowest_tps
+    factor, tokens = band.fastest_cold
+    assert factor > 0
+    assert tokens > 0
+    assert f"--cold {factor:g},{tokens} fits the fastest" in result.text()
+    assert "do not pin the warm prefill speed down" in result.toml()  # the profile's header says it too
+    # Held there, the fit gives that speed, with the surcharge as held; its error is within the bound.
+    held = fit_runs([run], FitOptions(partial_prefills=3, cold_held=(factor, tokens)))
+    assert (held.fit.cold_prefill_factor, held.fit.cold_prefill_tokens) == (factor, tokens)
+    assert 1 / held.fit.prefill_token_s == pytest.approx(band.fastest_tps, rel=0.01)
+    assert held.fit.band is None  # nothing was searched
+    assert held.fit.equations * math.log(held.fit.sse / result.fit.sse) <= CHI2_95_1
+
+
+def test_the_command_holds_the_cold_surcharge_it_is_given(tmp_path: Path) -> None:
+    results = tmp_path / "run.json"
+    results.write_text(json.dumps(results_document([1, 2, 4])), encoding="utf-8")
+    out = tmp_path / "held.toml"
+    code = main(["fit", str(results), "-o", str(out), "--partial-prefills", "3", "--cold", "2.5,60000"])
+    assert code == 0
+    twin = load_profile(str(out)).raw["twin"]
+    assert (twin["cold_prefill_factor"], twin["cold_prefill_tokens"]) == (2.5, 60000)
+
+
+@pytest.mark.parametrize("given", ["2.5", "x,100", "-1,100", "2,0", "2,1.5"])
+def test_a_cold_surcharge_that_is_not_factor_and_tokens_is_refused(
+    tmp_path: Path, given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(tmp_path / "run.json"), "-o", str(tmp_path / "x.toml"), f"--cold={given}"])
+    assert exc.value.code == 2
+    assert "expected FACTOR,TOKENS" in capsys.readouterr().err
 
 
 def test_log_residuals_weigh_a_factor_alike_either_way() -> None:
