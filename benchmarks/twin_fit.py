@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,7 @@ def run_twin(profile: Path, points: list[int], workload: list[str], out: Path) -
     run = run_suite(
         "test_sweep.py", profile, [f"--gx10-concurrency={','.join(map(str, points))}", *workload], out
     )
-    return {p.concurrency: point_figures(p.requests) for p in run.points}
+    return by_point(run)
 
 
 def run_twin_rates(
@@ -209,11 +210,13 @@ def main() -> int:
             doc["sweep"] = [p for p in doc["sweep"] if p.get("concurrency") in fitted]
             fit_input.write_text(json.dumps(doc), encoding="utf-8")
             measured = read_run(args.results)
-            everything = {p.concurrency: point_figures(p.requests) for p in measured.points}
+            everything = by_point(measured)
             fit_text = run_fit(fit_input, profile, extra)
+            # The twin runs the points as the run did: the same lengths, each point as often.
+            repeats = max(p.take for p in measured.points)
             workload = length_options(
                 [(r.prompt_tokens, r.completion_tokens) for p in measured.points for r in p.requests]
-            )
+            ) + ([f"--gx10-repeat={repeats}"] if repeats > 1 else [])
         print()
         predicted = run_twin(profile, [*fitted, *judged], workload, twin_out)
         print(f"the fitted twin ({profile.name}) against the measured run, fitted on {fitted}:")
@@ -261,7 +264,16 @@ def rates_half(args: argparse.Namespace, folder: Path, extra: list[str]) -> int:
 def read_run_doc(doc: dict[str, Any], path: Path) -> dict[int, dict[str, float]]:
     """Each point's figures of a results document (written to ``path`` to be read as a file is)."""
     path.write_text(json.dumps(doc), encoding="utf-8")
-    return {p.concurrency: point_figures(p.requests) for p in read_run(path).points}
+    return by_point(read_run(path))
+
+
+def by_point(run: Run) -> dict[int, dict[str, float]]:
+    """Each burst point's five figures: the medians over its repeats (``--gx10-repeat``), as the suite
+    reports a point run more than once."""
+    takes: dict[int, list[dict[str, float]]] = {}
+    for p in run.points:
+        takes.setdefault(p.concurrency, []).append(point_figures(p.requests))
+    return {n: {f: statistics.median(t[f] for t in figs) for f in FIGURES} for n, figs in takes.items()}
 
 
 if __name__ == "__main__":

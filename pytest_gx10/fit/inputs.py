@@ -61,6 +61,7 @@ class MeasuredPoint:
     concurrency: int
     requests: tuple[MeasuredRequest, ...]
     rate: float | None = None
+    take: int = 0  # which repeat of its point it was (--gx10-repeat), from 1; 0 for a point run once
 
     @property
     def timed(self) -> bool:
@@ -69,8 +70,10 @@ class MeasuredPoint:
 
     @property
     def label(self) -> str:
-        """``N=4``, or ``1.25/s`` for an open-loop point."""
-        return f"{self.rate:g}/s" if self.rate is not None else f"N={self.concurrency}"
+        """``N=4`` (``N=4 #2``: its second repeat), or ``1.25/s`` for an open-loop point."""
+        if self.rate is not None:
+            return f"{self.rate:g}/s"
+        return f"N={self.concurrency}" + (f" #{self.take}" if self.take else "")
 
     @property
     def first_group(self) -> int:
@@ -158,6 +161,8 @@ def _usable(
 
 
 def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
+    """The sweep's bursts in the order they ran: a point run K times (``--gx10-repeat``) is K bursts,
+    each with its own requests (the point's ``requests`` are only its last repeat's)."""
     if not isinstance(sweep, list):
         raise FitError(f"{path}: 'sweep' is {type(sweep).__name__}, expected a list of points")
     points: list[MeasuredPoint] = []
@@ -166,13 +171,18 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
         n = entry.get("concurrency") if isinstance(entry, Mapping) else None
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise FitError(f"{path}: sweep[{i}] has no concurrency (expected a point of the perf sweep)")
-        rows = entry.get("requests")
-        if not isinstance(rows, list) or not rows:
-            skipped.append(f"N={n}: no per-request rows")
-            continue
-        usable = _usable(entry, f"N={n}", skipped)
-        if usable is not None:
-            points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s))))
+        repeats = entry.get("repeats")
+        takes = [t for t in repeats if isinstance(t, Mapping)] if isinstance(repeats, list) else []
+        for k, take in enumerate(takes if len(takes) > 1 else [entry], 1):
+            k = k if len(takes) > 1 else 0
+            label = f"N={n}" + (f" #{k}" if k else "")
+            rows = take.get("requests")
+            if not isinstance(rows, list) or not rows:
+                skipped.append(f"{label}: no per-request rows")
+                continue
+            usable = _usable(take, label, skipped)
+            if usable is not None:
+                points.append(MeasuredPoint(n, tuple(sorted(usable, key=lambda r: r.ttft_s)), take=k))
     return points, skipped
 
 

@@ -126,7 +126,8 @@ class SpeedBand:
         edge = ", the search's edge" if self.at_edge else ""
         return (
             f"these points do not pin the warm prefill speed down: fits from {self.slowest_tps:,.0f} to "
-            f"{self.fastest_tps:,.0f} tok/s match them alike (95 % profile likelihood; the fastest with a "
+            f"{self.fastest_tps:,.0f} tok/s (a median prompt, warm) match them alike (95 % profile "
+            "likelihood; the fastest with a "
             f"cold surcharge of {factor:g} fading over {tokens:,} tokens{edge}). They cannot tell an engine "
             "this slow from one still warming up, so figures past them (larger bursts, a longer run) "
             "carry that range; points with more prefill tell them apart "

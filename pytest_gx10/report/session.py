@@ -193,9 +193,14 @@ class Gx10Reporting:
         fit = fitted.fit
         rms = math.sqrt(fit.sse / max(fit.equations, 1))
         points = sum(len(r.points) for r in fitted.runs)
+        unpinned = (
+            "; these points do not pin its warm prefill speed down (its header says how far)"
+            if fit.band is not None and fit.band.wide
+            else ""
+        )
         return True, (
             f"twin fitted to {points} point(s) of this run (rms residual {rms:.1%}) written to {path}; "
-            f"serve it with --gx10-fake --gx10-profile={path}"
+            f"serve it with --gx10-fake --gx10-profile={path}{unpinned}"
         )
 
     def _report_gate(self, session: pytest.Session, gate: GateResult) -> None:

@@ -169,6 +169,27 @@ def test_the_schedule_is_chosen_from_the_data(tmp_path: Path) -> None:
     assert result.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
 
 
+def test_a_point_run_k_times_is_read_as_k_bursts_in_run_order(tmp_path: Path) -> None:
+    # --gx10-repeat 3 on N=2: the point's own requests are only its last repeat's; each repeat is a
+    # burst of its own, in the order they ran (here three of the same, each from an idle engine).
+    sweep = synthetic_sweep()
+    two = sweep[1]
+    assert two["concurrency"] == 2
+    two["repeats"] = [{"concurrency": 2, "requests": [dict(r) for r in two["requests"]]} for _ in range(3)]
+    run = read_run(_results(tmp_path, sweep))
+    assert [p.label for p in run.points] == ["N=1", "N=2 #1", "N=2 #2", "N=2 #3", "N=4"]
+    assert [p.take for p in run.points] == [0, 1, 2, 3, 0]
+    result = fit_runs([run], FitOptions(partial_prefills=0))
+    assert result.fit.equations == 2 * (1 + 3 * 2 + 4)
+    assert result.fit.prefill_token_s == pytest.approx(TRUTH["prefill_token_s"], rel=0.03)
+    assert "N=2 #3" in result.text()
+    # A repeat with a failed request is left out alone, and said.
+    two["repeats"][1]["requests"][0]["outcome"] = "error"
+    run = read_run(_results(tmp_path, sweep, "failed.json"))
+    assert [p.label for p in run.points] == ["N=1", "N=2 #1", "N=2 #3", "N=4"]
+    assert run.skipped == ("N=2 #2: 1 of 2 requests failed or lack timings",)
+
+
 def test_a_step_budget_the_results_do_not_say_is_chosen_from_the_data(tmp_path: Path) -> None:
     # The data were made with a 4 096-token budget (llama.cpp's server, for one, does not say its own).
     path = _results(tmp_path, synthetic_sweep())
