@@ -8,7 +8,7 @@ fewer than ``max_num_seqs`` run and budget and KV blocks remain. With ``twin.max
 a prompt whose rest fits in a slot (budget / P) finishes in this step; up to P other prompts (running
 ones first, then waiting ones in arrival order) share the budget left equally, so a lone prompt takes
 it all and five long prompts move in lockstep and get their first token in the same step. A step
-started out of idle takes only the request that woke the engine (see ``_schedule_partial_prefills``),
+started out of idle takes only the request that woke the engine, whatever the scheduler (``_alone``),
 unless the profile's ``twin.idle_gather_s`` lets what lands with it join (vLLM's engine core drains its
 input queue before it schedules).
 The step lasts what the step-time model says (simulated seconds, slept for real divided by the time
@@ -537,6 +537,14 @@ class Engine:
             for observer in self.observers:
                 observer.on_step(stats)
 
+    def _alone(self) -> bool:
+        """Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
+        requests over one at a time, after rendering and tokenizing each, and the engine core starts a
+        step as soon as the first lands. The twin's own HTTP layer bunches arrivals by a few
+        milliseconds of host timing, so it is said here, whatever the scheduler (unless the profile
+        says the engine gathers what lands at once: twin.idle_gather_s)."""
+        return self._from_idle and not self.idle_gather_s
+
     def _schedule(self, stats: StepStats) -> tuple[list[tuple[_Seq, int]], list[tuple[_Seq, int]]]:
         if self.max_num_partial_prefills > 0:
             return self._schedule_partial_prefills(stats)
@@ -553,7 +561,9 @@ class Engine:
         if plan.preempted:
             return plan.prefill, plan.decode  # vLLM admits no waiting request in a step that preempted
         now = self._vclock
-        while self._waiting and plan.budget > 0 and len(self._running) < self.max_num_seqs:
+        admit = 1 if self._alone() else self.max_num_seqs
+        while self._waiting and admit > 0 and plan.budget > 0 and len(self._running) < self.max_num_seqs:
+            admit -= 1
             seq = self._waiting[0]
             lookup = StepStats()
             self._admit(seq, lookup)
@@ -619,12 +629,7 @@ class Engine:
                 break
             limit[id(seq)] = n
         now = self._vclock
-        # Out of idle, the step starts with the request that woke the engine: vLLM's API server hands
-        # requests over one at a time, after rendering and tokenizing each, and the engine core starts
-        # a step as soon as the first lands. The twin's own HTTP layer bunches arrivals, so say it here
-        # (unless the profile says the engine gathers what lands at once: twin.idle_gather_s).
-        alone = self._from_idle and not self.idle_gather_s
-        admit = 0 if plan.preempted else 1 if alone else self.max_num_seqs
+        admit = 0 if plan.preempted else 1 if self._alone() else self.max_num_seqs
         while (
             self._waiting
             and admit > 0

@@ -72,11 +72,12 @@ def test_perf_sweep_on_real_vllm(
 def test_a_twin_fitted_to_the_real_server_reads_its_speed(
     pytester: pytest.Pytester, real_vllm: str, real_speed: speed.MachineSpeed
 ) -> None:
-    """A sweep at N = 1, 2, 4, 8 with --gx10-fit-twin: the run ends with a profile of this server (its
-    model, context length, KV pool, vLLM CPU's 2 048-token budget) whose warm prefill and lone decode
-    step are this machine's measured speeds, within the noise of a shared two-core machine; it fits
-    every point it was fitted on. (Held-out prediction: benchmarks/twin_fit.py, which .ci/run prints
-    on this sweep.)"""
+    """A sweep at N = 1, 2, 4, 8, each point three times, with --gx10-fit-twin: the run ends with a
+    profile of this server (its model, context length, KV pool, vLLM CPU's 2 048-token budget) whose
+    warm prefill and lone decode step are this machine's measured speeds, within the noise of a shared
+    two-core machine; it fits every burst it was fitted on, each repeat its own. (Held-out prediction:
+    benchmarks/twin_fit.py, which .ci/run prints on this sweep: one noisy burst at N = 2 extrapolates
+    to every larger batch, three of them much less.)"""
     out = Path(__file__).resolve().parents[2] / "out" / "real-sweep.json"
     fitted = Path(__file__).resolve().parents[2] / "out" / "real-fitted.toml"
     result = pytester.runpytest_subprocess(
@@ -84,6 +85,7 @@ def test_a_twin_fitted_to_the_real_server_reads_its_speed(
         f"--gx10-endpoint={real_vllm}",
         "--gx10-profile=smollm2-cpu",
         "--gx10-concurrency=1,2,4,8",
+        "--gx10-repeat=3",
         f"--gx10-json={out}",
         f"--gx10-fit-twin={fitted}",
         "-p",
@@ -91,7 +93,7 @@ def test_a_twin_fitted_to_the_real_server_reads_its_speed(
     )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
-        [f"gx10: twin fitted to 4 point(s) of this run (rms residual *) written to {fitted}; *"]
+        [f"gx10: twin fitted to 12 point(s) of this run (rms residual *) written to {fitted}; *"]
     )
     profile = load_profile(fitted)
     assert profile.deployment.served_model_name == "SmolLM2-135M-Instruct"
