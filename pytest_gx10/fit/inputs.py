@@ -173,8 +173,7 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
             raise FitError(f"{path}: sweep[{i}] has no concurrency (expected a point of the perf sweep)")
         repeats = entry.get("repeats")
         takes = [t for t in repeats if isinstance(t, Mapping)] if isinstance(repeats, list) else []
-        for k, take in enumerate(takes if len(takes) > 1 else [entry], 1):
-            k = k if len(takes) > 1 else 0
+        for k, take in list(enumerate(takes, 1)) if len(takes) > 1 else [(0, entry)]:
             label = f"N={n}" + (f" #{k}" if k else "")
             rows = take.get("requests")
             if not isinstance(rows, list) or not rows:
