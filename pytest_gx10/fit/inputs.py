@@ -71,9 +71,7 @@ class MeasuredPoint:
     @property
     def label(self) -> str:
         """``N=4`` (``N=4 #2``: its second repeat), or ``1.25/s`` for an open-loop point."""
-        if self.rate is not None:
-            return f"{self.rate:g}/s"
-        return f"N={self.concurrency}" + (f" #{self.take}" if self.take else "")
+        return f"{self.rate:g}/s" if self.rate is not None else _burst_label(self.concurrency, self.take)
 
     @property
     def first_group(self) -> int:
@@ -98,6 +96,10 @@ class Run:
     skipped: tuple[str, ...] = ()  # points left out and why, and what was estimated
     workload: Mapping[str, Any] = field(default_factory=dict)  # the results' workload block
     cached_said: bool = False  # its answers said what the prefix cache served each request
+
+
+def _burst_label(n: int, take: int) -> str:
+    return f"N={n}" + (f" #{take}" if take else "")
 
 
 def _number(value: Any) -> float | None:
@@ -174,7 +176,7 @@ def _points(path: Path, sweep: Any) -> tuple[list[MeasuredPoint], list[str]]:
         repeats = entry.get("repeats")
         takes = [t for t in repeats if isinstance(t, Mapping)] if isinstance(repeats, list) else []
         for k, take in list(enumerate(takes, 1)) if len(takes) > 1 else [(0, entry)]:
-            label = f"N={n}" + (f" #{k}" if k else "")
+            label = _burst_label(n, k)
             rows = take.get("requests")
             if not isinstance(rows, list) or not rows:
                 skipped.append(f"{label}: no per-request rows")

@@ -105,6 +105,11 @@ class StepFit:
     band: SpeedBand | None = None  # the warm prefill speeds the points allow (cold surcharge searched)
     notes: tuple[str, ...] = ()
 
+    @property
+    def unpinned(self) -> bool:
+        """The points do not pin the warm prefill speed down (``band`` is wide)."""
+        return self.band is not None and self.band.wide
+
 
 @dataclass(frozen=True)
 class SpeedBand:
@@ -127,8 +132,8 @@ class SpeedBand:
         return (
             f"these points do not pin the warm prefill speed down: fits from {self.slowest_tps:,.0f} to "
             f"{self.fastest_tps:,.0f} tok/s (a median prompt, warm) match them alike (95 % profile "
-            "likelihood; the fastest with a "
-            f"cold surcharge of {factor:g} fading over {tokens:,} tokens{edge}). They cannot tell an engine "
+            f"likelihood; the fastest with a cold surcharge of {factor:g} fading over {tokens:,} "
+            f"tokens{edge}). They cannot tell an engine "
             "this slow from one still warming up, so figures past them (larger bursts, a longer run) "
             "carry that range; points with more prefill tell them apart "
             f"(--cold {factor:g},{tokens} fits the fastest)"
@@ -161,8 +166,8 @@ class FitResult:
     @property
     def all_notes(self) -> list[str]:
         """The fit's notes (what it could not tell), then the runs' (what it left out)."""
-        band = self.fit.band
-        return [*self.fit.notes, *([band.note()] if band is not None and band.wide else []), *self.notes]
+        band = [self.fit.band.note()] if self.fit.band is not None and self.fit.unpinned else []
+        return [*self.fit.notes, *band, *self.notes]
 
     def figure_lines(self) -> list[str]:
         """One line per point and figure: measured, fitted, residual."""
@@ -203,8 +208,9 @@ class FitResult:
             "",
             *self.figure_lines(),
         ]
-        if self.all_notes:
-            lines += ["", *(f"note: {n}" for n in self.all_notes)]
+        notes = self.all_notes
+        if notes:
+            lines += ["", *(f"note: {n}" for n in notes)]
         return "\n".join(lines) + "\n"
 
 

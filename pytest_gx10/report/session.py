@@ -195,7 +195,7 @@ class Gx10Reporting:
         points = sum(len(r.points) for r in fitted.runs)
         unpinned = (
             "; these points do not pin its warm prefill speed down (its header says how far)"
-            if fit.band is not None and fit.band.wide
+            if fit.unpinned
             else ""
         )
         return True, (
